@@ -1,0 +1,66 @@
+"""Parsing of the networks' rate-limit reset values into seconds from now.
+
+Each network spells the reset differently (ISO 8601, epoch seconds, a delta, an HTTP
+date); connectors pick the parser their network documents and fall back gracefully.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(UTC)
+
+
+def until_iso8601(value: str, now: datetime | None = None) -> float | None:
+    """Seconds until an ISO 8601 instant such as `2026-08-01T15:00:00.290597Z`."""
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - _now(now)).total_seconds())
+
+
+def until_epoch(value: str, now: datetime | None = None) -> float | None:
+    """Seconds until an epoch-seconds instant such as `1785600000` (X, Bluesky, Discord)."""
+    try:
+        epoch = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(epoch):
+        return None
+    return max(0.0, epoch - _now(now).timestamp())
+
+
+def retry_after(value: str, now: datetime | None = None) -> float | None:
+    """An HTTP `Retry-After` value: delta seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - _now(now)).total_seconds())
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def reset_any(value: str, now: datetime | None = None) -> float | None:
+    """A reset value in whatever form: ISO 8601, epoch seconds (large), or delta seconds."""
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return until_iso8601(text, now) if "T" in text else retry_after(text, now)
+    if not math.isfinite(number):
+        return None
+    # An epoch instant is a large number; a delta is small. 10^9 s is 2001-09-09.
+    return until_epoch(text, now) if number > 1e9 else max(0.0, number)

@@ -1,0 +1,49 @@
+"""Text rules shared by connectors: graphemes, UTF-8 bytes, URLs, and sanity checks."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import regex
+from twitter_text import extract_urls_with_indices
+
+_GRAPHEME = regex.compile(r"\X")
+# C0/C1 control characters other than tab and newline (carriage return is allowed in CRLF).
+_ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+
+
+def graphemes(text: str) -> int:
+    """Number of extended grapheme clusters: what people see as characters."""
+    return len(_GRAPHEME.findall(text))
+
+
+def utf8_length(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def text_problems(text: str) -> list[str]:
+    """Problems no network accepts: invalid Unicode and control characters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return ["text is not valid Unicode (it contains a lone surrogate or undecodable bytes)"]
+    bad = sorted({c for c in text if unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
+        return [f"text contains control characters ({shown})"]
+    return []
+
+
+def http_urls(text: str) -> list[tuple[int, int, str]]:
+    """URLs written with an http(s) scheme, as (start, end, url) in code points.
+
+    Detection follows twitter-text's extractor, which Mastodon also uses; bare domains
+    such as `example.com` are not counted as links by Mastodon, so they are left out.
+    """
+    found = []
+    for item in extract_urls_with_indices(text):
+        url = item["url"]
+        if url.lower().startswith(("http://", "https://")):
+            start, end = item["indices"]
+            found.append((start, end, url))
+    return found

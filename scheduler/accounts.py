@@ -1,0 +1,220 @@
+"""Accounts: add, list, remove, and look up by `network:name` target.
+
+Settings are public (instance URL, webhook URL, limits) and stored as JSON; secrets
+are encrypted as one blob and only ever shown as a mask.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from connectors import Connector, get_connector
+from connectors.registry import UnknownNetwork
+from scheduler.errors import Conflict, NotFound, UserError
+from scheduler.models import Account, AccountStatus, Delivery
+from scheduler.states import PENDING, Status, transition
+from scheduler.store import Store
+from scheduler.vault import MASK, SecretsUnreadable, Vault
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """An account as it may be shown: secrets appear as names with a mask."""
+
+    id: int
+    network: str
+    name: str
+    status: str
+    status_reason: str | None
+    settings: dict[str, Any]
+    secrets: dict[str, str]
+    created_at: datetime
+
+    @property
+    def target(self) -> str:
+        return f"{self.network}:{self.name}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "target": self.target,
+            "network": self.network,
+            "name": self.name,
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "settings": self.settings,
+            "secrets": self.secrets,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def parse_target(target: str) -> tuple[str, str]:
+    """`network:name` -> (network, name), with a clear error for anything else."""
+    network, sep, name = target.partition(":")
+    if not sep or not network or not name:
+        raise UserError(f"target {target!r} must look like NETWORK:NAME, e.g. mastodon:brand")
+    return network.lower(), name
+
+
+def connector_class(network: str) -> type[Connector]:
+    try:
+        return get_connector(network)
+    except UnknownNetwork as exc:
+        raise UserError(str(exc)) from None
+
+
+def check_name(name: str) -> None:
+    if not NAME_RE.fullmatch(name):
+        raise UserError(
+            f"account name {name!r} is not valid: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+
+
+def find(session: Session, target: str) -> Account:
+    """The live account for `target`, or NotFound naming the accounts that exist."""
+    network, name = parse_target(target)
+    connector_class(network)
+    account = session.scalars(
+        select(Account).where(
+            Account.network == network, Account.name == name, Account.status != AccountStatus.REMOVED
+        )
+    ).one_or_none()
+    if account is None:
+        raise NotFound(f"no account {network}:{name} (see: postmast account list)")
+    return account
+
+
+class Accounts:
+    def __init__(self, store: Store, vault: Vault) -> None:
+        self.store = store
+        self.vault = vault
+
+    def add(
+        self, network: str, name: str, settings: Mapping[str, str], secrets: Mapping[str, str]
+    ) -> AccountView:
+        network = network.lower()
+        cls = connector_class(network)
+        check_name(name)
+        problems = cls.check_settings(settings) + cls.check_secrets(secrets)
+        if problems:
+            raise UserError(f"{network}:{name}: " + "; ".join(p.message for p in problems))
+        clean_secrets = {k: v for k, v in secrets.items() if v}
+        now = self.store.now()
+        with self.store.write() as session:
+            exists = session.scalar(
+                select(func.count())
+                .select_from(Account)
+                .where(
+                    Account.network == network, Account.name == name, Account.status != AccountStatus.REMOVED
+                )
+            )
+            if exists:
+                raise Conflict(f"account {network}:{name} already exists (remove it first to replace it)")
+            account = Account(
+                network=network,
+                name=name,
+                settings=dict(settings),
+                secrets=self.vault.encrypt(clean_secrets),
+                status=AccountStatus.ACTIVE,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(account)
+            session.flush()
+            return self._view(account, clean_secrets)
+
+    def update(
+        self, target: str, settings: Mapping[str, str], secrets: Mapping[str, str] | None
+    ) -> AccountView:
+        """Change settings (`KEY=` removes one) and/or replace the secrets; clears a re-auth flag."""
+        now = self.store.now()
+        with self.store.write() as session:
+            account = find(session, target)
+            cls = connector_class(account.network)
+            merged = {k: v for k, v in {**account.settings, **settings}.items() if v}
+            problems = cls.check_settings(merged) + (
+                cls.check_secrets(secrets) if secrets is not None else []
+            )
+            if problems:
+                raise UserError(f"{account.target}: " + "; ".join(p.message for p in problems))
+            if secrets is not None:
+                account.secrets = self.vault.encrypt({k: v for k, v in secrets.items() if v})
+            account.settings = merged
+            if account.status == AccountStatus.NEEDS_REAUTH:
+                account.status, account.status_reason = AccountStatus.ACTIVE, None
+            account.updated_at = now
+            return self._view(account, self._readable(account))
+
+    def all(self, *, include_removed: bool = False) -> list[AccountView]:
+        with self.store.read() as session:
+            query = select(Account).order_by(Account.network, Account.name, Account.id)
+            if not include_removed:
+                query = query.where(Account.status != AccountStatus.REMOVED)
+            return [self._view(a, self._readable(a)) for a in session.scalars(query)]
+
+    def _readable(self, account: Account) -> dict[str, str]:
+        """Decrypted secrets, or a marker when the key cannot read them (shown masked anyway)."""
+        try:
+            return self.vault.decrypt(account.secrets)
+        except SecretsUnreadable:
+            return {"(unreadable with the current key)": "?"}
+
+    def get(self, target: str) -> AccountView:
+        with self.store.read() as session:
+            account = find(session, target)
+            return self._view(account, self._readable(account))
+
+    def remove(self, target: str, *, cancel_pending: bool = False) -> int:
+        """Remove an account; its history stays in reports. Returns deliveries cancelled."""
+        now = self.store.now()
+        with self.store.write() as session:
+            account = find(session, target)
+            pending = session.execute(
+                select(Delivery.id, Delivery.status).where(
+                    Delivery.account_id == account.id, Delivery.status.in_([*PENDING, Status.UNKNOWN])
+                )
+            ).all()
+            if pending and not cancel_pending:
+                raise Conflict(
+                    f"{account.target} has {len(pending)} pending deliveries; cancel them first "
+                    "or pass --cancel-pending"
+                )
+            cancellable = {Status.SCHEDULED, Status.QUEUED, Status.RETRY_WAIT}
+            blocking = [d for d, s in pending if s not in cancellable]
+            if blocking:
+                raise Conflict(
+                    f"{account.target} has deliveries being published or with unknown outcome "
+                    f"({', '.join(map(str, blocking))}); wait for them or resolve them first"
+                )
+            for delivery_id, status in pending:
+                transition(
+                    session, delivery_id, status, Status.CANCELLED, now=now, last_error="account removed"
+                )
+            account.status = AccountStatus.REMOVED
+            account.status_reason = f"removed {now.isoformat(timespec='seconds')}"
+            account.secrets = self.vault.encrypt({})
+            account.updated_at = now
+            return len(pending)
+
+    @staticmethod
+    def _view(account: Account, secrets: Mapping[str, str]) -> AccountView:
+        return AccountView(
+            id=account.id,
+            network=account.network,
+            name=account.name,
+            status=account.status,
+            status_reason=account.status_reason,
+            settings=dict(account.settings),
+            secrets={k: MASK for k, v in secrets.items() if v},
+            created_at=account.created_at,
+        )

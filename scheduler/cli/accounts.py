@@ -1,0 +1,236 @@
+"""`postmast account ...`: add, list, update, remove accounts; list networks."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from connectors import Connector, available
+from scheduler.accounts import Accounts, connector_class
+from scheduler.cli.output import console, emit_json, json_option, table
+from scheduler.context import Context
+from scheduler.errors import UserError
+
+
+def parse_pairs(pairs: tuple[str, ...] | list[str], what: str) -> dict[str, str]:
+    """KEY=VALUE items to a dict, refusing malformed or repeated keys."""
+    result: dict[str, str] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"{what} {item.split('=')[0][:40]!r}... must look like KEY=VALUE")
+        if key in result:
+            raise UserError(f"{what} {key!r} is given twice")
+        result[key] = value.strip()
+    return result
+
+
+def read_secret_lines() -> dict[str, str]:
+    """Secrets as KEY=VALUE lines from stdin (blank lines and # comments ignored)."""
+    raw = sys.stdin.buffer.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError("the secrets on stdin are not valid UTF-8 text") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    for number, line in enumerate(lines, 1):
+        if "=" not in line or not line.partition("=")[0].strip():
+            raise UserError(
+                f"line {number} of the secrets on stdin is not KEY=VALUE (its value is not shown)"
+            )
+    pairs = parse_pairs(lines, "secret")
+    for key, value in pairs.items():
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise UserError(f"secret {key!r} contains control characters")
+    return pairs
+
+
+def prompt_secrets(cls: type[Connector]) -> dict[str, str]:
+    """Ask for each secret with a hidden prompt; nothing typed is echoed."""
+    if not cls.secret_fields:
+        return {}
+    if not sys.stdin.isatty():
+        raise UserError(
+            "no terminal to ask for secrets; pass them with --secrets-from-stdin (KEY=VALUE lines)"
+        )
+    secrets = {}
+    for field in cls.secret_fields:
+        label = f"{field.name} ({field.help})" + ("" if field.required else " [optional, Enter to skip]")
+        value = click.prompt(label, hide_input=True, default="", show_default=False)
+        if value:
+            secrets[field.name] = value
+    return secrets
+
+
+def _service(ctx: Context) -> Accounts:
+    return Accounts(ctx.store, ctx.vault)
+
+
+@click.group("account")
+def account() -> None:
+    """Manage the accounts posts go to (secrets are encrypted at rest)."""
+
+
+@account.command("add")
+@click.argument("network")
+@click.argument("name")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A setting (repeatable).")
+@click.option("--secrets-from-stdin", is_flag=True, help="Read secrets as KEY=VALUE lines from stdin.")
+@json_option
+def add(network: str, name: str, settings: tuple[str, ...], secrets_from_stdin: bool, as_json: bool) -> None:
+    """Add an account. Secrets are asked with a hidden prompt, never taken as arguments.
+
+    \b
+    Example:
+      postmast account add mastodon brand --set instance=https://mastodon.social
+      printf 'access_token=%s\\n' "$TOKEN" | postmast account add mastodon brand \\
+          --set instance=https://mastodon.social --secrets-from-stdin
+    """
+    cls = connector_class(network)
+    values = parse_pairs(settings, "setting")
+    problems = cls.check_settings(values)
+    if problems:
+        raise UserError(f"{network}:{name}: " + "; ".join(p.message for p in problems))
+    secrets = read_secret_lines() if secrets_from_stdin else prompt_secrets(cls)
+    view = _service(Context.from_env()).add(network, name, values, secrets)
+    if as_json:
+        emit_json(view.as_dict())
+    else:
+        click.echo(f"added {view.target} (secrets stored encrypted: {', '.join(view.secrets) or 'none'})")
+
+
+@account.command("update")
+@click.argument("target")
+@click.option(
+    "--set", "settings", multiple=True, metavar="KEY=VALUE", help="A setting to change (repeatable)."
+)
+@click.option("--secrets", "ask_secrets", is_flag=True, help="Replace the secrets (hidden prompt).")
+@click.option("--secrets-from-stdin", is_flag=True, help="Replace the secrets from KEY=VALUE lines on stdin.")
+@json_option
+def update(
+    target: str, settings: tuple[str, ...], ask_secrets: bool, secrets_from_stdin: bool, as_json: bool
+) -> None:
+    """Change settings or secrets; this also clears a needs-re-authorisation flag.
+
+    \b
+    Example:
+      postmast account update mastodon:brand --secrets
+    """
+    ctx = Context.from_env()
+    service = _service(ctx)
+    current = service.get(target)
+    cls = connector_class(current.network)
+    secrets = None
+    if secrets_from_stdin:
+        secrets = read_secret_lines()
+    elif ask_secrets:
+        secrets = prompt_secrets(cls)
+    view = service.update(target, parse_pairs(settings, "setting"), secrets)
+    if as_json:
+        emit_json(view.as_dict())
+    else:
+        click.echo(f"updated {view.target} (status: {view.status})")
+
+
+@account.command("list")
+@click.option("--all", "include_removed", is_flag=True, help="Include removed accounts.")
+@json_option
+def list_accounts(include_removed: bool, as_json: bool) -> None:
+    """List accounts; secrets show as a mask.
+
+    \b
+    Example:
+      postmast account list --json
+    """
+    views = _service(Context.from_env()).all(include_removed=include_removed)
+    if as_json:
+        emit_json({"accounts": [v.as_dict() for v in views]})
+        return
+    if not views:
+        click.echo("no accounts yet; add one with: postmast account add NETWORK NAME --set KEY=VALUE")
+        return
+    rows = [
+        (
+            v.id,
+            v.target,
+            v.status + (f" ({v.status_reason})" if v.status_reason else ""),
+            " ".join(f"{k}={val}" for k, val in v.settings.items()),
+            " ".join(f"{k}={val}" for k, val in v.secrets.items()),
+        )
+        for v in views
+    ]
+    console().print(
+        table(None, ["id", "account", "status", "settings", "secrets"], rows, wide=["settings", "status"])
+    )
+
+
+@account.command("remove")
+@click.argument("target")
+@click.option("--cancel-pending", is_flag=True, help="Cancel the account's deliveries that have not started.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def remove(target: str, cancel_pending: bool, yes: bool) -> None:
+    """Remove an account; its past deliveries stay in reports.
+
+    \b
+    Example:
+      postmast account remove mastodon:old-brand --cancel-pending --yes
+    """
+    service = _service(Context.from_env())
+    view = service.get(target)
+    if not yes:
+        click.confirm(f"Remove {view.target}?", abort=True, err=True)
+    cancelled = service.remove(target, cancel_pending=cancel_pending)
+    click.echo(
+        f"removed {view.target}" + (f"; cancelled {cancelled} pending deliveries" if cancelled else "")
+    )
+
+
+@account.command("networks")
+@json_option
+def networks(as_json: bool) -> None:
+    """List the networks postmast can post to, with the settings and secrets each needs.
+
+    \b
+    Example:
+      postmast account networks
+    """
+    found = available()
+    if as_json:
+        emit_json(
+            {
+                "networks": [
+                    {
+                        "network": cls.name,
+                        "title": cls.title,
+                        "max_length": cls.max_length,
+                        "settings": [
+                            {"name": f.name, "required": f.required, "help": f.help}
+                            for f in cls.settings_fields
+                        ],
+                        "secrets": [
+                            {"name": f.name, "required": f.required, "help": f.help}
+                            for f in cls.secret_fields
+                        ],
+                        "setup": cls.setup,
+                    }
+                    for cls in found.values()
+                ]
+            }
+        )
+        return
+    rows = [
+        (
+            cls.name,
+            cls.max_length,
+            ", ".join(f.name + ("" if f.required else "?") for f in cls.settings_fields),
+            ", ".join(f.name + ("" if f.required else "?") for f in cls.secret_fields),
+            cls.setup,
+        )
+        for cls in found.values()
+    ]
+    console().print(table(None, ["network", "limit", "settings", "secrets", "setup"], rows, wide=["setup"]))
+
+
+COMMANDS = [account]

@@ -1,0 +1,155 @@
+"""`postmast db | key | config | demo`: set-up, inspection and the guided demo."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.engine import make_url
+
+from scheduler.cli.output import console, emit_json, json_option
+from scheduler.cli.reporting import render
+from scheduler.context import Context
+from scheduler.deliveries import Filters
+from scheduler.errors import UserError
+from scheduler.migrations import current_revision, head_revision, upgrade
+from scheduler.report import build
+from scheduler.timespec import zone
+from scheduler.vault import generate_key
+
+
+def safe_url(url: str) -> str:
+    """A database or broker URL with any password masked."""
+    try:
+        return (
+            make_url(url.removeprefix("sqla+")).render_as_string(hide_password=True) if "://" in url else url
+        )
+    except Exception:
+        return url.split("@")[-1]
+
+
+@click.group("db")
+def db() -> None:
+    """The job store's schema."""
+
+
+@db.command("upgrade")
+@json_option
+def db_upgrade(as_json: bool) -> None:
+    """Apply pending migrations (also done automatically on first use).
+
+    \b
+    Example:
+      POSTMAST_DATABASE_URL=postgresql://postmast@db/postmast postmast db upgrade
+    """
+    ctx = Context.from_env()
+    from scheduler.store import Store
+
+    store = Store(ctx.settings.database_url, migrate=False)
+    applied = upgrade(store.engine)
+    with store.engine.connect() as connection:
+        revision = current_revision(connection)
+    if as_json:
+        emit_json({"database": safe_url(ctx.settings.database_url), "revision": revision, "applied": applied})
+    else:
+        click.echo(
+            f"{safe_url(ctx.settings.database_url)}: at revision {revision}"
+            + (" (upgraded)" if applied else " (already up to date)")
+        )
+
+
+@click.group("key")
+def key() -> None:
+    """The key that encrypts account secrets."""
+
+
+@key.command("generate")
+def key_generate() -> None:
+    """Print a new key for POSTMAST_SECRET_KEY (keep it out of version control).
+
+    \b
+    Example:
+      export POSTMAST_SECRET_KEY=$(postmast key generate)
+    """
+    click.echo(generate_key())
+
+
+@click.command("config")
+@json_option
+def config(as_json: bool) -> None:
+    """Show the effective configuration (passwords and keys masked).
+
+    \b
+    Example:
+      postmast config --json
+    """
+    settings = Context.from_env().settings
+    data = {
+        "data_dir": str(settings.data_dir),
+        "database_url": safe_url(settings.database_url),
+        "broker_url": safe_url(settings.broker_url),
+        "queue": settings.queue,
+        "secret_key": "from POSTMAST_SECRET_KEY" if settings.secret_key else f"key file {settings.key_file}",
+        "schema_head": head_revision(),
+        "max_attempts": settings.max_attempts,
+        "timings_seconds": vars(settings.timings),
+    }
+    if as_json:
+        emit_json(data)
+        return
+    for name, value in data.items():
+        click.echo(f"{name:>16}: {value}")
+
+
+@click.command("demo")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to keep the demo's store (default: a new temporary directory).",
+)
+def demo(data_dir: Path | None) -> None:
+    """Run the whole path on this machine: queue posts to a local webhook, publish, report.
+
+    \b
+    Example:
+      postmast demo
+    """
+    from scheduler.demo import run_demo
+
+    directory = data_dir or Path(tempfile.mkdtemp(prefix="postmast-demo-"))
+    if data_dir and data_dir.exists() and any(data_dir.iterdir()):
+        raise UserError(f"{data_dir} is not empty; the demo needs a fresh directory")
+    out = console()
+    out.print(f"[bold]postmast demo[/bold]: store, broker and logs in {directory}")
+    out.print("starting a local webhook receiver, two accounts, 4 posts (6 deliveries) due over 8 seconds,")
+    out.print("then a real worker and scheduler on SQLite (no servers)...")
+    with Progress(
+        TextColumn("publishing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("deliveries", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = run_demo(directory, progress=progress)
+    render(build(Context(result.settings).store, Filters()), zone(None))
+    keys = {r.idempotency_key for r in result.received}
+    signed = sum(r.signature_ok for r in result.received)
+    out.print()
+    out.print(
+        f"receiver: {len(result.received)} requests for {result.deliveries} deliveries, "
+        f"{len(keys)} distinct idempotency keys, {signed} valid signatures"
+    )
+    out.print(f"explore: POSTMAST_DATA_DIR={directory} postmast report --json")
+    if not result.finished or len(result.received) != result.deliveries:
+        raise UserError(f"demo did not finish cleanly ({result.statuses}); see {directory}/services.log")
+
+
+COMMANDS = [db, key, config, demo]

@@ -1,0 +1,136 @@
+"""`postmast worker | scheduler | run`: the long-running services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import partial
+
+import click
+
+from scheduler.context import Context
+from scheduler.dispatcher import Dispatcher, Loop
+from scheduler.logs import configure
+from scheduler.supervisor import Supervisor, postmast_command
+
+LOGLEVEL = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+
+
+def _prepare(ctx: Context) -> None:
+    """Migrate and create the key file once, before any worker child could race for them."""
+    ctx.store.engine  # noqa: B018  (applies migrations)
+    ctx.vault  # noqa: B018  (creates the key file when needed)
+
+
+@click.command("worker")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Deliveries published at the same time.",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "threads", "solo"]),
+    default="prefork",
+    show_default=True,
+    help="Celery pool: prefork enforces the hard time limit.",
+)
+@click.option("--loglevel", type=LOGLEVEL, help="Default: POSTMAST_LOG_LEVEL or INFO.")
+@click.option("--events", is_flag=True, help="Send task events (for Flower).")
+def worker(concurrency: int, pool: str, loglevel: str | None, events: bool) -> None:
+    """Run a worker: publishes the deliveries the scheduler hands out. Stops cleanly on SIGTERM.
+
+    \b
+    Example:
+      POSTMAST_BROKER_URL=redis://127.0.0.1:6379/0 postmast worker -c 8
+    """
+    from workers.app import create_app
+
+    ctx = Context.from_env()
+    level = (loglevel or ctx.settings.log_level).upper()
+    configure(level)
+    _prepare(ctx)
+    app = create_app(ctx.settings)
+    argv = [
+        "worker",
+        f"--loglevel={level}",
+        f"--concurrency={concurrency}",
+        f"--pool={pool}",
+        "-Q",
+        ctx.settings.queue,
+        "-n",
+        f"postmast-{os.getpid()}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if events:
+        argv.append("--task-events")
+    app.worker_main(argv)
+
+
+def _enqueue_all(app: object, queue: str, ids: Sequence[int]) -> None:
+    from workers.app import enqueue
+
+    for delivery_id in ids:
+        enqueue(app, delivery_id, queue)
+
+
+@click.command("scheduler")
+@click.option("--loglevel", type=LOGLEVEL, help="Default: POSTMAST_LOG_LEVEL or INFO.")
+def scheduler_command(loglevel: str | None) -> None:
+    """Run the dispatcher: hands due deliveries to the workers. Any number may run at once.
+
+    \b
+    Example:
+      postmast scheduler --loglevel DEBUG
+    """
+    from workers.app import create_app
+    from workers.broker import clean_embedded_broker
+
+    ctx = Context.from_env()
+    configure((loglevel or ctx.settings.log_level).upper())
+    _prepare(ctx)
+    app = create_app(ctx.settings)
+    housekeeping = (
+        partial(clean_embedded_broker, ctx.settings.broker_url) if ctx.settings.embedded_broker else None
+    )
+    dispatcher = Dispatcher(
+        ctx.store, ctx.settings, partial(_enqueue_all, app, ctx.settings.queue), housekeeping=housekeeping
+    )
+    Loop(dispatcher, tick=ctx.settings.timings.tick, clock=ctx.store.now).run()
+
+
+@click.command("run")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Worker concurrency.",
+)
+@click.option("--loglevel", type=LOGLEVEL, default="INFO", show_default=True)
+def run(concurrency: int, loglevel: str) -> None:
+    """Run a worker and the scheduler together on this machine; Ctrl-C stops both cleanly.
+
+    \b
+    Example:
+      postmast run
+    """
+    ctx = Context.from_env()
+    configure(loglevel.upper())
+    _prepare(ctx)
+    supervisor = Supervisor(
+        {
+            "scheduler": postmast_command("scheduler", f"--loglevel={loglevel}"),
+            "worker": postmast_command("worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"),
+        },
+        grace=ctx.settings.timings.task_time_limit + 10,
+    )
+    raise SystemExit(supervisor.run())
+
+
+COMMANDS = [worker, scheduler_command, run]

@@ -1,0 +1,172 @@
+"""Configuration from the environment, with the timing invariants checked at start.
+
+Timing rule (DESIGN.md): HTTP timeout < task time limit < lease < reconcile settle
+delay, and the broker's visibility timeout > task time limit. A configuration that
+breaks it could publish twice, so it is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+
+import platformdirs
+
+from scheduler.errors import ConfigError
+
+ENV_PREFIX = "POSTMAST_"
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds, all of them; defaults suit production."""
+
+    connect_timeout: float = 10.0
+    http_timeout: float = 30.0
+    """Read timeout of one HTTP request to a network."""
+    task_time_limit: float = 120.0
+    """Whole publish of one delivery (all its requests); hard limit for the worker."""
+    lease: float = 180.0
+    """How long a `publishing` claim is valid; after it the reaper marks the delivery `unknown`."""
+    settle: float = 300.0
+    """How long after an unknown outcome the reconciler may ask the network what happened."""
+    visibility_timeout: float = 3600.0
+    """Redis: how long an unacknowledged message waits before redelivery."""
+    requeue_after: float = 120.0
+    """A delivery `queued` this long without being claimed is enqueued again (lost message)."""
+    max_lateness: float = 3600.0
+    """Default for posts: later than this after its due time, a delivery is `missed`."""
+    tick: float = 1.0
+    """The dispatcher wakes at least this often."""
+    retry_base: float = 30.0
+    """First backoff after a transient error; doubles per attempt (with jitter)."""
+    retry_cap: float = 3600.0
+    """Longest backoff between two attempts."""
+
+    def check(self) -> None:
+        order = [
+            ("POSTMAST_HTTP_TIMEOUT", self.http_timeout),
+            ("POSTMAST_TASK_TIME_LIMIT", self.task_time_limit),
+            ("POSTMAST_LEASE", self.lease),
+            ("POSTMAST_SETTLE", self.settle),
+        ]
+        for (name_a, a), (name_b, b) in pairwise(order):
+            if not a < b:
+                raise ConfigError(f"{name_a} ({a:g}s) must be less than {name_b} ({b:g}s)")
+        if not self.visibility_timeout > self.task_time_limit:
+            raise ConfigError(
+                f"POSTMAST_VISIBILITY_TIMEOUT ({self.visibility_timeout:g}s) must exceed "
+                f"POSTMAST_TASK_TIME_LIMIT ({self.task_time_limit:g}s)"
+            )
+        for name, value in [
+            ("POSTMAST_TICK", self.tick),
+            ("POSTMAST_CONNECT_TIMEOUT", self.connect_timeout),
+            ("POSTMAST_REQUEUE_AFTER", self.requeue_after),
+            ("POSTMAST_MAX_LATENESS", self.max_lateness),
+            ("POSTMAST_RETRY_BASE", self.retry_base),
+            ("POSTMAST_RETRY_CAP", self.retry_cap),
+        ]:
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive")
+
+
+_TIMING_ENV = {
+    "connect_timeout": "CONNECT_TIMEOUT",
+    "http_timeout": "HTTP_TIMEOUT",
+    "task_time_limit": "TASK_TIME_LIMIT",
+    "lease": "LEASE",
+    "settle": "SETTLE",
+    "visibility_timeout": "VISIBILITY_TIMEOUT",
+    "requeue_after": "REQUEUE_AFTER",
+    "max_lateness": "MAX_LATENESS",
+    "tick": "TICK",
+    "retry_base": "RETRY_BASE",
+    "retry_cap": "RETRY_CAP",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything postmast reads from its environment, resolved once."""
+
+    data_dir: Path
+    database_url: str
+    broker_url: str
+    queue: str = "postmast"
+    secret_key: str | None = field(default=None, repr=False)
+    timings: Timings = field(default_factory=Timings)
+    max_attempts: int = 5
+    """Attempts per delivery before a transient error becomes a failure."""
+    log_level: str = "INFO"
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url.startswith("sqla+sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(ENV_PREFIX + name)
+            return value if value else None
+
+        data_dir = Path(get("DATA_DIR") or platformdirs.user_data_dir("postmast")).expanduser()
+        timing_values: dict[str, float] = {}
+        for attr, name in _TIMING_ENV.items():
+            raw = get(name)
+            if raw is None:
+                continue
+            try:
+                timing_values[attr] = parse_duration(raw)
+            except ValueError:
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name}: {raw!r} is not a duration (e.g. 30, 90s, 5m, 1h)"
+                ) from None
+        timings = Timings(**timing_values)
+        timings.check()
+        attempts = get("MAX_ATTEMPTS") or "5"
+        if not attempts.isdigit() or not 1 <= int(attempts) <= 100:
+            raise ConfigError(f"{ENV_PREFIX}MAX_ATTEMPTS must be a whole number from 1 to 100")
+        database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'postmast.db'}"
+        broker_url = get("BROKER_URL") or f"sqla+sqlite:///{data_dir / 'broker.db'}"
+        return cls(
+            data_dir=data_dir,
+            database_url=normalize_database_url(database_url),
+            broker_url=broker_url,
+            queue=get("QUEUE") or "postmast",
+            secret_key=get("SECRET_KEY"),
+            timings=timings,
+            max_attempts=int(attempts),
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+def normalize_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the user chose."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if not url.startswith(("sqlite:", "postgresql+psycopg:")):
+        raise ConfigError("POSTMAST_DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+    return url
+
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `5m`, `1h`, `2d` (or `1.5h`) to seconds; ValueError otherwise."""
+    value = text.strip().lower()
+    unit = value[-1] if value and value[-1] in "smhd" else ""
+    number = float(value[: len(value) - len(unit)])
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(text)
+    return number * _UNITS[unit]

@@ -1,0 +1,28 @@
+"""The objects every command needs, built once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from scheduler.config import Settings
+from scheduler.store import Clock, Store, utcnow
+from scheduler.vault import Vault
+
+
+@dataclass
+class Context:
+    settings: Settings
+    clock: Clock = field(default=utcnow)
+
+    @classmethod
+    def from_env(cls) -> Context:
+        return cls(Settings.from_env())
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.settings.database_url, clock=self.clock)
+
+    @cached_property
+    def vault(self) -> Vault:
+        return Vault.from_settings(self.settings.secret_key, self.settings.key_file)

@@ -1,0 +1,265 @@
+"""Deliveries as users see them: listing, cancel, reschedule and retry.
+
+Each action is one compare-and-set transition; when it loses (a worker got there
+first), the user is told what state the delivery is in now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from scheduler.errors import Conflict, NotFound, UserError
+from scheduler.models import Account, Delivery, Post
+from scheduler.states import PENDING, TRANSITIONS, Status, transition
+from scheduler.store import Store
+from scheduler.timespec import check_not_past
+
+CANCELLABLE = frozenset(s for s in Status if Status.CANCELLED in TRANSITIONS[s])
+RESCHEDULABLE = frozenset({Status.SCHEDULED, Status.QUEUED, Status.RETRY_WAIT})
+RETRYABLE = frozenset({Status.FAILED, Status.MISSED, Status.UNKNOWN})
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One delivery with what a person needs to judge it."""
+
+    id: int
+    post_id: int
+    text: str
+    network: str
+    account: str
+    status: Status
+    due_at: datetime
+    next_attempt_at: datetime
+    published_at: datetime | None
+    attempts: int
+    remote_id: str | None
+    public_url: str | None
+    error: str | None
+    error_class: str | None
+
+    @property
+    def target(self) -> str:
+        return f"{self.network}:{self.account}"
+
+    @property
+    def lateness(self) -> float | None:
+        """Seconds between the due time and publication (negative: early)."""
+        return (self.published_at - self.due_at).total_seconds() if self.published_at else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "post": self.post_id,
+            "text": self.text,
+            "target": self.target,
+            "network": self.network,
+            "status": self.status.value,
+            "due_at": self.due_at.isoformat(),
+            "next_attempt_at": self.next_attempt_at.isoformat(),
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "lateness_seconds": round(self.lateness, 3) if self.lateness is not None else None,
+            "attempts": self.attempts,
+            "remote_id": self.remote_id,
+            "url": self.public_url,
+            "error": self.error,
+            "error_class": self.error_class,
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    statuses: Sequence[Status] = ()
+    network: str | None = None
+    target: str | None = None
+    post_id: int | None = None
+    since: datetime | None = None
+    limit: int | None = None
+
+
+def _rows_query(filters: Filters) -> Select[Delivery, str, str, str]:
+    query: Select[Delivery, str, str, str] = (
+        select(Delivery, Post.text, Account.network, Account.name)
+        .join(Post, Post.id == Delivery.post_id)
+        .join(Account, Account.id == Delivery.account_id)
+        .order_by(Delivery.due_at, Delivery.id)
+    )
+    if filters.statuses:
+        query = query.where(Delivery.status.in_(list(filters.statuses)))
+    if filters.network:
+        query = query.where(Account.network == filters.network.lower())
+    if filters.target:
+        network, _, name = filters.target.partition(":")
+        query = query.where(Account.network == network.lower(), Account.name == name)
+    if filters.post_id is not None:
+        query = query.where(Delivery.post_id == filters.post_id)
+    if filters.since is not None:
+        query = query.where(Delivery.due_at >= filters.since)
+    if filters.limit:
+        query = query.limit(filters.limit)
+    return query
+
+
+def rows(session: Session, filters: Filters) -> list[DeliveryRow]:
+    return [
+        DeliveryRow(
+            id=d.id,
+            post_id=d.post_id,
+            text=text,
+            network=network,
+            account=name,
+            status=Status(d.status),
+            due_at=d.due_at,
+            next_attempt_at=d.next_attempt_at,
+            published_at=d.published_at,
+            attempts=d.attempt_count,
+            remote_id=d.remote_id,
+            public_url=d.public_url,
+            error=d.last_error,
+            error_class=d.last_error_class,
+        )
+        for d, text, network, name in session.execute(_rows_query(filters))
+    ]
+
+
+class Deliveries:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def search(self, filters: Filters) -> list[DeliveryRow]:
+        with self.store.read() as session:
+            return rows(session, filters)
+
+    def upcoming(self, filters: Filters) -> list[DeliveryRow]:
+        """What is still to happen or needs attention: pending and unknown deliveries."""
+        statuses = filters.statuses or [*PENDING, Status.UNKNOWN]
+        return self.search(
+            Filters(statuses, filters.network, filters.target, filters.post_id, filters.since, filters.limit)
+        )
+
+    def ids_of_post(self, post_id: int) -> list[int]:
+        with self.store.read() as session:
+            ids = list(session.scalars(select(Delivery.id).where(Delivery.post_id == post_id)))
+        if not ids:
+            raise NotFound(f"no post {post_id}")
+        return ids
+
+    def cancel(self, delivery_ids: Iterable[int]) -> list[int]:
+        """Cancel deliveries that have not started; all or nothing."""
+        now = self.store.now()
+        with self.store.write() as session:
+            done = []
+            for delivery_id in delivery_ids:
+                current = self._status(session, delivery_id)
+                if current not in CANCELLABLE or not transition(
+                    session,
+                    delivery_id,
+                    current,
+                    Status.CANCELLED,
+                    now=now,
+                    last_error="cancelled by user",
+                    last_error_class=None,
+                ):
+                    raise Conflict(_refusal(delivery_id, current, "cancelled"))
+                done.append(delivery_id)
+            return done
+
+    def reschedule(self, delivery_ids: Iterable[int], when: datetime) -> list[int]:
+        """Move deliveries that have not started to a new due time; all or nothing."""
+        now = self.store.now()
+        check_not_past(when, now)
+        with self.store.write() as session:
+            done = []
+            for delivery_id in delivery_ids:
+                current = self._status(session, delivery_id)
+                lateness = session.scalar(
+                    select(Post.max_lateness)
+                    .join(Delivery, Delivery.post_id == Post.id)
+                    .where(Delivery.id == delivery_id)
+                )
+                if current not in RESCHEDULABLE or not transition(
+                    session,
+                    delivery_id,
+                    current,
+                    Status.SCHEDULED,
+                    now=now,
+                    due_at=when,
+                    next_attempt_at=when,
+                    deadline_at=when + timedelta(seconds=lateness or 0),
+                    queued_at=None,
+                ):
+                    raise Conflict(_refusal(delivery_id, current, "rescheduled"))
+                done.append(delivery_id)
+            return done
+
+    def retry(self, delivery_ids: Iterable[int], *, resend_unknown: bool = False) -> list[int]:
+        """Send failed, missed or (confirmed) unknown deliveries again, now; all or nothing."""
+        now = self.store.now()
+        with self.store.write() as session:
+            done = []
+            for delivery_id in delivery_ids:
+                current = self._status(session, delivery_id)
+                if current == Status.UNKNOWN and not resend_unknown:
+                    raise Conflict(
+                        f"delivery {delivery_id}'s outcome is unknown: it may already be published, and "
+                        "sending it again may post it twice; confirm with --resend-unknown"
+                    )
+                lateness = session.scalar(
+                    select(Post.max_lateness)
+                    .join(Delivery, Delivery.post_id == Post.id)
+                    .where(Delivery.id == delivery_id)
+                )
+                if current not in RETRYABLE or not transition(
+                    session,
+                    delivery_id,
+                    current,
+                    Status.SCHEDULED,
+                    now=now,
+                    due_at=now,
+                    next_attempt_at=now,
+                    deadline_at=now + timedelta(seconds=lateness or 0),
+                    queued_at=None,
+                    lease_until=None,
+                ):
+                    raise Conflict(_refusal(delivery_id, current, "retried"))
+                done.append(delivery_id)
+            return done
+
+    def status(self, delivery_id: int) -> Status:
+        with self.store.read() as session:
+            return self._status(session, delivery_id)
+
+    @staticmethod
+    def _status(session: Session, delivery_id: int) -> Status:
+        status = session.scalar(select(Delivery.status).where(Delivery.id == delivery_id))
+        if status is None:
+            raise NotFound(f"no delivery {delivery_id} (see: postmast queue)")
+        return Status(status)
+
+
+def _refusal(delivery_id: int, current: Status, verb: str) -> str:
+    hints = {
+        Status.PUBLISHING: "it is being published right now",
+        Status.PUBLISHED: "it is already published",
+        Status.CANCELLED: "it is cancelled",
+        Status.FAILED: "it failed; use postmast retry",
+        Status.MISSED: "it was missed; use postmast retry",
+        Status.UNKNOWN: "its outcome is unknown; see postmast retry --help",
+    }
+    reason = hints.get(current, f"it is {current}")
+    return f"delivery {delivery_id} cannot be {verb}: {reason}"
+
+
+def parse_ids(values: Sequence[str]) -> list[int]:
+    ids = []
+    for value in values:
+        if not value.isdigit():
+            raise UserError(f"{value!r} is not a delivery id (a number, see: postmast queue)")
+        ids.append(int(value))
+    return ids

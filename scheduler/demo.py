@@ -1,0 +1,191 @@
+"""`postmast demo`: the whole path of a post on this machine, with nothing to set up.
+
+It starts a local webhook receiver, adds two webhook accounts pointing at it, queues
+posts (some due now, some a few seconds later), runs a real worker and scheduler on
+the embedded default (SQLite store, SQLite broker) in a fresh data directory, waits
+until every delivery is done, then prints the delivery report and what the receiver
+saw (requests, distinct idempotency keys, signatures checked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from scheduler.accounts import Accounts
+from scheduler.config import Settings
+from scheduler.context import Context
+from scheduler.deliveries import Deliveries, Filters
+from scheduler.posts import PostRequest, Posts
+from scheduler.states import TERMINAL, Status
+from scheduler.supervisor import Supervisor, postmast_command
+
+
+@dataclass
+class Received:
+    path: str
+    body: dict[str, Any]
+    idempotency_key: str
+    signature_ok: bool
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint on 127.0.0.1 that checks signatures and keeps what it got."""
+
+    secrets_by_path: dict[str, str] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    def start(self) -> str:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                secret = receiver.secrets_by_path.get(self.path, "")
+                expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+                ok = hmac.compare_digest(expected, self.headers.get("X-Postmast-Signature", ""))
+                with receiver.lock:
+                    receiver.received.append(
+                        Received(self.path, json.loads(raw), self.headers.get("Idempotency-Key", ""), ok)
+                    )
+                    number = len(receiver.received)
+                if not ok:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = json.dumps({"id": str(number), "url": f"{receiver.url}/posts/{number}"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                number = self.path.rsplit("/", 1)[-1]
+                with receiver.lock:
+                    items = receiver.received
+                    found = (
+                        items[int(number) - 1].body
+                        if number.isdigit() and 0 < int(number) <= len(items)
+                        else None
+                    )
+                body = json.dumps(found, ensure_ascii=False).encode()
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+DEMO_POSTS = [
+    ("Hello from postmast 👋 One schedule, every network, exactly once.", ["team-chat", "newsroom"], 0),
+    ("Doors open in five minutes: grab a seat!", ["team-chat"], 3),
+    ("Press release: postmast 0.1 is out. Read more at https://example.org/postmast", ["newsroom"], 5),
+    ("Thanks for coming! Slides will follow tomorrow.", ["team-chat", "newsroom"], 8),
+]
+
+
+@dataclass
+class DemoResult:
+    data_dir: Path
+    settings: Settings
+    deliveries: int
+    received: list[Received]
+    finished: bool
+    statuses: dict[str, int]
+
+
+def demo_environment(data_dir: Path) -> dict[str, str]:
+    """This process's environment pointed at `data_dir`, on the embedded default."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMAST_")}
+    env.update({"POSTMAST_DATA_DIR": str(data_dir), "POSTMAST_LOG_LEVEL": "INFO", "POSTMAST_RETRY_BASE": "2"})
+    return env
+
+
+def run_demo(data_dir: Path, *, progress: Callable[[int, int], None], timeout: float = 120.0) -> DemoResult:
+    env = demo_environment(data_dir)
+    settings = Settings.from_env(env)
+    ctx = Context(settings)
+    receiver = Receiver()
+    base = receiver.start()
+    try:
+        accounts = Accounts(ctx.store, ctx.vault)
+        for name in ("team-chat", "newsroom"):
+            secret = secrets.token_urlsafe(24)
+            receiver.secrets_by_path[f"/hooks/{name}"] = secret
+            accounts.add("webhook", name, {"url": f"{base}/hooks/{name}"}, {"signing_secret": secret})
+        posts = Posts(ctx.store, default_max_lateness=settings.timings.max_lateness)
+        now = ctx.store.now()
+        queued = posts.queue_many(
+            [
+                PostRequest(text, [f"webhook:{t}" for t in targets], now + timedelta(seconds=delay), "UTC")
+                for text, targets, delay in DEMO_POSTS
+            ]
+        )
+        total = sum(len(q.deliveries) for q in queued)
+        with open(data_dir / "services.log", "ab") as log_file:
+            supervisor = Supervisor(
+                {"scheduler": postmast_command("scheduler"), "worker": postmast_command("worker", "-c", "2")},
+                env=env,
+                grace=30,
+                output=log_file,
+            )
+            supervisor.start()
+            try:
+                deliveries = Deliveries(ctx.store)
+                deadline = time.monotonic() + timeout
+                done = 0
+                while time.monotonic() < deadline:
+                    rows = deliveries.search(Filters())
+                    done = sum(r.status in TERMINAL for r in rows)
+                    progress(done, total)
+                    if done == total or any(c.poll() is not None for c in supervisor.children.values()):
+                        break
+                    time.sleep(0.3)
+            finally:
+                supervisor.stop()
+        rows = Deliveries(ctx.store).search(Filters())
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row.status.value] = counts.get(row.status.value, 0) + 1
+        return DemoResult(
+            data_dir,
+            settings,
+            total,
+            list(receiver.received),
+            counts.get(Status.PUBLISHED.value, 0) == total,
+            counts,
+        )
+    finally:
+        receiver.stop()

@@ -1,0 +1,271 @@
+"""The dispatcher: claims due deliveries and hands their ids to the workers.
+
+Each tick, in this order:
+1. reap: `publishing` whose lease expired -> `unknown` (never back to `queued`);
+2. miss: deliveries past their deadline (due time + allowed lateness) -> `missed`;
+3. claim: due `scheduled` / `retry_wait` -> `queued` (`FOR UPDATE SKIP LOCKED` on
+   PostgreSQL; one atomic `UPDATE ... RETURNING` on SQLite), then enqueue the ids
+   after the commit;
+4. requeue: `queued` for too long (a lost broker message) -> enqueued again; the
+   worker's claim makes any duplicate harmless.
+
+Any number of dispatchers may run at once. APScheduler is only the clock: one
+in-memory job that runs a tick and re-arms itself for the next due time, or at
+most `tick` seconds later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import func, select, update
+
+from scheduler.config import Settings
+from scheduler.models import Account, AccountStatus, Attempt, Delivery
+from scheduler.states import Status, transition_many
+from scheduler.store import Store
+
+log = logging.getLogger("postmast.scheduler")
+
+Enqueue = Callable[[Sequence[int]], None]
+
+
+@dataclass(frozen=True)
+class TickResult:
+    dispatched: list[int]
+    requeued: list[int]
+    reaped: list[int]
+    missed: list[int]
+    next_due: datetime | None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        enqueue: Enqueue,
+        *,
+        batch: int = 500,
+        housekeeping: Callable[[], object] | None = None,
+        housekeeping_every: float = 600.0,
+    ) -> None:
+        self.store = store
+        self.timings = settings.timings
+        self.enqueue = enqueue
+        self.batch = batch
+        self.housekeeping = housekeeping
+        self.housekeeping_every = housekeeping_every
+        self._last_housekeeping = 0.0
+
+    def tick(self) -> TickResult:
+        now = self.store.now()
+        reaped = self.reap(now)
+        missed = self.mark_missed(now)
+        dispatched: list[int] = []
+        while True:
+            ids = self.claim_due(now)
+            if ids:
+                self._send(ids)
+                dispatched += ids
+            if len(ids) < self.batch:
+                break
+        requeued = self.requeue_stale(now)
+        if requeued:
+            self._send(requeued)
+        self._maybe_housekeep()
+        result = TickResult(dispatched, requeued, reaped, missed, self.next_due())
+        if dispatched or requeued or reaped or missed:
+            log.info(
+                "dispatched %d, re-enqueued %d, lease expired %d (now unknown), missed %d",
+                len(dispatched),
+                len(requeued),
+                len(reaped),
+                len(missed),
+            )
+        return result
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def claim_due(self, now: datetime) -> list[int]:
+        due = (
+            select(Delivery.id)
+            .join(Account, Account.id == Delivery.account_id)
+            .where(
+                Delivery.status.in_([Status.SCHEDULED, Status.RETRY_WAIT]),
+                Delivery.next_attempt_at <= now,
+                Delivery.deadline_at >= now,
+                Account.status == AccountStatus.ACTIVE,
+            )
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True, of=Delivery)
+        )
+        with self.store.write() as session:
+            return transition_many(
+                session, due, [Status.SCHEDULED, Status.RETRY_WAIT], Status.QUEUED, now=now, queued_at=now
+            )
+
+    def reap(self, now: datetime) -> list[int]:
+        expired = (
+            select(Delivery.id)
+            .where(Delivery.status == Status.PUBLISHING, Delivery.lease_until < now)
+            .with_for_update(skip_locked=True)
+        )
+        message = (
+            "the worker stopped answering during the publish (lease expired); the post may or may "
+            "not be on the network"
+        )
+        with self.store.write() as session:
+            ids = transition_many(
+                session,
+                expired,
+                Status.PUBLISHING,
+                Status.UNKNOWN,
+                now=now,
+                last_error=message,
+                last_error_class="WorkerLost",
+            )
+            if ids:
+                session.execute(
+                    update(Attempt)
+                    .where(Attempt.delivery_id.in_(ids), Attempt.finished_at.is_(None))
+                    .values(
+                        finished_at=now,
+                        outcome=Status.UNKNOWN.value,
+                        error_class="WorkerLost",
+                        message=message,
+                    )
+                )
+        for delivery_id in ids:
+            log.warning("delivery %s: lease expired while publishing -> unknown", delivery_id)
+        return ids
+
+    def mark_missed(self, now: datetime) -> list[int]:
+        late = (
+            select(Delivery.id)
+            .where(
+                Delivery.status.in_([Status.SCHEDULED, Status.RETRY_WAIT, Status.QUEUED]),
+                Delivery.deadline_at < now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+        with self.store.write() as session:
+            ids = transition_many(
+                session,
+                late,
+                [Status.SCHEDULED, Status.RETRY_WAIT, Status.QUEUED],
+                Status.MISSED,
+                now=now,
+                last_error="not published within the post's allowed lateness",
+                last_error_class="Missed",
+            )
+        for delivery_id in ids:
+            log.warning("delivery %s missed its allowed lateness; it will not be published", delivery_id)
+        return ids
+
+    def requeue_stale(self, now: datetime) -> list[int]:
+        """Refresh `queued_at` of deliveries queued too long and return them for re-enqueueing."""
+        cutoff = now - timedelta(seconds=self.timings.requeue_after)
+        stale = (
+            select(Delivery.id)
+            .where(Delivery.status == Status.QUEUED, Delivery.queued_at < cutoff)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True)
+        )
+        with self.store.write() as session:
+            result = session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(stale), Delivery.status == Status.QUEUED, Delivery.queued_at < cutoff)
+                .values(queued_at=now)
+                .returning(Delivery.id)
+            )
+            return sorted(result.scalars().all())
+
+    def next_due(self) -> datetime | None:
+        with self.store.read() as session:
+            return session.scalar(
+                select(func.min(Delivery.next_attempt_at))
+                .join(Account, Account.id == Delivery.account_id)
+                .where(
+                    Delivery.status.in_([Status.SCHEDULED, Status.RETRY_WAIT]),
+                    Account.status == AccountStatus.ACTIVE,
+                )
+            )
+
+    def _send(self, ids: Sequence[int]) -> None:
+        try:
+            self.enqueue(ids)
+        except Exception as exc:  # broker down: rows stay queued; requeue_stale sends them later
+            log.error(
+                "could not hand %d deliveries to the broker (%s); they will be re-sent after %gs",
+                len(ids),
+                type(exc).__name__,
+                self.timings.requeue_after,
+            )
+
+    def _maybe_housekeep(self) -> None:
+        if self.housekeeping is None or time.monotonic() - self._last_housekeeping < self.housekeeping_every:
+            return
+        self._last_housekeeping = time.monotonic()
+        try:
+            self.housekeeping()
+        except Exception:
+            log.exception("housekeeping failed")
+
+
+class Loop:
+    """Runs `Dispatcher.tick` on an APScheduler clock until stopped (SIGTERM/SIGINT or `stop`)."""
+
+    def __init__(self, dispatcher: Dispatcher, *, tick: float, clock: Callable[[], datetime]) -> None:
+        self.dispatcher = dispatcher
+        self.tick_seconds = tick
+        self.clock = clock
+        self.scheduler = BlockingScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._stopping = threading.Event()
+
+    def _run(self) -> None:
+        if self._stopping.is_set():
+            return
+        now = self.clock()
+        wake = now + timedelta(seconds=self.tick_seconds)
+        try:
+            result = self.dispatcher.tick()
+            if result.next_due is not None:
+                wake = min(wake, max(result.next_due, now + timedelta(milliseconds=20)))
+        except Exception:
+            log.exception("dispatcher tick failed; trying again in %gs", self.tick_seconds)
+        if not self._stopping.is_set():
+            with contextlib.suppress(SchedulerNotRunningError):  # stopped while this tick ran
+                self.scheduler.add_job(self._run, "date", run_date=wake, id="dispatch", replace_existing=True)
+
+    def stop(self, *_: object) -> None:
+        if not self._stopping.is_set():
+            self._stopping.set()
+            log.info("scheduler stopping")
+            self.scheduler.shutdown(wait=False)  # a running tick finishes before the process exits
+
+    def run(self, *, install_signals: bool = True) -> None:
+        if install_signals:
+
+            def handler(signum: int, frame: FrameType | None) -> None:
+                self.stop()
+
+            signal.signal(signal.SIGTERM, handler)
+            signal.signal(signal.SIGINT, handler)
+        self.scheduler.add_job(self._run, "date", run_date=self.clock(), id="dispatch")
+        log.info("scheduler running (wakes at the next due time or every %gs)", self.tick_seconds)
+        self.scheduler.start()

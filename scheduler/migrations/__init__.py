@@ -1,0 +1,77 @@
+"""Alembic migrations, applied on first use and by `postmast db upgrade`.
+
+Several processes may start at once (workers, schedulers): PostgreSQL serialises
+the upgrade with an advisory lock, SQLite with a lock file beside the database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+_ADVISORY_LOCK_ID = 0x706F73746D617374  # "postmast"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def _upgrade_lock(engine: Engine, connection: Connection) -> Iterator[None]:
+    if engine.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _ADVISORY_LOCK_ID})
+            connection.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def upgrade(engine: Engine) -> bool:
+    """Bring the schema to the newest revision; returns True if anything was applied."""
+    head = head_revision()
+    with engine.connect() as connection:
+        current = current_revision(connection)
+        connection.rollback()
+        if current == head:
+            return False
+        with _upgrade_lock(engine, connection):
+            if current_revision(connection) == head:
+                connection.rollback()
+                return False
+            connection.rollback()
+            command.upgrade(alembic_config(connection), "head")
+            connection.commit()
+    return True

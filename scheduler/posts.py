@@ -1,0 +1,204 @@
+"""Queueing posts: validate every target first, then store the post and its deliveries.
+
+A request (one post to several targets) or a batch of them is accepted whole or
+rejected whole: nothing is written unless every target of every post passes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from connectors import Content
+from connectors.text import text_problems
+from scheduler.accounts import connector_class, find, parse_target
+from scheduler.errors import UserError
+from scheduler.models import Account, AccountStatus, Delivery, Post
+from scheduler.states import Status
+from scheduler.store import Store
+from scheduler.timespec import check_not_past
+
+
+@dataclass(frozen=True)
+class PostRequest:
+    """One post as the user asked for it; `due_at` is an aware UTC datetime."""
+
+    text: str
+    targets: Sequence[str]
+    due_at: datetime
+    timezone: str
+    max_lateness: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """What would happen for one target: length by the network's rule, problems, request body."""
+
+    target: str
+    length: int | None
+    limit: int | None
+    problems: list[str]
+    payload: dict[str, Any] | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "length": self.length,
+            "limit": self.limit,
+            "ok": self.ok,
+            "problems": self.problems,
+            "payload": self.payload,
+        }
+
+
+@dataclass(frozen=True)
+class QueuedDelivery:
+    id: int
+    target: str
+    due_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "target": self.target,
+            "due_at": self.due_at.isoformat(),
+            "status": "scheduled",
+        }
+
+
+@dataclass(frozen=True)
+class QueuedPost:
+    id: int
+    deliveries: list[QueuedDelivery]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"post": self.id, "deliveries": [d.as_dict() for d in self.deliveries]}
+
+
+class Rejected(UserError):
+    """Raised when any target of any post in a request or batch fails validation."""
+
+
+class Posts:
+    def __init__(self, store: Store, *, default_max_lateness: float) -> None:
+        self.store = store
+        self.default_max_lateness = default_max_lateness
+
+    def plan(self, request: PostRequest) -> list[TargetPlan]:
+        """Validate without writing: for `--dry-run` and for the queueing itself."""
+        self._check_request(request)
+        with self.store.read() as session:
+            return [plan for plan, _ in self._plans(session, request)]
+
+    def queue(self, request: PostRequest) -> QueuedPost:
+        return self.queue_many([request])[0]
+
+    def queue_many(self, requests: Sequence[PostRequest]) -> list[QueuedPost]:
+        """Store every post with its deliveries in one transaction, or nothing at all."""
+        if not requests:
+            raise UserError("nothing to queue")
+        for number, request in enumerate(requests, 1):
+            self._check_request(request, prefix=f"post {number}: " if len(requests) > 1 else "")
+        now = self.store.now()
+        with self.store.write() as session:
+            checked = []
+            failures = []
+            for number, request in enumerate(requests, 1):
+                plans = self._plans(session, request)
+                prefix = f"post {number}: " if len(requests) > 1 else ""
+                failures += [f"{prefix}{p.target}: {problem}" for p, _ in plans for problem in p.problems]
+                checked.append((request, plans))
+            if failures:
+                more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+                raise Rejected("; ".join(failures[:3]) + more + "; nothing was queued")
+            return [self._insert(session, request, plans, now) for request, plans in checked]
+
+    def _check_request(self, request: PostRequest, prefix: str = "") -> None:
+        if not request.targets:
+            raise UserError(f"{prefix}no target: add --to NETWORK:NAME")
+        if request.max_lateness is not None and request.max_lateness <= 0:
+            raise UserError(f"{prefix}the maximum lateness must be positive")
+        check_not_past(request.due_at, self.store.now())
+
+    def _plans(self, session: Session, request: PostRequest) -> list[tuple[TargetPlan, Account | None]]:
+        seen: set[tuple[str, str]] = set()
+        result: list[tuple[TargetPlan, Account | None]] = []
+        content = Content(text=request.text, options=request.options)
+        for target in request.targets:
+            try:
+                key = parse_target(target)
+                if key in seen:
+                    raise UserError(f"target {target} is given twice")
+                seen.add(key)
+                account = find(session, target)
+            except UserError as exc:
+                result.append((TargetPlan(target, None, None, [str(exc)], None), None))
+                continue
+            connector = connector_class(account.network)(account.settings)
+            problems = [p.message for p in connector.validate(content)]
+            if account.status == AccountStatus.NEEDS_REAUTH:
+                problems.append(f"account needs re-authorisation ({account.status_reason or 'auth failed'})")
+            readable = not text_problems(content.text)
+            measure = connector.measure(content) if readable else None
+            result.append(
+                (
+                    TargetPlan(
+                        account.target,
+                        measure.length if measure else None,
+                        measure.limit if measure else connector.limit,
+                        problems,
+                        connector.payload(content) if readable else None,
+                    ),
+                    account,
+                )
+            )
+        return result
+
+    def _insert(
+        self,
+        session: Session,
+        request: PostRequest,
+        plans: list[tuple[TargetPlan, Account | None]],
+        now: datetime,
+    ) -> QueuedPost:
+        lateness = int(
+            request.max_lateness if request.max_lateness is not None else self.default_max_lateness
+        )
+        post = Post(
+            text=request.text,
+            content={"options": request.options} if request.options else {},
+            timezone=request.timezone,
+            max_lateness=lateness,
+            created_at=now,
+        )
+        session.add(post)
+        session.flush()
+        queued = []
+        for plan, account in plans:
+            assert account is not None  # plans with problems never reach here
+            delivery = Delivery(
+                post_id=post.id,
+                account_id=account.id,
+                status=Status.SCHEDULED,
+                due_at=request.due_at,
+                next_attempt_at=request.due_at,
+                deadline_at=request.due_at + timedelta(seconds=lateness),
+                idempotency_key=str(uuid.uuid4()),
+                attempt_count=0,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(delivery)
+            session.flush()
+            queued.append(QueuedDelivery(delivery.id, plan.target, request.due_at))
+        return QueuedPost(post.id, queued)

@@ -1,0 +1,129 @@
+"""The delivery state machine: one enum, one table of allowed transitions, one writer.
+
+Every change of `deliveries.status` goes through `transition` (one row) or
+`transition_many` (a set of rows): a single `UPDATE ... WHERE status IN (:expected)`
+that reports whether it won. Nothing else in the code base writes that column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Select, update
+from sqlalchemy.orm import Session
+
+
+class Status(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    RETRY_WAIT = "retry_wait"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+
+
+S = Status
+
+TRANSITIONS: Mapping[Status, frozenset[Status]] = {
+    # dispatched when due; cancelled or rescheduled by the user; missed if picked up too late
+    S.SCHEDULED: frozenset({S.QUEUED, S.CANCELLED, S.MISSED, S.SCHEDULED}),
+    # claimed by a worker; cancelled or rescheduled by the user; missed if claimed too late
+    S.QUEUED: frozenset({S.PUBLISHING, S.CANCELLED, S.MISSED, S.SCHEDULED}),
+    # the outcome of one attempt (the reaper sets unknown when the lease expires)
+    S.PUBLISHING: frozenset({S.PUBLISHED, S.RETRY_WAIT, S.FAILED, S.UNKNOWN}),
+    # due again after backoff; cancelled or rescheduled by the user; missed when too late
+    S.RETRY_WAIT: frozenset({S.QUEUED, S.CANCELLED, S.MISSED, S.SCHEDULED}),
+    # reconciliation (found, or confirmed absent); or the user re-sends after confirming
+    S.UNKNOWN: frozenset({S.PUBLISHED, S.QUEUED, S.SCHEDULED}),
+    # `postmast retry`: a new schedule, due now
+    S.FAILED: frozenset({S.SCHEDULED}),
+    S.MISSED: frozenset({S.SCHEDULED}),
+    S.PUBLISHED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+TERMINAL = frozenset({S.PUBLISHED, S.FAILED, S.CANCELLED, S.MISSED})
+"""States nothing moves out of without a person asking (`unknown` needs attention, so it is not here)."""
+PENDING = frozenset({S.SCHEDULED, S.QUEUED, S.PUBLISHING, S.RETRY_WAIT})
+"""States on their way to the network."""
+
+
+class TransitionNotAllowed(ValueError):
+    """Raised when code asks for a transition the table forbids: a bug, never user input."""
+
+
+def allowed(source: Status, target: Status) -> bool:
+    return target in TRANSITIONS[source]
+
+
+def _expected(expected: Status | Iterable[Status], target: Status) -> list[Status]:
+    sources = [expected] if isinstance(expected, Status) else list(expected)
+    if not sources:
+        raise TransitionNotAllowed("no expected state given")
+    for source in sources:
+        if not allowed(source, target):
+            raise TransitionNotAllowed(f"{source} -> {target} is not an allowed transition")
+    return sources
+
+
+def transition(
+    session: Session,
+    delivery_id: int,
+    expected: Status | Iterable[Status],
+    target: Status,
+    *,
+    now: datetime,
+    expected_token: str | None = None,
+    **values: Any,
+) -> bool:
+    """Compare-and-set one delivery from `expected` to `target`; True if this call won.
+
+    `expected_token`, when given, must match the stored claim token: a worker can only
+    finish its own claim. `values` are further columns to set in the same statement.
+    """
+    from scheduler.models import Delivery
+
+    sources = _expected(expected, target)
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status.in_(sources))
+        .values(status=target, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if expected_token is not None:
+        stmt = stmt.where(Delivery.claim_token == expected_token)
+    result = cast(CursorResult[Any], session.execute(stmt))
+    return result.rowcount == 1
+
+
+def transition_many(
+    session: Session,
+    ids: Select[Any],
+    expected: Status | Iterable[Status],
+    target: Status,
+    *,
+    now: datetime,
+    **values: Any,
+) -> list[int]:
+    """Compare-and-set every delivery selected by `ids` that is still in `expected`.
+
+    Returns the ids that moved. `ids` may lock rows (`FOR UPDATE SKIP LOCKED` on
+    PostgreSQL); on SQLite the whole statement is one atomic write.
+    """
+    from scheduler.models import Delivery
+
+    sources = _expected(expected, target)
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status.in_(sources))
+        .values(status=target, updated_at=now, **values)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(stmt).all())

@@ -1,0 +1,132 @@
+"""The job store's engine and transactions, for SQLite and PostgreSQL alike.
+
+SQLite: WAL, a busy timeout, foreign keys, and write transactions that start with
+`BEGIN IMMEDIATE` so two writers queue up instead of failing half-way.
+PostgreSQL: psycopg 3 with pre-ping. The schema is migrated on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from scheduler.errors import ConfigError
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        try:
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the data directory for {parsed.database}: {exc.strerror}"
+            ) from None
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "BEGIN")
+        connection.exec_driver_sql(mode)
+
+    return engine
+
+
+class Store:
+    """Owns the engine; hands out sessions for reading and for writing.
+
+    Engines are created per process (lazily, keyed by PID): a forked worker child
+    never reuses its parent's connections.
+    """
+
+    def __init__(self, database_url: str, *, clock: Clock = utcnow, migrate: bool = True) -> None:
+        self.database_url = database_url
+        self.clock = clock
+        self._migrate = migrate
+        self._engine: Engine | None = None
+        self._pid = 0
+
+    @property
+    def dialect(self) -> str:
+        return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None or self._pid != os.getpid():
+            if self.dialect == "sqlite":
+                engine = _sqlite_engine(self.database_url)
+            else:
+                engine = create_engine(self.database_url, pool_pre_ping=True)
+            if self._migrate:
+                from scheduler.migrations import upgrade
+
+                upgrade(engine)
+            self._engine, self._pid = engine, os.getpid()
+        return self._engine
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for queries; rolled back at the end."""
+        with self._connect(write=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits at the end, or rolls back everything on error."""
+        with self._connect(write=True) as session:
+            yield session
+            session.commit()
+
+    @contextmanager
+    def _connect(self, *, write: bool) -> Iterator[Session]:
+        try:
+            connection = self.engine.connect()
+        except OperationalError as exc:
+            raise ConfigError(f"cannot open the database: {_first_line(exc)}") from None
+        with connection:
+            if write and self.dialect == "sqlite":
+                connection = connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            with Session(bind=connection, expire_on_commit=False, autoflush=False) as session:
+                try:
+                    yield session
+                except BaseException:
+                    session.rollback()
+                    raise
+
+    def dispose(self) -> None:
+        if self._engine is not None and self._pid == os.getpid():
+            self._engine.dispose()
+        self._engine = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -1,0 +1,134 @@
+"""Turning what users type (`--at`, `--tz`) into UTC instants, and back for display.
+
+Users speak in their zone; the store holds UTC. A local time that does not exist
+(spring-forward gap) or exists twice (fall-back) is refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import tzlocal
+
+from scheduler.errors import UserError
+
+_LOCAL_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?")
+_RELATIVE = re.compile(r"(?:in\s+)?\+?(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day)s?", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400}
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The IANA zone `name`, or the machine's zone when None."""
+    if name is None:
+        try:
+            return ZoneInfo(tzlocal.get_localzone_name() or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+    try:
+        if not name or name.startswith(("/", ".")) or "\x00" in name:
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise UserError(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin or UTC)"
+        ) from None
+
+
+def _localize(naive: datetime, tz: ZoneInfo, text: str) -> datetime:
+    first = naive.replace(tzinfo=tz, fold=0)
+    second = naive.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        # Either a gap (the wall time does not exist) or a fold (it exists twice).
+        roundtrip = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        if roundtrip != naive:
+            raise UserError(f"{text!r} does not exist in {tz.key} (the clocks skip it); pick another time")
+        raise UserError(
+            f"{text!r} happens twice in {tz.key} (the clocks go back); give an explicit offset, "
+            f"e.g. {naive.isoformat(timespec='minutes')}{_offset(first.utcoffset())}"
+        )
+    return first
+
+
+def _offset(delta: timedelta | None) -> str:
+    total = int((delta or timedelta()).total_seconds() // 60)
+    sign = "+" if total >= 0 else "-"
+    return f"{sign}{abs(total) // 60:02d}:{abs(total) % 60:02d}"
+
+
+def parse_when(text: str | None, tz: ZoneInfo, now: datetime) -> datetime:
+    """`--at` to an aware UTC datetime.
+
+    Accepts `now`, `in 10m` / `+2h`, ISO 8601 with or without an offset, and
+    `YYYY-MM-DD HH:MM`; times without an offset are in `tz`.
+    """
+    if text is None or text.strip().lower() == "now":
+        return now
+    value = text.strip()
+    relative = _RELATIVE.fullmatch(value)
+    if relative:
+        seconds = float(relative.group(1)) * _UNIT_SECONDS[relative.group(2).lower()]
+        if seconds > 3650 * 86400:
+            raise UserError(f"{text!r} is more than ten years away")
+        return now + timedelta(seconds=seconds)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(
+            f"cannot read the time {text!r}: use ISO 8601 (2026-12-01T09:00+01:00), "
+            "'YYYY-MM-DD HH:MM' in --tz, or 'in 10m'"
+        ) from None
+    if parsed.tzinfo is None:
+        if not _LOCAL_FORMAT.fullmatch(value):
+            raise UserError(f"{text!r} needs a time of day, e.g. '{value[:10]} 09:00'")
+        parsed = _localize(parsed, tz, text)
+    return parsed.astimezone(UTC)
+
+
+def parse_since(text: str, tz: ZoneInfo, now: datetime) -> datetime:
+    """`--since`: a duration back from now (`24h`, `7d`) or a time as for `--at`."""
+    relative = _RELATIVE.fullmatch(text.strip().removesuffix(" ago"))
+    if relative and not text.strip().lower().startswith("in"):
+        seconds = float(relative.group(1)) * _UNIT_SECONDS[relative.group(2).lower()]
+        return now - timedelta(seconds=min(seconds, 100 * 365 * 86400))
+    return parse_when(text, tz, now)
+
+
+def check_not_past(when: datetime, now: datetime, *, grace: float = 60.0) -> None:
+    """Refuse times more than `grace` seconds in the past: probably a typo, never 'send now'."""
+    if when < now - timedelta(seconds=grace):
+        ago = now - when
+        raise UserError(
+            f"{when.isoformat(timespec='minutes')} is {_human(ago)} in the past; "
+            "use a future time or leave out --at to post now"
+        )
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400 * 2:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days"
+
+
+def local(when: datetime | None, tz: tzinfo) -> str:
+    """`when` in `tz` for tables: `2026-12-01 09:00`."""
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M") if when else ""
+
+
+def duration(seconds: float | None) -> str:
+    """A compact duration for tables: `+12s`, `+3m05s`, `+2h10m`, `-1m` (early)."""
+    if seconds is None:
+        return ""
+    sign = "-" if seconds < 0 else "+"
+    s = int(abs(seconds))
+    if s < 60:
+        return f"{sign}{s}s"
+    if s < 3600:
+        return f"{sign}{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{sign}{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{sign}{s // 86400}d{s % 86400 // 3600:02d}h"

@@ -1,0 +1,97 @@
+"""Encryption of account secrets at rest (Fernet: AES-128-CBC with HMAC-SHA256).
+
+The key comes from `POSTMAST_SECRET_KEY`, or from a key file created with mode 0600
+in the data directory on first use. Decryption happens only where a secret is used
+(the worker, at publish time); everything printed shows a mask instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from scheduler.errors import ConfigError
+
+MASK = "••••••"
+
+
+class SecretsUnreadable(ConfigError):
+    """Raised when stored secrets cannot be decrypted with the configured key."""
+
+
+def _load_key_file(path: Path) -> bytes:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(
+                f"{path} is readable by other users (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
+            ) from None
+        try:
+            return path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create the key file {path}: {exc.strerror}") from None
+    key = Fernet.generate_key()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key + b"\n")
+    return key
+
+
+class Vault:
+    """Encrypts and decrypts a mapping of secret strings."""
+
+    def __init__(self, key: str | bytes) -> None:
+        try:
+            self._fernet = Fernet(key if isinstance(key, bytes) else key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raise ConfigError(
+                "POSTMAST_SECRET_KEY is not a valid key (32 url-safe base64-encoded bytes); "
+                "create one with: postmast key generate"
+            ) from None
+
+    @classmethod
+    def from_settings(cls, secret_key: str | None, key_file: Path) -> Vault:
+        if secret_key:
+            return cls(secret_key)
+        try:
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the data directory {key_file.parent}: {exc.strerror}") from None
+        return cls(_load_key_file(key_file))
+
+    def encrypt(self, secrets: Mapping[str, str]) -> bytes:
+        return self._fernet.encrypt(json.dumps(dict(secrets), sort_keys=True).encode("utf-8"))
+
+    def decrypt(self, token: bytes) -> dict[str, str]:
+        try:
+            data = json.loads(self._fernet.decrypt(token))
+        except InvalidToken:
+            raise SecretsUnreadable(
+                "stored secrets cannot be decrypted: POSTMAST_SECRET_KEY or the key file changed"
+            ) from None
+        return {str(k): str(v) for k, v in data.items()}
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+def masked(secrets: Mapping[str, str]) -> dict[str, str]:
+    """What may be shown of secrets: their names, never a single character of their values."""
+    return {name: MASK for name, value in secrets.items() if value}
+
+
+def redact(text: str, secrets: Mapping[str, str]) -> str:
+    """`text` with every secret value (of 4+ characters) replaced by the mask."""
+    for value in sorted(secrets.values(), key=len, reverse=True):
+        if len(value) >= 4:
+            text = text.replace(value, MASK)
+    return text

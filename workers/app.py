@@ -1,0 +1,87 @@
+"""The Celery app, configured from postmast's settings.
+
+Messages carry a delivery id and nothing else; the SQL store is the schedule. No
+ETA or countdown is ever used (Redis would redeliver it after the visibility
+timeout). Settings follow RELIABILITY.md: late acks, reject on worker loss,
+prefetch 1, no results, a hard time limit below the visibility timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery
+
+from scheduler.config import Settings
+from scheduler.store import Store
+from scheduler.vault import Vault
+from workers.publisher import Publisher
+
+PUBLISH_TASK = "postmast.publish"
+log = logging.getLogger("postmast.worker")
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    timings = settings.timings
+    transport: dict[str, Any] = {}
+    if settings.broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
+        transport = {"visibility_timeout": timings.visibility_timeout}
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_time_limit": timings.task_time_limit,
+        "task_soft_time_limit": max(1.0, timings.task_time_limit - 5.0),
+        "task_default_queue": settings.queue,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_publish_retry_policy": {
+            "max_retries": 3,
+            "interval_start": 0.2,
+            "interval_step": 0.5,
+            "interval_max": 2.0,
+        },
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_soft_shutdown_timeout": min(30.0, timings.task_time_limit),
+        "worker_enable_soft_shutdown_on_idle": False,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "broker_connection_timeout": 5.0,
+    }
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("postmast", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    publishers: dict[int, Publisher] = {}
+
+    def publisher() -> Publisher:
+        pid = os.getpid()
+        if pid not in publishers:
+            store = Store(settings.database_url)
+            publishers.clear()
+            publishers[pid] = Publisher(
+                store, Vault.from_settings(settings.secret_key, settings.key_file), settings
+            )
+        return publishers[pid]
+
+    @app.task(name=PUBLISH_TASK, ignore_result=True, acks_late=True)  # type: ignore[untyped-decorator]
+    def publish(delivery_id: int) -> str:
+        if not isinstance(delivery_id, int):
+            log.error("ignoring a malformed message: %r is not a delivery id", delivery_id)
+            return "malformed"
+        return publisher().publish(delivery_id)
+
+    return app
+
+
+def enqueue(app: Celery, delivery_id: int, queue: str) -> None:
+    """Hand one delivery id to the workers: ids only, and never an ETA."""
+    app.send_task(PUBLISH_TASK, args=[delivery_id], queue=queue)
