@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from connectors.errors import OutcomeUnknown, TransientError
+from connectors.errors import OutcomeUnknown, PermanentError, TransientError
 
 USER_AGENT = "postmast/0.1 (+https://github.com/postmast/postmast)"
 
@@ -80,6 +80,15 @@ class HttpClient:
             raise OutcomeUnknown(
                 f"connection to {host} broke during the request; it may have been accepted"
             ) from None
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidHeader,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.InvalidJSONError,
+        ) as exc:
+            # Raised while preparing the request: nothing was sent.
+            raise PermanentError(f"request to {host} could not be built ({type(exc).__name__})") from None
         except requests.Timeout:
             raise OutcomeUnknown(
                 f"no answer from {host} within {timeout[1]:g}s; the request may have been accepted"

@@ -85,7 +85,7 @@ class Mastodon(Connector):
         if settings.get("instance"):
             problems += check_http_url(settings["instance"], "instance")
         limit = settings.get("max_length")
-        if limit and (not limit.isdigit() or int(limit) < 1):
+        if limit and (not limit.isdecimal() or int(limit) < 1):
             problems.append(Problem("max_length must be a positive whole number"))
         visibility = settings.get("visibility")
         if visibility and visibility not in VISIBILITIES:
@@ -121,9 +121,9 @@ class Mastodon(Connector):
         )
         status = response.status_code
         data = json_or_none(response)
-        if status == 200:
+        if 200 <= status < 300:
             if not isinstance(data, dict) or not data.get("id"):
-                raise OutcomeUnknown("Mastodon answered 200 without a status id", http_status=status)
+                raise OutcomeUnknown(f"Mastodon answered {status} without a status id", http_status=status)
             url = data.get("url") or data.get("uri")
             return PublishResult(str(data["id"]), str(url) if url else None, status)
         error = data.get("error") if isinstance(data, dict) else None

@@ -59,7 +59,9 @@ def reset_any(value: str, now: datetime | None = None) -> float | None:
     try:
         number = float(text)
     except ValueError:
-        return until_iso8601(text, now) if "T" in text else retry_after(text, now)
+        # Not "T" in text: every HTTP date has one ("GMT", "Tue", "Thu").
+        seconds = until_iso8601(text, now)
+        return seconds if seconds is not None else retry_after(text, now)
     if not math.isfinite(number):
         return None
     # An epoch instant is a large number; a delta is small. 10^9 s is 2001-09-09.

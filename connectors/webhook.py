@@ -62,7 +62,7 @@ class Webhook(Connector):
         if settings.get("url"):
             problems += check_http_url(settings["url"], "url")
         limit = settings.get("max_length")
-        if limit and (not limit.isdigit() or int(limit) < 1):
+        if limit and (not limit.isdecimal() or int(limit) < 1):
             problems.append(Problem("max_length must be a positive whole number"))
         return problems
 

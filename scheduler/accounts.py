@@ -197,9 +197,10 @@ class Accounts:
                     f"({', '.join(map(str, blocking))}); wait for them or resolve them first"
                 )
             for delivery_id, status in pending:
-                transition(
+                if not transition(
                     session, delivery_id, status, Status.CANCELLED, now=now, last_error="account removed"
-                )
+                ):
+                    raise Conflict(f"delivery {delivery_id} of {account.target} started meanwhile; try again")
             account.status = AccountStatus.REMOVED
             account.status_reason = f"removed {now.isoformat(timespec='seconds')}"
             account.secrets = self.vault.encrypt({})

@@ -62,6 +62,7 @@ class Timings:
                 f"POSTMAST_TASK_TIME_LIMIT ({self.task_time_limit:g}s)"
             )
         for name, value in [
+            ("POSTMAST_HTTP_TIMEOUT", self.http_timeout),
             ("POSTMAST_TICK", self.tick),
             ("POSTMAST_CONNECT_TIMEOUT", self.connect_timeout),
             ("POSTMAST_REQUEUE_AFTER", self.requeue_after),
@@ -133,7 +134,7 @@ class Settings:
         timings = Timings(**timing_values)
         timings.check()
         attempts = get("MAX_ATTEMPTS") or "5"
-        if not attempts.isdigit() or not 1 <= int(attempts) <= 100:
+        if not attempts.isdecimal() or not 1 <= int(attempts) <= 100:
             raise ConfigError(f"{ENV_PREFIX}MAX_ATTEMPTS must be a whole number from 1 to 100")
         database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'postmast.db'}"
         broker_url = get("BROKER_URL") or f"sqla+sqlite:///{data_dir / 'broker.db'}"

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from scheduler.accounts import parse_target
 from scheduler.errors import Conflict, NotFound, UserError
 from scheduler.models import Account, Delivery, Post
 from scheduler.states import PENDING, TRANSITIONS, Status, transition
@@ -95,7 +96,7 @@ def _rows_query(filters: Filters) -> Select[Delivery, str, str, str]:
     if filters.network:
         query = query.where(Account.network == filters.network.lower())
     if filters.target:
-        network, _, name = filters.target.partition(":")
+        network, name = parse_target(filters.target)
         query = query.where(Account.network == network.lower(), Account.name == name)
     if filters.post_id is not None:
         query = query.where(Delivery.post_id == filters.post_id)
@@ -259,7 +260,7 @@ def _refusal(delivery_id: int, current: Status, verb: str) -> str:
 def parse_ids(values: Sequence[str]) -> list[int]:
     ids = []
     for value in values:
-        if not value.isdigit():
+        if not value.isdecimal():
             raise UserError(f"{value!r} is not a delivery id (a number, see: postmast queue)")
         ids.append(int(value))
     return ids

@@ -81,7 +81,7 @@ class Receiver:
                     items = receiver.received
                     found = (
                         items[int(number) - 1].body
-                        if number.isdigit() and 0 < int(number) <= len(items)
+                        if number.isdecimal() and 0 < int(number) <= len(items)
                         else None
                     )
                 body = json.dumps(found, ensure_ascii=False).encode()

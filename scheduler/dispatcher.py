@@ -66,7 +66,7 @@ class Dispatcher:
         self.batch = batch
         self.housekeeping = housekeeping
         self.housekeeping_every = housekeeping_every
-        self._last_housekeeping = 0.0
+        self._last_housekeeping: float | None = None
 
     def tick(self) -> TickResult:
         now = self.store.now()
@@ -215,7 +215,11 @@ class Dispatcher:
             )
 
     def _maybe_housekeep(self) -> None:
-        if self.housekeeping is None or time.monotonic() - self._last_housekeeping < self.housekeeping_every:
+        if self.housekeeping is None:
+            return
+        if self._last_housekeeping is not None and (
+            time.monotonic() - self._last_housekeeping < self.housekeeping_every
+        ):
             return
         self._last_housekeeping = time.monotonic()
         try:

@@ -59,6 +59,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class StatusType(TypeDecorator[Status]):
+    """The delivery status as a string column that reads back as the `Status` enum."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: Status | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else Status(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Status | None:
+        return None if value is None else Status(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -128,7 +141,7 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    status: Mapped[Status] = mapped_column(String(16), default=Status.SCHEDULED)
+    status: Mapped[Status] = mapped_column(StatusType(), default=Status.SCHEDULED)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     """When the user wants it out."""
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)

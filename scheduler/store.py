@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
 from scheduler.errors import ConfigError
@@ -109,8 +109,8 @@ class Store:
     def _connect(self, *, write: bool) -> Iterator[Session]:
         try:
             connection = self.engine.connect()
-        except OperationalError as exc:
-            raise ConfigError(f"cannot open the database: {_first_line(exc)}") from None
+        except DatabaseError as exc:  # unreachable server, not a database file, ...
+            raise ConfigError(f"cannot open the database: {first_line(exc)}") from None
         with connection:
             if write and self.dialect == "sqlite":
                 connection = connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
@@ -127,6 +127,7 @@ class Store:
         self._engine = None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of a database error, without SQL or parameters."""
     text = str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

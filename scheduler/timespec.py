@@ -15,8 +15,10 @@ import tzlocal
 from scheduler.errors import UserError
 
 _LOCAL_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?")
-_RELATIVE = re.compile(r"(?:in\s+)?\+?(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day)s?", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400}
+_RELATIVE = re.compile(
+    r"(?:in\s+)?\+?(\d+(?:\.\d+)?)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)", re.IGNORECASE
+)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -68,7 +70,7 @@ def parse_when(text: str | None, tz: ZoneInfo, now: datetime) -> datetime:
     value = text.strip()
     relative = _RELATIVE.fullmatch(value)
     if relative:
-        seconds = float(relative.group(1)) * _UNIT_SECONDS[relative.group(2).lower()]
+        seconds = float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)[0].lower()]
         if seconds > 3650 * 86400:
             raise UserError(f"{text!r} is more than ten years away")
         return now + timedelta(seconds=seconds)
@@ -90,7 +92,7 @@ def parse_since(text: str, tz: ZoneInfo, now: datetime) -> datetime:
     """`--since`: a duration back from now (`24h`, `7d`) or a time as for `--at`."""
     relative = _RELATIVE.fullmatch(text.strip().removesuffix(" ago"))
     if relative and not text.strip().lower().startswith("in"):
-        seconds = float(relative.group(1)) * _UNIT_SECONDS[relative.group(2).lower()]
+        seconds = float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)[0].lower()]
         return now - timedelta(seconds=min(seconds, 100 * 365 * 86400))
     return parse_when(text, tz, now)
 

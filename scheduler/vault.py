@@ -24,24 +24,44 @@ class SecretsUnreadable(ConfigError):
     """Raised when stored secrets cannot be decrypted with the configured key."""
 
 
-def _load_key_file(path: Path) -> bytes:
+def _read_key_file(path: Path) -> bytes:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path} is readable by other users (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
+        )
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"{path} is readable by other users (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
-            ) from None
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
+    try:
+        Fernet(key)
+    except ValueError:
+        raise ConfigError(f"the key file {path} does not hold a valid key") from None
+    return key
+
+
+def _load_key_file(path: Path) -> bytes:
+    """Read the key file, or create it: written whole to a temporary file, then linked into place,
+    so a process starting at the same moment never reads a half-written key."""
+    if path.exists():
+        return _read_key_file(path)
+    key = Fernet.generate_key()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
         try:
-            return path.read_bytes().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
+            os.link(temporary, path)
+        except FileExistsError:
+            return _read_key_file(path)  # another process won the race: use its key
     except OSError as exc:
         raise ConfigError(f"cannot create the key file {path}: {exc.strerror}") from None
-    key = Fernet.generate_key()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key + b"\n")
+    finally:
+        temporary.unlink(missing_ok=True)
     return key
 
 

@@ -17,6 +17,7 @@ from celery import Celery
 from scheduler.config import Settings
 from scheduler.store import Store
 from scheduler.vault import Vault
+from workers.broker import kombu_url
 from workers.publisher import Publisher
 
 PUBLISH_TASK = "postmast.publish"
@@ -29,7 +30,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     if settings.broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
         transport = {"visibility_timeout": timings.visibility_timeout}
     return {
-        "broker_url": settings.broker_url,
+        "broker_url": kombu_url(settings.broker_url),
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
         "result_backend": None,
@@ -49,8 +50,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
         "worker_prefetch_multiplier": 1,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "worker_soft_shutdown_timeout": min(30.0, timings.task_time_limit),
-        "worker_enable_soft_shutdown_on_idle": False,
+        # SIGTERM is a warm shutdown: in-flight publishes finish (bounded by the task time limit).
+        "worker_soft_shutdown_timeout": 0.0,
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "broker_connection_timeout": 5.0,
@@ -72,7 +73,7 @@ def create_app(settings: Settings) -> Celery:
             )
         return publishers[pid]
 
-    @app.task(name=PUBLISH_TASK, ignore_result=True, acks_late=True)  # type: ignore[untyped-decorator]
+    @app.task(name=PUBLISH_TASK, ignore_result=True, acks_late=True, shared=False)  # type: ignore[untyped-decorator]
     def publish(delivery_id: int) -> str:
         if not isinstance(delivery_id, int):
             log.error("ignoring a malformed message: %r is not a delivery id", delivery_id)

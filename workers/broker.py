@@ -8,7 +8,33 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from kombu.transport import TRANSPORT_ALIASES
+from kombu.transport.sqlalchemy import Transport as SqlaTransport
 from sqlalchemy import DateTime, bindparam, create_engine, inspect, text
+
+EMBEDDED_SCHEME = "postmast-sqla"
+
+
+class EmbeddedTransport(SqlaTransport):
+    """kombu's SQLAlchemy transport, polling every 0.2 s instead of every second.
+
+    Its polling interval cannot be set through `broker_transport_options` (the sqla
+    transport hands every option to `create_engine`), hence this subclass.
+    """
+
+    polling_interval = 0.2
+
+
+def register_embedded_transport() -> None:
+    TRANSPORT_ALIASES.setdefault(EMBEDDED_SCHEME, "workers.broker:EmbeddedTransport")
+
+
+def kombu_url(broker_url: str) -> str:
+    """The URL Celery connects with: the embedded broker goes through `EmbeddedTransport`."""
+    if broker_url.startswith("sqla+"):
+        register_embedded_transport()
+        return EMBEDDED_SCHEME + broker_url.removeprefix("sqla")
+    return broker_url
 
 
 def clean_embedded_broker(broker_url: str, *, older_than: float = 3600.0) -> int:

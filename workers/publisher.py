@@ -155,6 +155,7 @@ class Publisher:
                 attempt_count=Delivery.attempt_count + 1,
             )
             if not won:
+                log.info("delivery %s was claimed by another copy of its message: nothing to do", delivery_id)
                 return "skipped (raced)"
             number = session.scalar(select(Delivery.attempt_count).where(Delivery.id == delivery_id)) or 1
             attempt = Attempt(delivery_id=delivery_id, number=number, started_at=now, worker=worker_name())

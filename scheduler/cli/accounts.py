@@ -93,7 +93,12 @@ def add(network: str, name: str, settings: tuple[str, ...], secrets_from_stdin: 
     problems = cls.check_settings(values)
     if problems:
         raise UserError(f"{network}:{name}: " + "; ".join(p.message for p in problems))
-    secrets = read_secret_lines() if secrets_from_stdin else prompt_secrets(cls)
+    if secrets_from_stdin:
+        secrets = read_secret_lines()
+    elif sys.stdin.isatty() or any(f.required for f in cls.secret_fields):
+        secrets = prompt_secrets(cls)
+    else:
+        secrets = {}  # only optional secrets and no terminal to ask for them: add the account without them
     view = _service(Context.from_env()).add(network, name, values, secrets)
     if as_json:
         emit_json(view.as_dict())

@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError
 
 from scheduler.cli.output import console, emit_json, json_option
 from scheduler.cli.reporting import render
 from scheduler.context import Context
 from scheduler.deliveries import Filters
-from scheduler.errors import UserError
+from scheduler.errors import ConfigError, UserError
 from scheduler.migrations import current_revision, head_revision, upgrade
 from scheduler.report import build
 from scheduler.timespec import zone
@@ -22,9 +23,12 @@ from scheduler.vault import generate_key
 
 def safe_url(url: str) -> str:
     """A database or broker URL with any password masked."""
+    prefix = "sqla+" if url.startswith("sqla+") else ""  # kombu's transport prefix stays in what is shown
     try:
         return (
-            make_url(url.removeprefix("sqla+")).render_as_string(hide_password=True) if "://" in url else url
+            prefix + make_url(url.removeprefix(prefix)).render_as_string(hide_password=True)
+            if "://" in url
+            else url
         )
     except Exception:
         return url.split("@")[-1]
@@ -45,12 +49,15 @@ def db_upgrade(as_json: bool) -> None:
       POSTMAST_DATABASE_URL=postgresql://postmast@db/postmast postmast db upgrade
     """
     ctx = Context.from_env()
-    from scheduler.store import Store
+    from scheduler.store import Store, first_line
 
     store = Store(ctx.settings.database_url, migrate=False)
-    applied = upgrade(store.engine)
-    with store.engine.connect() as connection:
-        revision = current_revision(connection)
+    try:
+        applied = upgrade(store.engine)
+        with store.engine.connect() as connection:
+            revision = current_revision(connection)
+    except DatabaseError as exc:  # unreachable server, unusable file: the user's to fix
+        raise ConfigError(f"cannot open the database: {first_line(exc)}") from None
     if as_json:
         emit_json({"database": safe_url(ctx.settings.database_url), "revision": revision, "applied": applied})
     else:

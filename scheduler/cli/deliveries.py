@@ -8,7 +8,7 @@ import click
 
 from scheduler.cli.output import console, emit_json, excerpt, json_option, table
 from scheduler.context import Context
-from scheduler.deliveries import Deliveries, Filters, parse_ids
+from scheduler.deliveries import RETRYABLE, Deliveries, Filters, parse_ids
 from scheduler.errors import UserError
 from scheduler.states import Status
 from scheduler.timespec import local, parse_when, zone
@@ -152,7 +152,14 @@ def retry(ids: tuple[str, ...], post_id: int | None, resend_unknown: bool, as_js
       postmast retry 15 --resend-unknown
     """
     service = Deliveries(Context.from_env().store)
-    chosen = _ids(service, ids, post_id)
+    if post_id is None:
+        chosen = _ids(service, ids, None)
+    else:
+        # every failed, missed or unknown delivery of the post; published or pending ones are left alone
+        retryable = [i for i in service.ids_of_post(post_id) if service.status(i) in RETRYABLE]
+        if not retryable:
+            raise UserError(f"nothing to retry in post {post_id}: no delivery of it failed or was missed")
+        chosen = sorted({*parse_ids(ids), *retryable})
     unknown = [i for i in chosen if service.status(i) == Status.UNKNOWN]
     if unknown and not resend_unknown:
         if not sys.stdin.isatty():

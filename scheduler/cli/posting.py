@@ -90,7 +90,8 @@ def post(
         else:
             for plan in plans:
                 mark = "ok" if plan.ok else "REJECTED"
-                click.echo(f"{plan.target}: {mark}, length {plan.length} of {plan.limit}")
+                size = f", length {plan.length} of {plan.limit}" if plan.length is not None else ""
+                click.echo(f"{plan.target}: {mark}{size}")
                 for problem in plan.problems:
                     click.echo(f"  problem: {problem}")
                 if plan.payload is not None:
