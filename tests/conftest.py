@@ -1,0 +1,213 @@
+"""Shared fixtures: real stores on SQLite and PostgreSQL, Redis, contract servers, the CLI."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from scheduler.config import Settings
+from scheduler.store import Store
+from scheduler.vault import Vault
+from tests.servers.mastodon import MastodonServer
+from tests.services import Services
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_KEY = "vz5e2nvD4RO2w81cz-IgMRi-JP7SqokXJch69RIYJBg="
+
+
+# -- services ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    found = Services()
+    yield found
+    found.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(services: Services) -> str:
+    return services.redis_url()
+
+
+@pytest.fixture(scope="session")
+def pg_url(services: Services) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    admin_url = services.postgres_admin_url()
+    name = f"postmast_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(
+            text(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
+                "AND pid <> pg_backend_pid()"
+            )
+        )
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def truncate(store: Store) -> None:
+    with store.engine.begin() as connection:
+        connection.execute(text("TRUNCATE attempts, deliveries, posts, accounts RESTART IDENTITY CASCADE"))
+
+
+# -- clocks and stores ------------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'postmast.db'}"
+    url = str(request.getfixturevalue("pg_url"))
+    truncate(Store(url))
+    return url
+
+
+@pytest.fixture
+def store(database_url: str, clock: FakeClock) -> Iterator[Store]:
+    """The job store on each backend, with a hand-moved clock."""
+    result = Store(database_url, clock=clock)
+    yield result
+    result.dispose()
+
+
+@pytest.fixture
+def vault() -> Vault:
+    return Vault(TEST_KEY)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings on the parametrised backend, with short timings suitable for tests."""
+    return Settings.from_env(
+        {
+            "POSTMAST_DATA_DIR": str(tmp_path),
+            "POSTMAST_DATABASE_URL": database_url,
+            "POSTMAST_SECRET_KEY": TEST_KEY,
+            "POSTMAST_HTTP_TIMEOUT": "2",
+            "POSTMAST_TASK_TIME_LIMIT": "5",
+            "POSTMAST_LEASE": "8",
+            "POSTMAST_SETTLE": "10",
+            "POSTMAST_RETRY_BASE": "5",
+        }
+    )
+
+
+# -- contract servers -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mastodon() -> Iterator[MastodonServer]:
+    server = MastodonServer({"token-a": "alice", "token-b": "bob"})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def conformance() -> Path:
+    """The shared conformance material (specs, cassettes, vectors); required, never skipped."""
+    candidates = [
+        os.environ.get("POSTMAST_CONFORMANCE_DIR"),
+        REPO.parent / "shared" / "conformance",
+        Path("/work/shared/conformance"),
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    pytest.fail("conformance material not found: set POSTMAST_CONFORMANCE_DIR (see README, Testing)")
+
+
+# -- the CLI ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for CLI runs: a private data dir on the embedded default."""
+    env = {k: None for k in os.environ if k.startswith("POSTMAST_")}
+    env.update({"POSTMAST_DATA_DIR": str(tmp_path / "data"), "TZ": "UTC"})
+    return env  # type: ignore[return-value]
+
+
+@pytest.fixture
+def cli(cli_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Run `postmast ARGS` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> CliResult:
+        from scheduler.cli import main
+
+        runner = CliRunner()
+        with runner.isolation(input=input, env={**cli_env, **(env or {})}) as (out, err, _):
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            # what was written to sys.stdout directly (csv) is still in the text wrapper's buffer,
+            # where a real process would flush it at exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+            return CliResult(
+                code, out.getvalue().decode("utf-8", "replace"), err.getvalue().decode("utf-8", "replace")
+            )
+
+    return run
+
+
+def table_counts(
+    database_url: str, tables: Sequence[str] = ("accounts", "posts", "deliveries", "attempts")
+) -> dict[str, int]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return {
+                t: int(connection.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in tables
+            }
+    finally:
+        engine.dispose()

@@ -1,0 +1,139 @@
+"""The connector interface's shared parts: manifest checks, limits, validation, URL settings, errors."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+
+from connectors.base import Connector, Content, Field, Measure, Problem, PublishResult, check_http_url
+from connectors.errors import (
+    AuthExpired,
+    ConnectorError,
+    DuplicateContent,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from connectors.http import HttpClient
+
+
+class Minimal(Connector):
+    """The smallest concrete connector: only what the base class asks for."""
+
+    name: ClassVar[str] = "minimal"
+    title: ClassVar[str] = "Minimal"
+    max_length: ClassVar[int] = 10
+    settings_fields: ClassVar[tuple[Field, ...]] = (
+        Field("endpoint", "where to send"),
+        Field("max_length", "limit", required=False),
+    )
+    secret_fields: ClassVar[tuple[Field, ...]] = (Field("token", "the token", secret=True),)
+
+    def payload(self, content: Content) -> dict[str, Any]:
+        return {"text": content.text}
+
+    def publish(self, content: Content, credentials: Any, idempotency_key: str) -> PublishResult:
+        return PublishResult(idempotency_key, None)
+
+
+def test_connector_without_payload_and_publish_cannot_be_made() -> None:
+    class Incomplete(Connector):
+        name = "incomplete"
+
+    with pytest.raises(TypeError):
+        Incomplete({})  # type: ignore[abstract]
+
+
+def test_settings_are_copied_and_a_default_client_is_made() -> None:
+    settings = {"endpoint": "x"}
+    connector = Minimal(settings)
+    settings["endpoint"] = "changed"
+    assert connector.settings == {"endpoint": "x"}
+    assert isinstance(connector.http, HttpClient)
+    client = HttpClient(read_timeout=1)
+    assert Minimal({}, client).http is client
+
+
+def test_check_settings_reports_unknown_and_missing() -> None:
+    assert Minimal.check_settings({"endpoint": "x"}) == []
+    assert Minimal.check_settings({"endpoint": "x", "max_length": "5"}) == []
+    problems = Minimal.check_settings({"colour": "red"})
+    assert [p.message for p in problems] == [
+        "unknown setting 'colour' for minimal (known: endpoint, max_length)",
+        "missing setting 'endpoint': where to send",
+    ]
+    assert all(p.code == "invalid" for p in problems)
+
+
+def test_check_secrets_reports_unknown_and_missing_without_values() -> None:
+    assert Minimal.check_secrets({"token": "s3cret"}) == []
+    problems = Minimal.check_secrets({"password": "hunter2"})
+    assert [p.message for p in problems] == [
+        "unknown secret 'password' for minimal",
+        "missing secret 'token': the token",
+    ]
+    assert not any("hunter2" in p.message for p in problems)
+
+
+def test_limit_and_measure() -> None:
+    assert Minimal({}).limit == 10
+    assert Minimal({"max_length": "3"}).limit == 3
+    assert Minimal({}).measure(Content("👍🏽👍🏽")) == Measure(2, 10)
+    assert Measure(10, 10).ok and not Measure(11, 10).ok
+
+
+def test_validate_order_text_sanity_then_emptiness_then_length() -> None:
+    connector = Minimal({"max_length": "3"})
+    assert connector.validate(Content("abc")) == []
+    [broken] = connector.validate(Content("\x00" * 20))  # a broken text is not also "too long"
+    assert "control characters" in broken.message
+    assert connector.validate(Content("   ")) == [Problem("text is empty", "empty")]
+    assert connector.validate(Content("abcd")) == [
+        Problem("text is 4 characters, over Minimal's limit of 3", "too_long")
+    ]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.org", "http://127.0.0.1:8080/x?y=1", "HTTPS://EXAMPLE.ORG/"]
+)
+def test_http_urls_are_accepted(url: str) -> None:
+    assert check_http_url(url, "instance") == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "example.org",
+        "ftp://example.org",
+        "https://",
+        "mailto:a@b.c",
+        "http:example.org",
+        "/relative/path",
+    ],
+)
+def test_other_urls_are_refused_with_the_setting_name(url: str) -> None:
+    assert check_http_url(url, "instance") == [Problem("instance must be an absolute http(s) URL")]
+
+
+def test_errors_carry_status_message_and_kind() -> None:
+    error = PermanentError("rejected", http_status=422)
+    assert (str(error), error.message, error.http_status, error.kind) == (
+        "rejected",
+        "rejected",
+        422,
+        "PermanentError",
+    )
+    limited = RateLimited("slow", retry_after=5.0)
+    assert (limited.http_status, limited.retry_after, limited.kind) == (429, 5.0, "RateLimited")
+    assert TransientError("x").http_status is None
+    for cls in (AuthExpired, RateLimited, TransientError, PermanentError, OutcomeUnknown):
+        assert issubclass(cls, ConnectorError)
+
+
+def test_a_duplicate_is_an_unknown_outcome_not_a_failure() -> None:
+    """The network says it already has this post: the worker must reconcile, not fail or resend."""
+    assert issubclass(DuplicateContent, OutcomeUnknown)
+    assert DuplicateContent("dup").kind == "DuplicateContent"

@@ -1,0 +1,160 @@
+"""Discovery of connectors by scanning the package: a new network is a new module."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import connectors
+from connectors import registry
+from connectors.base import Connector
+from connectors.mastodon import Mastodon
+from connectors.registry import UnknownNetwork, available, get_connector
+from connectors.webhook import Webhook
+
+INFRASTRUCTURE = {"base", "errors", "http", "registry", "text", "ratelimit"}
+
+
+@pytest.fixture
+def clean_registry() -> Iterator[None]:
+    available.cache_clear()
+    yield
+    available.cache_clear()
+
+
+def test_finds_the_shipped_networks(clean_registry: None) -> None:
+    found = available()
+    assert found["webhook"] is Webhook
+    assert found["mastodon"] is Mastodon
+    assert list(found) == sorted(found)
+
+
+def test_infrastructure_modules_are_not_networks(clean_registry: None) -> None:
+    assert registry._INFRASTRUCTURE == INFRASTRUCTURE
+    found = available()
+    assert not set(found) & INFRASTRUCTURE
+    assert not {cls.__module__.rsplit(".", 1)[-1] for cls in found.values()} & INFRASTRUCTURE
+
+
+def test_every_network_module_provides_a_connector(clean_registry: None) -> None:
+    """A helper module added without listing it as infrastructure would be scanned for nothing."""
+    modules = {m.name for m in pkgutil.iter_modules(connectors.__path__) if not m.name.startswith("_")}
+    providers = {cls.__module__.rsplit(".", 1)[-1] for cls in available().values()}
+    assert modules - INFRASTRUCTURE == providers
+
+
+def test_every_connector_has_a_complete_manifest(clean_registry: None) -> None:
+    for name, cls in available().items():
+        assert issubclass(cls, Connector) and not inspect.isabstract(cls)
+        assert cls.name == name and name.isidentifier() and name == name.lower()
+        assert cls.title and cls.setup
+        assert isinstance(cls.max_length, int) and cls.max_length > 0
+        field_names = [f.name for f in cls.settings_fields + cls.secret_fields]
+        assert len(field_names) == len(set(field_names)), name
+        assert all(f.secret for f in cls.secret_fields), name
+        assert not any(f.secret for f in cls.settings_fields), name
+
+
+def test_get_connector(clean_registry: None) -> None:
+    assert get_connector("mastodon") is Mastodon
+    assert get_connector("webhook") is Webhook
+
+
+@pytest.mark.parametrize("name", ["nope", "Mastodon", "base", "registry", ""])
+def test_unknown_network_lists_the_known_ones(clean_registry: None, name: str) -> None:
+    with pytest.raises(UnknownNetwork) as caught:
+        get_connector(name)
+    message = str(caught.value)
+    assert repr(name) in message
+    assert "mastodon" in message and "webhook" in message
+    assert isinstance(caught.value, LookupError)
+
+
+# -- a module dropped into the package ---------------------------------------------------------------
+
+
+@pytest.fixture
+def extra_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
+    """Write modules into a second directory of the `connectors` package for the scan to find."""
+    before = set(sys.modules)
+    monkeypatch.setattr(connectors, "__path__", [*connectors.__path__, str(tmp_path)])
+    available.cache_clear()
+
+    def add(name: str, source: str) -> None:
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        importlib.invalidate_caches()
+
+    yield add
+    for module in set(sys.modules) - before:
+        if module.startswith("connectors."):
+            del sys.modules[module]
+    available.cache_clear()
+
+
+FAKENET = """
+    from connectors.base import Connector, PublishResult
+    from connectors.webhook import Webhook  # imported, not defined here: must not count twice
+
+
+    class Half(Connector):  # abstract: must not count
+        name = "half"
+
+
+    class Fakenet(Connector):
+        name = "fakenet"
+        title = "Fake network"
+        max_length = 42
+        setup = "nothing to set up"
+
+        def payload(self, content):
+            return {"text": content.text}
+
+        def publish(self, content, credentials, idempotency_key):
+            return PublishResult(idempotency_key, None)
+"""
+
+
+def test_a_new_module_is_discovered(extra_modules: Callable[[str, str], None]) -> None:
+    extra_modules("fakenet", FAKENET)
+    found = available()
+    assert {"fakenet", "mastodon", "webhook"} <= set(found)
+    assert found["fakenet"].__module__ == "connectors.fakenet"
+    assert found["fakenet"].max_length == 42
+    assert "half" not in found
+    assert found["webhook"] is Webhook
+    assert get_connector("fakenet") is found["fakenet"]
+
+
+def test_the_scan_result_is_cached_until_cleared(extra_modules: Callable[[str, str], None]) -> None:
+    first = available()
+    extra_modules("fakenet", FAKENET)
+    assert "fakenet" not in available()  # cached
+    assert first == available()
+    available.cache_clear()
+    assert "fakenet" in available()
+
+
+def test_private_modules_are_skipped(extra_modules: Callable[[str, str], None]) -> None:
+    extra_modules("_draftnet", FAKENET.replace('"fakenet"', '"draftnet"'))
+    assert "draftnet" not in available()
+    assert "connectors._draftnet" not in sys.modules
+
+
+def test_two_connectors_claiming_one_name_is_an_error(extra_modules: Callable[[str, str], None]) -> None:
+    extra_modules("fakenet", FAKENET)
+    extra_modules("fakenet_copy", FAKENET)
+    with pytest.raises(RuntimeError, match="fakenet"):
+        available()
+
+
+def test_a_module_claiming_a_shipped_name_is_an_error(extra_modules: Callable[[str, str], None]) -> None:
+    extra_modules("mastodon2", FAKENET.replace('"fakenet"', '"mastodon"'))
+    with pytest.raises(RuntimeError, match="mastodon"):
+        available()

@@ -1,0 +1,156 @@
+"""Text rules shared by connectors: graphemes, UTF-8 bytes, sanity checks, http(s) URLs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connectors.text import graphemes, http_urls, text_problems, utf8_length
+
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # man ZWJ woman ZWJ girl ZWJ boy
+FLAG_DE = "\U0001f1e9\U0001f1ea"
+THUMB_MEDIUM = "\U0001f44d\U0001f3fd"
+E_ACUTE_DECOMPOSED = "e\u0301"
+HANGUL_JAMO = "\u1100\u1161\u11a8"  # one syllable written as three conjoining jamo
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", 0),
+        ("abc", 3),
+        (FAMILY, 1),
+        (FLAG_DE, 1),
+        (THUMB_MEDIUM, 1),
+        (E_ACUTE_DECOMPOSED, 1),
+        (HANGUL_JAMO, 1),
+        ("\r\n", 1),  # CRLF is a single cluster
+        ("a\nb", 3),
+        (FAMILY * 3 + " ok", 6),
+        ("日本語", 3),
+    ],
+)
+def test_graphemes(text: str, expected: int) -> None:
+    assert graphemes(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", 0),
+        ("a", 1),
+        ("é", 2),
+        ("€", 3),
+        ("\U0001f600", 4),
+        (FAMILY, 4 * 4 + 3 * 3),
+        ("日本語", 9),
+    ],
+)
+def test_utf8_length(text: str, expected: int) -> None:
+    assert utf8_length(text) == expected
+
+
+@given(st.text())
+def test_graphemes_never_exceed_code_points_nor_bytes(text: str) -> None:
+    count = graphemes(text)
+    assert count <= len(text) <= utf8_length(text)
+    assert (count == 0) == (text == "")
+
+
+# -- sanity ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "plain",
+        "tab\tnewline\nwindows\r\n",
+        FAMILY,  # ZWJ is a format character (Cf), not a control
+        "soft\u00adhyphen and zero\u200bwidth",
+    ],
+)
+def test_acceptable_text_has_no_problems(text: str) -> None:
+    assert text_problems(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("nul\x00", "U+0000"),
+        ("\x1b[31mred", "U+001B"),
+        ("bell\x07", "U+0007"),
+        ("delete\x7f", "U+007F"),
+        ("next line\x85", "U+0085"),  # C1 control
+    ],
+)
+def test_control_characters_are_named(text: str, shown: str) -> None:
+    problems = text_problems(text)
+    assert len(problems) == 1
+    assert "control characters" in problems[0]
+    assert shown in problems[0]
+
+
+def test_control_characters_are_listed_sorted_unique_and_at_most_five() -> None:
+    text = "\x06\x05\x04\x03\x02\x01\x01\x01"
+    [problem] = text_problems(text)
+    assert "U+0001, U+0002, U+0003, U+0004, U+0005" in problem
+    assert "U+0006" not in problem
+
+
+@pytest.mark.parametrize("text", ["lone \ud800 high", "lone \udfff low", "\udc80"])
+def test_lone_surrogates_are_invalid_unicode(text: str) -> None:
+    [problem] = text_problems(text)
+    assert "not valid Unicode" in problem
+
+
+# -- URLs --------------------------------------------------------------------------------------------
+
+
+def test_http_urls_are_found_with_code_point_indices() -> None:
+    text = f"{FAMILY} {FLAG_DE} see https://example.com/path?q=1 and HTTP://EXAMPLE.ORG/X too"
+    found = http_urls(text)
+    assert [url for _, _, url in found] == ["https://example.com/path?q=1", "HTTP://EXAMPLE.ORG/X"]
+    for start, end, url in found:
+        assert text[start:end] == url  # indices are Python (code point) indices, not UTF-16
+
+
+def test_bare_domains_and_other_schemes_are_not_http_urls() -> None:
+    assert http_urls("visit example.com or www.example.org/path or ftp://files.example.net/x") == []
+
+
+def test_trailing_punctuation_is_not_part_of_the_url() -> None:
+    text = "read https://example.com/a. Then (https://example.org/b), ok?"
+    assert [url for _, _, url in http_urls(text)] == ["https://example.com/a", "https://example.org/b"]
+
+
+def test_no_urls() -> None:
+    assert http_urls("") == []
+    assert http_urls("no links here, just text: a.b") == []
+
+
+# -- twitter-text's own extraction suite (Mastodon counts URLs found by this extractor) -------------------
+
+
+def _http_only(urls: list[str]) -> list[str]:
+    return [u for u in urls if u.lower().startswith(("http://", "https://"))]
+
+
+def test_twitter_text_url_extraction_conformance(conformance: Path) -> None:
+    """Every case of twitter-text's extract.yml, restricted to URLs written with a scheme."""
+    suite = yaml.safe_load((conformance / "twitter-text/conformance/extract.yml").read_text("utf-8"))["tests"]
+    checked = 0
+    for case in suite["urls"]:
+        assert [u for _, _, u in http_urls(case["text"])] == _http_only(case["expected"]), case["description"]
+        checked += 1
+    for case in suite["urls_with_indices"]:
+        expected = [
+            (e["indices"][0], e["indices"][1], e["url"]) for e in case["expected"] if _http_only([e["url"]])
+        ]
+        assert [tuple(found) for found in http_urls(case["text"])] == expected, case["description"]
+        checked += 1
+    assert checked >= 100

@@ -1,0 +1,352 @@
+"""The webhook connector against a local receiver that checks the documented contract."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from connectors.base import Content
+from connectors.errors import (
+    AuthExpired,
+    ConnectorError,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from connectors.http import HttpClient
+from connectors.webhook import Webhook
+from tests.servers.base import Fault, Response
+from tests.servers.raw import refused_port
+from tests.servers.webhook import WebhookServer, sign
+
+KEY = "delivery-7f3a"
+PATH_SECRET = "T0KEN-in-the-path-9c1e"
+QUERY_SECRET = "QUERY-s3cret-77"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookServer]:
+    server = WebhookServer().start()
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+@pytest.fixture
+def signed_receiver() -> Iterator[WebhookServer]:
+    server = WebhookServer("shh-signing-secret").start()
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+def hook(server: WebhookServer, **settings: str) -> Webhook:
+    return Webhook({"url": f"{server.url}/hook", **settings}, HttpClient(connect_timeout=2, read_timeout=2))
+
+
+# -- the request ---------------------------------------------------------------------------------------
+
+
+def test_publish_posts_the_documented_json(receiver: WebhookServer) -> None:
+    content = Content("Hello, world 👋 — ünïcødé", reply_to="41")
+    result = hook(receiver).publish(content, {}, KEY)
+
+    [request] = receiver.requests
+    assert request.method == "POST" and request.path == "/hook"
+    assert request.header("Content-Type") == "application/json"
+    assert request.header("Idempotency-Key") == KEY
+    assert request.json() == {"text": "Hello, world 👋 — ünïcødé", "idempotency_key": KEY, "reply_to": "41"}
+    assert "ünïcødé".encode() in request.body  # UTF-8 on the wire, not \\u escapes
+    assert request.header("X-Postmast-Signature") is None  # no secret, no signature
+
+    assert result.remote_id == receiver.created[0]["id"]
+    assert result.url == f"{receiver.url}/items/{result.remote_id}"
+    assert result.http_status == 200
+
+
+def test_payload_is_what_was_sent(receiver: WebhookServer) -> None:
+    connector = hook(receiver)
+    contents = (Content("one"), Content("two", reply_to="1"), Content("ß\n\ttabs"))
+    for index, content in enumerate(contents):
+        connector.publish(content, {}, f"{KEY}-{index}")
+        assert receiver.requests[-1].json() == connector.payload(content, f"{KEY}-{index}")
+    assert len(receiver.created) == len(contents)
+    assert connector.payload(Content("x"))["idempotency_key"]  # dry run shows a placeholder key
+
+
+def test_reply_to_is_null_when_not_a_reply(receiver: WebhookServer) -> None:
+    hook(receiver).publish(Content("top"), {}, KEY)
+    assert receiver.requests[0].json()["reply_to"] is None
+
+
+def test_replaying_a_key_returns_the_same_item(receiver: WebhookServer) -> None:
+    connector = hook(receiver)
+    first = connector.publish(Content("once"), {}, KEY)
+    again = connector.publish(Content("once"), {}, KEY)
+    other = connector.publish(Content("once"), {}, KEY + "-other")
+    assert first.remote_id == again.remote_id != other.remote_id
+    assert [r.header("Idempotency-Key") for r in receiver.requests] == [KEY, KEY, KEY + "-other"]
+    assert len(receiver.created) == 2
+
+
+# -- signatures ------------------------------------------------------------------------------------------
+
+
+def test_signature_is_verified_by_the_receiver(signed_receiver: WebhookServer) -> None:
+    content = Content("signed 🔏 text", reply_to="9")
+    result = hook(signed_receiver).publish(content, {"signing_secret": "shh-signing-secret"}, KEY)
+    [request] = signed_receiver.requests
+    expected = hmac.new(b"shh-signing-secret", request.body, hashlib.sha256).hexdigest()
+    assert request.header("X-Postmast-Signature") == f"sha256={expected}"
+    assert result.remote_id == signed_receiver.created[0]["id"]
+
+
+@pytest.mark.parametrize("credentials", [{"signing_secret": "a-wrong-secret"}, {}, {"signing_secret": ""}])
+def test_a_receiver_refusing_the_signature_is_auth_expired(
+    signed_receiver: WebhookServer, credentials: dict[str, str]
+) -> None:
+    with pytest.raises(AuthExpired) as caught:
+        hook(signed_receiver).publish(Content("hi"), credentials, KEY)
+    assert caught.value.http_status == 401
+    assert "bad signature" in str(caught.value)
+    assert "a-wrong-secret" not in str(caught.value)
+    assert signed_receiver.created == []
+
+
+def test_unsigned_when_the_secret_is_empty(receiver: WebhookServer) -> None:
+    hook(receiver).publish(Content("hi"), {"signing_secret": ""}, KEY)
+    assert receiver.requests[0].header("X-Postmast-Signature") is None
+
+
+def test_sign_helper_matches_an_independent_hmac() -> None:
+    body = json.dumps({"text": "x"}).encode()
+    assert sign("k", body) == "sha256=" + hmac.new(b"k", body, "sha256").hexdigest()
+
+
+# -- the answer -----------------------------------------------------------------------------------------
+
+
+def test_a_non_json_answer_uses_the_idempotency_key_as_remote_id() -> None:
+    server = WebhookServer(answer="text").start()
+    try:
+        result = hook(server).publish(Content("hi"), {}, KEY)
+    finally:
+        server.stop()
+    assert (result.remote_id, result.url, result.http_status) == (KEY, None, 200)
+    assert len(server.created) == 1
+
+
+def test_an_empty_204_uses_the_idempotency_key_as_remote_id() -> None:
+    server = WebhookServer(answer="empty").start()
+    try:
+        result = hook(server).publish(Content("hi"), {}, KEY)
+    finally:
+        server.stop()
+    assert (result.remote_id, result.url, result.http_status) == (KEY, None, 204)
+
+
+@pytest.mark.parametrize(
+    ("body", "remote_id", "url"),
+    [
+        ({"id": 42, "url": "https://example.org/p/42"}, "42", "https://example.org/p/42"),
+        ({"id": "abc"}, "abc", None),
+        ({"id": "abc", "url": ""}, "abc", None),
+        ({"id": None, "url": "https://example.org/x"}, KEY, None),
+        ({"status": "queued"}, KEY, None),
+        (["not", "an", "object"], KEY, None),
+    ],
+)
+def test_json_answers(receiver: WebhookServer, body: object, remote_id: str, url: str | None) -> None:
+    receiver.inject(Fault(response=Response(201, body)))
+    result = hook(receiver).publish(Content("hi"), {}, KEY)
+    assert (result.remote_id, result.url, result.http_status) == (remote_id, url, 201)
+
+
+# -- errors (the module docstring's table) ----------------------------------------------------------------
+
+ERROR_TABLE = [
+    (401, AuthExpired),
+    (403, AuthExpired),
+    (429, RateLimited),
+    (408, TransientError),
+    (500, TransientError),
+    (503, TransientError),
+    (502, OutcomeUnknown),
+    (504, OutcomeUnknown),
+    (400, PermanentError),
+    (404, PermanentError),
+    (409, PermanentError),
+    (410, PermanentError),
+    (413, PermanentError),
+    (422, PermanentError),
+    (501, TransientError),
+    (507, TransientError),
+    (599, TransientError),
+]
+
+
+@pytest.mark.parametrize(("status", "error"), ERROR_TABLE)
+def test_error_table(receiver: WebhookServer, status: int, error: type[ConnectorError]) -> None:
+    receiver.inject(Fault(response=Response(status, {"error": f"receiver says {status}"})))
+    with pytest.raises(ConnectorError) as caught:
+        hook(receiver).publish(Content("hi"), {}, KEY)
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+    assert f"receiver says {status}" in str(caught.value)
+    assert receiver.created == []
+
+
+def test_rate_limited_with_retry_after_seconds(receiver: WebhookServer) -> None:
+    receiver.inject(Fault(response=Response(429, {"error": "slow down"}, {"Retry-After": "30"})))
+    with pytest.raises(RateLimited) as caught:
+        hook(receiver).publish(Content("hi"), {}, KEY)
+    assert caught.value.retry_after == 30.0
+
+
+def test_rate_limited_with_retry_after_http_date(receiver: WebhookServer) -> None:
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=90)
+    receiver.inject(Fault(response=Response(429, None, {"Retry-After": format_datetime(when, usegmt=True)})))
+    with pytest.raises(RateLimited) as caught:
+        hook(receiver).publish(Content("hi"), {}, KEY)
+    assert caught.value.retry_after == pytest.approx(90, abs=3)
+
+
+def test_rate_limited_without_retry_after(receiver: WebhookServer) -> None:
+    receiver.inject(Fault(response=Response(429, {"error": "slow down"})))
+    with pytest.raises(RateLimited) as caught:
+        hook(receiver).publish(Content("hi"), {}, KEY)
+    assert caught.value.retry_after is None
+
+
+def test_long_error_bodies_are_shortened(receiver: WebhookServer) -> None:
+    receiver.inject(Fault(response=Response(400, raw=b"x" * 5000)))
+    with pytest.raises(PermanentError) as caught:
+        hook(receiver).publish(Content("hi"), {}, KEY)
+    assert len(str(caught.value)) < 400
+
+
+# -- secrets in the URL never reach an error message -------------------------------------------------------
+
+
+def secret_url(base: str) -> str:
+    return f"{base}/hooks/{PATH_SECRET}?sig={QUERY_SECRET}"
+
+
+def assert_no_url_secret(error: ConnectorError) -> None:
+    message = f"{error} {error!r} {error.message}"
+    assert PATH_SECRET not in message
+    assert QUERY_SECRET not in message
+    assert "/hooks" not in message
+
+
+@pytest.mark.parametrize(("status", "error"), ERROR_TABLE)
+def test_status_errors_never_show_the_url(
+    receiver: WebhookServer, status: int, error: type[ConnectorError]
+) -> None:
+    receiver.inject(Fault(response=Response(status, {"error": "no"})))
+    connector = Webhook({"url": secret_url(receiver.url)})
+    with pytest.raises(error) as caught:
+        connector.publish(Content("hi"), {}, KEY)
+    assert receiver.requests[0].path == f"/hooks/{PATH_SECRET}"  # the secret path was really used
+    assert_no_url_secret(caught.value)
+
+
+def test_transport_errors_never_show_the_url(receiver: WebhookServer) -> None:
+    release = threading.Event()
+    raised: list[ConnectorError] = []
+    try:
+        with refused_port() as port, pytest.raises(TransientError) as refused:
+            Webhook({"url": secret_url(f"http://127.0.0.1:{port}")}).publish(Content("hi"), {}, KEY)
+        raised.append(refused.value)
+
+        receiver.inject(Fault(hold=release))
+        slow = Webhook({"url": secret_url(receiver.url)}, HttpClient(read_timeout=0.3))
+        with pytest.raises(OutcomeUnknown) as timed_out:
+            slow.publish(Content("hi"), {}, KEY)
+        raised.append(timed_out.value)
+
+        receiver.inject(Fault(drop=True, after_processing=True))
+        with pytest.raises(OutcomeUnknown) as dropped:
+            Webhook({"url": secret_url(receiver.url)}).publish(Content("hi"), {}, KEY + "2")
+        raised.append(dropped.value)
+    finally:
+        release.set()
+    assert len(raised) == 3
+    for error in raised:
+        assert "127.0.0.1:" in str(error)
+        assert_no_url_secret(error)
+
+
+# -- settings and validation --------------------------------------------------------------------------------
+
+
+def test_valid_settings() -> None:
+    assert Webhook.check_settings({"url": "https://example.org/hook"}) == []
+    assert Webhook.check_settings({"url": "http://127.0.0.1:8080/h?x=1", "max_length": "280"}) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.org/hook",
+        "example.org/hook",
+        "http://",
+        "https:///path",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "//example.org/hook",
+    ],
+)
+def test_non_http_urls_are_rejected(url: str) -> None:
+    problems = Webhook.check_settings({"url": url})
+    assert [p.message for p in problems] == ["url must be an absolute http(s) URL"]
+
+
+def test_missing_url() -> None:
+    [problem] = Webhook.check_settings({})
+    assert "missing setting 'url'" in problem.message
+    [problem] = Webhook.check_settings({"url": ""})
+    assert "missing setting 'url'" in problem.message
+
+
+def test_unknown_settings_are_named_with_the_known_ones() -> None:
+    [problem] = Webhook.check_settings({"url": "https://example.org/h", "colour": "blue"})
+    assert "'colour'" in problem.message
+    assert "max_length" in problem.message and "url" in problem.message
+
+
+@pytest.mark.parametrize("limit", ["0", "-5", "abc", "1.5", " 10", "1e3", "²", "١٢٣x"])
+def test_bad_max_length(limit: str) -> None:
+    problems = Webhook.check_settings({"url": "https://example.org/h", "max_length": limit})
+    assert [p.message for p in problems] == ["max_length must be a positive whole number"]
+
+
+def test_secrets() -> None:
+    assert Webhook.check_secrets({}) == []
+    assert Webhook.check_secrets({"signing_secret": "x"}) == []
+    [problem] = Webhook.check_secrets({"token": "x"})
+    assert "'token'" in problem.message
+
+
+def test_max_length_setting_limits_validation() -> None:
+    connector = Webhook({"url": "https://example.org/h", "max_length": "10"})
+    assert connector.limit == 10
+    assert connector.validate(Content("a" * 10)) == []
+    [problem] = connector.validate(Content("a" * 11))
+    assert problem.code == "too_long"
+    assert "11" in problem.message and "10" in problem.message
+    assert Webhook({"url": "https://example.org/h"}).limit == 65_536
+
+
+def test_validation_rejects_empty_and_control_characters() -> None:
+    connector = Webhook({"url": "https://example.org/h"})
+    [problem] = connector.validate(Content(" \n\t "))
+    assert problem.code == "empty"
+    [problem] = connector.validate(Content("bell\x07"))
+    assert "U+0007" in problem.message

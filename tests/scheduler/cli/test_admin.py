@@ -1,0 +1,137 @@
+"""`postmast db | key | config` and `--version`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from scheduler import __version__
+from scheduler.migrations import head_revision
+from scheduler.vault import Vault
+from tests.scheduler.cli.conftest import Cli, as_json, error_line, ok
+
+
+def test_db_upgrade_json(cli: Cli, db_url: str) -> None:
+    assert as_json(cli("db", "upgrade", "--json")) == {
+        "database": db_url,
+        "revision": head_revision(),
+        "applied": True,
+    }
+    assert as_json(cli("db", "upgrade", "--json")) == {
+        "database": db_url,
+        "revision": head_revision(),
+        "applied": False,
+    }
+    assert ok(cli("db", "upgrade")).out == f"{db_url}: at revision {head_revision()} (already up to date)\n"
+
+
+def test_db_upgrade_on_postgresql(cli: Cli, pg_url: str) -> None:
+    data = as_json(cli("db", "upgrade", "--json", env={"POSTMAST_DATABASE_URL": pg_url}))
+    assert data["revision"] == head_revision()
+    assert data["database"] == pg_url
+    assert as_json(cli("db", "upgrade", "--json", env={"POSTMAST_DATABASE_URL": pg_url}))["applied"] is False
+
+
+def test_key_generate_gives_a_usable_key(cli: Cli, db_url: str, data_dir: Path) -> None:
+    key = ok(cli("key", "generate")).out.strip()
+    assert key != ok(cli("key", "generate")).out.strip()
+    env = {"POSTMAST_SECRET_KEY": key}
+    ok(
+        cli(
+            "account",
+            "add",
+            "mastodon",
+            "brand",
+            "--set",
+            "instance=http://127.0.0.1:9",
+            "--secrets-from-stdin",
+            input="access_token=SEKRET123\n",
+            env=env,
+        )
+    )
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        token = connection.execute(text("SELECT secrets FROM accounts")).scalar_one()
+    engine.dispose()
+    assert Vault(key).decrypt(token) == {"access_token": "SEKRET123"}
+    assert not (data_dir / "secret.key").exists()  # the environment's key was used, no key file made
+    # another key cannot read it, and says so without failing the listing
+    other = ok(cli("key", "generate")).out.strip()
+    [account] = as_json(cli("account", "list", "--json", env={"POSTMAST_SECRET_KEY": other}))["accounts"]
+    assert list(account["secrets"]) == ["(unreadable with the current key)"]
+
+
+def test_invalid_secret_key_is_one_line(cli: Cli, counts) -> None:  # type: ignore[no-untyped-def]
+    ok(cli("db", "upgrade"))
+    result = cli(
+        "account",
+        "add",
+        "webhook",
+        "team",
+        "--set",
+        "url=http://127.0.0.1:9/hook",
+        env={"POSTMAST_SECRET_KEY": "not-a-key"},
+    )
+    error_line(result, "POSTMAST_SECRET_KEY is not a valid key", "postmast key generate")
+    assert "not-a-key" not in result.err
+    assert counts()["accounts"] == 0
+
+
+def test_config_json_masks_passwords(cli: Cli) -> None:
+    env = {
+        "POSTMAST_DATABASE_URL": "postgresql://postmast:hunter2pw@db.example:5432/postmast",
+        "POSTMAST_BROKER_URL": "redis://:redispw99@cache.example:6379/0",
+        "POSTMAST_SECRET_KEY": "vz5e2nvD4RO2w81cz-IgMRi-JP7SqokXJch69RIYJBg=",
+    }
+    result = cli("config", "--json", env=env)
+    data = as_json(result)
+    for secret in ("hunter2pw", "redispw99", env["POSTMAST_SECRET_KEY"]):
+        assert secret not in result.out
+    assert data["database_url"] == "postgresql+psycopg://postmast:***@db.example:5432/postmast"
+    assert data["broker_url"] == "redis://:***@cache.example:6379/0"
+    assert data["secret_key"] == "from POSTMAST_SECRET_KEY"
+    assert data["schema_head"] == head_revision()
+    assert data["timings_seconds"]["lease"] == 180.0
+    text_out = ok(cli("config", env=env)).out
+    assert "hunter2pw" not in text_out and "***" in text_out
+
+
+def test_config_json_defaults(cli: Cli, data_dir: Path) -> None:
+    data = as_json(cli("config", "--json", env={"POSTMAST_LEASE": "4m", "POSTMAST_SETTLE": "5m"}))
+    assert data["data_dir"] == str(data_dir)
+    assert data["database_url"] == f"sqlite:///{data_dir / 'postmast.db'}"
+    assert data["broker_url"] == f"sqla+sqlite:///{data_dir / 'broker.db'}"
+    assert data["secret_key"] == f"key file {data_dir / 'secret.key'}"
+    assert (data["timings_seconds"]["lease"], data["timings_seconds"]["settle"]) == (240.0, 300.0)
+    assert json.dumps(data)  # plain JSON types only
+
+
+def test_bad_configuration_is_one_line(cli: Cli) -> None:
+    error_line(
+        cli("config", env={"POSTMAST_LEASE": "400"}),
+        "POSTMAST_LEASE (400s) must be less than POSTMAST_SETTLE (300s)",
+    )
+    error_line(cli("queue", env={"POSTMAST_DATABASE_URL": "mysql://x@y/z"}), "POSTMAST_DATABASE_URL must be")
+    error_line(cli("report", env={"POSTMAST_MAX_ATTEMPTS": "zero"}), "POSTMAST_MAX_ATTEMPTS")
+
+
+def test_unusable_data_dir_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    error_line(
+        cli("account", "list", env={"POSTMAST_DATA_DIR": str(tmp_path / "a-file" / "data")}),
+        "cannot create the data directory",
+    )
+
+
+def test_unreachable_database_is_one_line(cli: Cli) -> None:
+    env = {"POSTMAST_DATABASE_URL": "postgresql://postmast:pw@127.0.0.1:1/postmast"}
+    line = error_line(cli("queue", env=env), "cannot open the database")
+    assert ":pw@" not in line
+    line = error_line(cli("db", "upgrade", env=env), "cannot open the database")
+    assert ":pw@" not in line
+
+
+def test_version(cli: Cli) -> None:
+    assert ok(cli("--version")).out == f"postmast, version {__version__}\n"

@@ -1,0 +1,164 @@
+"""`postmast report`: JSON with deliveries and summary, CSV, a table, and filters."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scheduler.cli.reporting import CSV_COLUMNS
+from scheduler.states import Status
+from scheduler.store import Store
+from tests.factories import add_delivery
+from tests.scheduler.cli.conftest import Cli, as_json, error_line, ok
+
+
+@pytest.fixture
+def history(two_accounts: dict[str, int], cli_store: Store) -> dict[str, int]:
+    now = datetime.now(UTC)
+    brand, team = two_accounts["mastodon:brand"], two_accounts["webhook:team"]
+    return {
+        "old": add_delivery(
+            cli_store,
+            brand,
+            status=Status.PUBLISHED,
+            due=now - timedelta(days=3),
+            text="old news",
+            published_at=now - timedelta(days=3) + timedelta(seconds=40),
+            public_url="https://m.example/@brand/1",
+            attempt_count=1,
+        ),
+        "failed": add_delivery(
+            cli_store,
+            brand,
+            status=Status.FAILED,
+            due=now - timedelta(hours=2),
+            text='bad, "quoted"\nmultiline',
+            last_error="Mastodon answered 422: nope",
+            last_error_class="PermanentError",
+            attempt_count=1,
+        ),
+        "fresh": add_delivery(
+            cli_store,
+            team,
+            status=Status.PUBLISHED,
+            due=now - timedelta(hours=1),
+            text="fresh",
+            published_at=now - timedelta(hours=1) + timedelta(seconds=5),
+        ),
+        "next": add_delivery(
+            cli_store, team, status=Status.SCHEDULED, due=now + timedelta(hours=1), text="next"
+        ),
+    }
+
+
+def report_ids(cli: Cli, *args: str) -> list[int]:
+    return [d["id"] for d in as_json(cli("report", "--json", *args))["deliveries"]]
+
+
+def test_report_json(cli: Cli, history: dict[str, int]) -> None:
+    data = as_json(cli("report", "--json"))
+    assert set(data) == {"deliveries", "summary"}
+    assert [d["id"] for d in data["deliveries"]] == [history[k] for k in ("old", "failed", "fresh", "next")]
+    old = data["deliveries"][0]
+    assert (old["status"], old["lateness_seconds"], old["url"], old["target"]) == (
+        "published",
+        40.0,
+        "https://m.example/@brand/1",
+        "mastodon:brand",
+    )
+    summary = {s["network"]: s for s in data["summary"]}
+    assert (
+        summary["mastodon"]["total"],
+        summary["mastodon"]["published"],
+        summary["mastodon"]["failed"],
+    ) == (2, 1, 1)
+    assert (summary["webhook"]["total"], summary["webhook"]["pending"], summary["webhook"]["scheduled"]) == (
+        2,
+        1,
+        1,
+    )
+    assert summary["webhook"]["lateness_max_seconds"] == 5.0
+
+
+def test_report_csv(cli: Cli, history: dict[str, int]) -> None:
+    out = ok(cli("report", "--csv")).out
+    rows = list(csv.reader(io.StringIO(out)))
+    assert (
+        rows[0]
+        == CSV_COLUMNS
+        == [
+            "id",
+            "post",
+            "target",
+            "status",
+            "due_at",
+            "published_at",
+            "lateness_seconds",
+            "attempts",
+            "url",
+            "error_class",
+            "error",
+            "text",
+        ]
+    )
+    assert len(rows) == 5
+    failed = dict(zip(rows[0], rows[2], strict=True))
+    assert failed["id"] == str(history["failed"])
+    assert (failed["status"], failed["error_class"], failed["error"]) == (
+        "failed",
+        "PermanentError",
+        "Mastodon answered 422: nope",
+    )
+    assert failed["text"] == 'bad, "quoted"\nmultiline'
+    assert failed["published_at"] == "" and failed["url"] == ""
+    assert dict(zip(rows[0], rows[1], strict=True))["lateness_seconds"] == "40.0"
+
+
+def test_report_json_and_csv_together_refused(cli: Cli, history: dict[str, int]) -> None:
+    result = cli("report", "--json", "--csv")
+    error_line(result, "choose one of --json and --csv", code=2)
+    assert result.out == ""
+
+
+def test_report_filters(cli: Cli, history: dict[str, int]) -> None:
+    assert report_ids(cli, "--since", "24h") == [history["failed"], history["fresh"], history["next"]]
+    assert report_ids(cli, "--network", "webhook") == [history["fresh"], history["next"]]
+    assert report_ids(cli, "--status", "published") == [history["old"], history["fresh"]]
+    assert report_ids(cli, "--status", "failed", "--status", "scheduled") == [
+        history["failed"],
+        history["next"],
+    ]
+    assert report_ids(cli, "--account", "mastodon:brand", "--since", "7d") == [
+        history["old"],
+        history["failed"],
+    ]
+    assert report_ids(cli, "--network", "mastodon", "--status", "scheduled") == []
+    summary = as_json(cli("report", "--json", "--network", "webhook"))["summary"]
+    assert [s["network"] for s in summary] == ["webhook"]
+
+
+def test_report_filter_by_post(cli: Cli, two_accounts: dict[str, int]) -> None:
+    first = as_json(
+        cli("post", "a", "--to", "webhook:team", "--to", "mastodon:brand", "--at", "in 1h", "--json")
+    )
+    as_json(cli("post", "b", "--to", "webhook:team", "--at", "in 1h", "--json"))
+    assert report_ids(cli, "--post", str(first["post"])) == [d["id"] for d in first["deliveries"]]
+
+
+def test_report_table(cli: Cli, history: dict[str, int]) -> None:
+    out = ok(cli("report", "--tz", "UTC")).out
+    assert "deliveries (UTC)" in out and "per network" in out
+    assert "https://m.example/@brand/1" in out
+    assert "Mastodon answered 422: nope" in out
+    assert "+40s" in out
+
+
+def test_report_empty_and_bad_input(cli: Cli, two_accounts: dict[str, int]) -> None:
+    assert ok(cli("report")).out == "no deliveries match\n"
+    assert as_json(cli("report", "--json")) == {"deliveries": [], "summary": []}
+    error_line(cli("report", "--since", "last tuesday"), "cannot read the time 'last tuesday'")
+    error_line(cli("report", "--status", "lost"), "Invalid value for '--status'", code=2)
+    error_line(cli("report", "--tz", "Moon/Base"), "unknown time zone")

@@ -1,0 +1,181 @@
+"""What users type as a time, turned into UTC instants; DST gaps and folds refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scheduler.errors import UserError
+from scheduler.timespec import check_not_past, duration, local, parse_since, parse_when, zone
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # ISO 8601 with an offset: the offset wins over the zone
+        ("2026-12-01T09:00+01:00", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        ("2026-12-01T09:00:30-05:00", datetime(2026, 12, 1, 14, 0, 30, tzinfo=UTC)),
+        ("2026-12-01T09:00Z", datetime(2026, 12, 1, 9, 0, tzinfo=UTC)),
+        # naive ISO 8601 in the zone: winter (CET, +1) and summer (CEST, +2)
+        ("2026-12-01T09:00", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        ("2026-07-01T09:00:00", datetime(2026, 7, 1, 7, 0, tzinfo=UTC)),
+        ("2026-07-01T09:00:00.250", datetime(2026, 7, 1, 7, 0, 0, 250000, tzinfo=UTC)),
+        # `YYYY-MM-DD HH:MM`
+        ("2026-12-01 09:00", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        ("  2026-12-01 09:00  ", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        # relative
+        ("in 10m", NOW + timedelta(minutes=10)),
+        ("in 2 hrs", NOW + timedelta(hours=2)),
+        ("+90s", NOW + timedelta(seconds=90)),
+        ("1.5h", NOW + timedelta(minutes=90)),
+        ("in 3 days", NOW + timedelta(days=3)),
+        ("IN 5 MIN", NOW + timedelta(minutes=5)),
+        # now
+        ("now", NOW),
+        (" NOW ", NOW),
+        (None, NOW),
+    ],
+)
+def test_parse_when(text: str | None, expected: datetime) -> None:
+    parsed = parse_when(text, BERLIN, NOW)
+    assert parsed == expected
+    assert parsed.utcoffset() == timedelta(0)
+
+
+def test_naive_time_uses_the_given_zone() -> None:
+    assert parse_when("2026-12-01 09:00", ZoneInfo("UTC"), NOW) == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert parse_when("2026-12-01 09:00", ZoneInfo("America/New_York"), NOW) == datetime(
+        2026, 12, 1, 14, tzinfo=UTC
+    )
+
+
+def test_dst_gap_is_refused() -> None:
+    with pytest.raises(UserError) as info:
+        parse_when("2026-03-29 02:30", BERLIN, NOW)
+    assert str(info.value) == (
+        "'2026-03-29 02:30' does not exist in Europe/Berlin (the clocks skip it); pick another time"
+    )
+
+
+def test_dst_fold_is_refused_with_an_explicit_offset_suggested() -> None:
+    with pytest.raises(UserError) as info:
+        parse_when("2026-10-25 02:30", BERLIN, NOW)
+    message = str(info.value)
+    assert "'2026-10-25 02:30' happens twice in Europe/Berlin (the clocks go back)" in message
+    assert "2026-10-25T02:30+02:00" in message
+    # the suggestion works, and so does the other reading
+    assert parse_when("2026-10-25T02:30+02:00", BERLIN, NOW) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert parse_when("2026-10-25T02:30+01:00", BERLIN, NOW) == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+
+
+def test_times_next_to_the_transitions_are_accepted() -> None:
+    assert parse_when("2026-03-29 01:59", BERLIN, NOW) == datetime(2026, 3, 29, 0, 59, tzinfo=UTC)
+    assert parse_when("2026-03-29 03:00", BERLIN, NOW) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    assert parse_when("2026-10-25 03:00", BERLIN, NOW) == datetime(2026, 10, 25, 2, 0, tzinfo=UTC)
+    assert parse_when("2026-10-25 01:59", BERLIN, NOW) == datetime(2026, 10, 24, 23, 59, tzinfo=UTC)
+
+
+def test_zone() -> None:
+    assert zone("Europe/Berlin").key == "Europe/Berlin"
+    assert zone("UTC").key == "UTC"
+    assert isinstance(zone(None), ZoneInfo)
+
+
+@pytest.mark.parametrize(
+    "name", ["Mars/Olympus", "", "../etc/passwd", "/etc/localtime", "Europe/Berlin\x00", "europe berlin"]
+)
+def test_unknown_zone_is_refused(name: str) -> None:
+    with pytest.raises(UserError) as info:
+        zone(name)
+    assert str(info.value) == (f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin or UTC)")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tomorrow",
+        "09:00",
+        "2026-13-01 09:00",
+        "2026-12-01 25:00",
+        "next week",
+        "in ten minutes",
+        "12/01/2026 09:00",
+        "",
+    ],
+)
+def test_garbage_is_refused(text: str) -> None:
+    with pytest.raises(UserError, match="cannot read the time"):
+        parse_when(text, BERLIN, NOW)
+
+
+@pytest.mark.parametrize("text", ["2026-12-01", "20261201"])
+def test_date_without_time_is_refused(text: str) -> None:
+    with pytest.raises(UserError) as info:
+        parse_when(text, BERLIN, NOW)
+    assert "needs a time of day" in str(info.value)
+
+
+def test_far_relative_times_are_refused() -> None:
+    with pytest.raises(UserError, match="more than ten years away"):
+        parse_when("in 4000d", BERLIN, NOW)
+
+
+def test_check_not_past_has_a_60_second_grace() -> None:
+    check_not_past(NOW, NOW)
+    check_not_past(NOW + timedelta(days=1), NOW)
+    check_not_past(NOW - timedelta(seconds=60), NOW)
+    with pytest.raises(UserError) as info:
+        check_not_past(NOW - timedelta(seconds=61), NOW)
+    assert "is 1 min in the past" in str(info.value)
+    assert "leave out --at to post now" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("ago", "phrase"),
+    [
+        (timedelta(minutes=30), "30 min"),
+        (timedelta(hours=5, minutes=3), "5 h 3 min"),
+        (timedelta(days=10), "10 days"),
+    ],
+)
+def test_check_not_past_says_how_far(ago: timedelta, phrase: str) -> None:
+    with pytest.raises(UserError, match=f"is {phrase} in the past"):
+        check_not_past(NOW - ago, NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("24h", NOW - timedelta(hours=24)),
+        ("7d", NOW - timedelta(days=7)),
+        ("30m ago", NOW - timedelta(minutes=30)),
+        ("2026-05-01 00:00", datetime(2026, 4, 30, 22, 0, tzinfo=UTC)),
+        ("2026-05-01T00:00Z", datetime(2026, 5, 1, tzinfo=UTC)),
+    ],
+)
+def test_parse_since(text: str, expected: datetime) -> None:
+    assert parse_since(text, BERLIN, NOW) == expected
+
+
+def test_parse_since_refuses_garbage() -> None:
+    with pytest.raises(UserError):
+        parse_since("last tuesday", BERLIN, NOW)
+
+
+def test_local_and_duration_for_tables() -> None:
+    assert local(datetime(2026, 12, 1, 8, 0, tzinfo=UTC), BERLIN) == "2026-12-01 09:00"
+    assert local(datetime(2026, 12, 1, 8, 0, tzinfo=timezone(timedelta(hours=-3))), UTC) == "2026-12-01 11:00"
+    assert local(None, BERLIN) == ""
+    assert [duration(s) for s in (None, 12, -61, 185, 7800, 90000)] == [
+        "",
+        "+12s",
+        "-1m01s",
+        "+3m05s",
+        "+2h10m",
+        "+1d01h",
+    ]

@@ -1,0 +1,33 @@
+"""Clean-up of the embedded broker's consumed messages."""
+
+from __future__ import annotations
+
+from kombu import Connection
+from sqlalchemy import create_engine, text
+
+from workers.broker import clean_embedded_broker, kombu_url
+
+
+def test_consumed_messages_are_deleted_and_waiting_ones_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+    with Connection(kombu_url(url)) as connection:
+        queue = connection.SimpleQueue("postmast")
+        for number in range(3):
+            queue.put({"n": number})
+        for _ in range(2):
+            queue.get(timeout=2).ack()
+        queue.close()
+    engine = create_engine(f"sqlite:///{tmp_path / 'broker.db'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM kombu_message")).scalar_one() == 3
+    assert clean_embedded_broker(url, older_than=3600) == 0  # consumed just now: kept for an hour
+    assert clean_embedded_broker(url, older_than=-1) == 2
+    with engine.connect() as connection:
+        assert (
+            connection.execute(text("SELECT count(*) FROM kombu_message WHERE visible = 1")).scalar_one() == 1
+        )
+        assert connection.execute(text("SELECT count(*) FROM kombu_message")).scalar_one() == 1
+
+
+def test_other_brokers_are_left_alone() -> None:
+    assert clean_embedded_broker("redis://127.0.0.1:6379/0") == 0

@@ -1,0 +1,256 @@
+"""The publish step against a Mastodon contract server, on both store backends."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from connectors import Connector, Content, PublishResult
+from connectors.mastodon import Mastodon
+from scheduler.dispatcher import Dispatcher
+from scheduler.models import AccountStatus, Attempt
+from scheduler.states import Status
+from scheduler.vault import Vault
+from tests.factories import account_status, add_account, add_delivery, delivery, status_of
+from tests.servers.base import Fault, Response
+from workers.publisher import Publisher
+
+
+@pytest.fixture
+def account(store, vault, mastodon):  # type: ignore[no-untyped-def]
+    return add_account(
+        store, vault, "mastodon", "brand", {"instance": mastodon.url}, {"access_token": "token-a"}
+    )
+
+
+@pytest.fixture
+def publisher(store, vault, settings):  # type: ignore[no-untyped-def]
+    return Publisher(store, vault, settings)
+
+
+def attempts(store, delivery_id: int) -> list[Attempt]:  # type: ignore[no-untyped-def]
+    with store.read() as session:
+        return list(
+            session.scalars(
+                select(Attempt).where(Attempt.delivery_id == delivery_id).order_by(Attempt.number)
+            )
+        )
+
+
+def test_queued_delivery_is_published_and_recorded(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED, text="Hello fediverse")
+    assert publisher.publish(delivery_id) == "published"
+    row = delivery(store, delivery_id)
+    [status] = mastodon.statuses.values()
+    assert (
+        row.status == Status.PUBLISHED and row.remote_id == status["id"] and row.public_url == status["url"]
+    )
+    assert row.published_at == store.now() and row.attempt_count == 1 and row.claim_token
+    [attempt] = attempts(store, delivery_id)
+    assert (attempt.outcome, attempt.http_status, attempt.remote_id) == ("published", 200, status["id"])
+    assert attempt.finished_at is not None and attempt.worker
+    [request] = mastodon.requests
+    assert request.header("Idempotency-Key") == row.idempotency_key
+    assert request.json() == {"status": "Hello fediverse"}
+
+
+def test_a_second_copy_of_the_message_is_a_no_op(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    assert publisher.publish(delivery_id) == "published"
+    assert publisher.publish(delivery_id) == "skipped (published)"
+    assert len(mastodon.requests) == 1 and len(attempts(store, delivery_id)) == 1
+
+
+@pytest.mark.parametrize("state", [Status.SCHEDULED, Status.PUBLISHING, Status.CANCELLED, Status.UNKNOWN])
+def test_only_queued_deliveries_are_claimed(store, publisher, account, mastodon, state) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=state)
+    assert publisher.publish(delivery_id).startswith("skipped")
+    assert status_of(store, delivery_id) == state and mastodon.requests == []
+
+
+def test_missing_delivery_is_dropped(publisher) -> None:  # type: ignore[no-untyped-def]
+    assert publisher.publish(999_999) == "missing"
+
+
+def test_claimed_past_its_deadline_is_missed_not_sent(store, clock, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED, lateness=600)
+    clock.advance(601)
+    assert publisher.publish(delivery_id) == "missed"
+    row = delivery(store, delivery_id)
+    assert row.status == Status.MISSED and "allowed lateness of 600s" in (row.last_error or "")
+    assert mastodon.requests == []
+
+
+def test_transient_error_backs_off_then_fails_after_max_attempts(
+    store, clock, publisher, account, mastodon
+) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    for _ in range(5):
+        mastodon.inject(Fault(response=Response(503, {"error": "Remote data could not be fetched"})))
+    delays = []
+    for number in range(1, 6):
+        outcome = publisher.publish(delivery_id)
+        row = delivery(store, delivery_id)
+        if number < 5:
+            assert outcome == "retry_wait" and row.status == Status.RETRY_WAIT
+            delays.append((row.next_attempt_at - store.now()).total_seconds())
+            with store.write() as session:  # what the dispatcher does when it is due again
+                from scheduler.states import transition
+
+                assert transition(session, delivery_id, Status.RETRY_WAIT, Status.QUEUED, now=store.now())
+        else:
+            assert outcome == "failed" and row.status == Status.FAILED
+            assert "gave up after 5 attempts" in (row.last_error or "")
+    # base 5 s, doubling, jitter of 25 %
+    for number, delay in enumerate(delays, 1):
+        assert 5 * 2 ** (number - 1) * 0.75 <= delay <= 5 * 2 ** (number - 1) * 1.25
+    assert [a.outcome for a in attempts(store, delivery_id)] == ["retry_wait"] * 4 + ["failed"]
+    assert {a.http_status for a in attempts(store, delivery_id)} == {503}
+
+
+def test_rate_limited_waits_for_the_network_reset(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    mastodon.inject(
+        Fault(
+            response=Response(
+                429, {"error": "Too many requests"}, {"X-RateLimit-Reset": mastodon.reset_in(120)}
+            )
+        )
+    )
+    assert publisher.publish(delivery_id) == "retry_wait"
+    row = delivery(store, delivery_id)
+    wait = (row.next_attempt_at - store.now()).total_seconds()
+    # the FakeClock is pinned; the reset is relative to the real clock: 120 s from now
+    assert row.last_error_class == "RateLimited" and wait > 0
+
+
+def test_auth_failure_flags_the_account_and_its_deliveries_wait(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+    first = add_delivery(store, account, status=Status.QUEUED)
+    second = add_delivery(store, account, status=Status.QUEUED)
+    mastodon.inject(Fault(response=Response(401, {"error": "The access token was revoked"})))
+    assert publisher.publish(first) == "retry_wait"
+    assert account_status(store, account) == AccountStatus.NEEDS_REAUTH
+    assert delivery(store, first).last_error_class == "AuthExpired"
+    requests_before = len(mastodon.requests)
+    assert publisher.publish(second) == "waiting (account)"
+    assert len(mastodon.requests) == requests_before  # nothing sent for a flagged account
+    assert status_of(store, second) == Status.RETRY_WAIT
+
+
+def test_permanent_error_fails_with_the_networks_reason(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED, text="x" * 600)
+    assert publisher.publish(delivery_id) == "failed"
+    row = delivery(store, delivery_id)
+    assert row.last_error_class == "PermanentError" and "character limit of 500" in (row.last_error or "")
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_gateway_errors_are_unknown_not_retried(store, publisher, account, mastodon, status) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    mastodon.inject(Fault(response=Response(status, {"error": "Bad gateway"}), after_processing=True))
+    assert publisher.publish(delivery_id) == "unknown"
+    assert status_of(store, delivery_id) == Status.UNKNOWN
+
+
+def test_a_read_timeout_after_the_server_accepted_is_unknown(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    release = threading.Event()
+    mastodon.inject(Fault(hold=release))
+    try:
+        assert publisher.publish(delivery_id) == "unknown"  # HTTP timeout is 2 s in the test settings
+    finally:
+        release.set()
+    row = delivery(store, delivery_id)
+    assert row.status == Status.UNKNOWN and "may have been accepted" in (row.last_error or "")
+    assert len(mastodon.created) == 1
+
+
+def test_success_after_the_lease_expired_settles_as_published(
+    store, clock, vault, settings, account, mastodon
+) -> None:  # type: ignore[no-untyped-def]
+    """A slow answer arrives after the reaper declared the attempt unknown: the worker knows better."""
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    entered = threading.Event()
+    release = threading.Event()
+    mastodon.inject(Fault(match=lambda r: entered.set() is None, hold=release))
+    outcome: list[str] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(Publisher(store, vault, settings).publish(delivery_id))
+    )
+    worker.start()
+    assert entered.wait(5)
+    clock.advance(settings.timings.lease + 1)
+    assert Dispatcher(store, settings, lambda ids: None).reap(store.now()) == [delivery_id]
+    assert status_of(store, delivery_id) == Status.UNKNOWN
+    release.set()
+    worker.join(10)
+    assert outcome == ["published"]
+    row = delivery(store, delivery_id)
+    assert row.status == Status.PUBLISHED and row.remote_id
+    [attempt] = attempts(store, delivery_id)
+    assert attempt.outcome == "unknown" and attempt.error_class == "WorkerLost"  # the reaper's record stands
+
+
+def test_unreadable_secrets_fail_without_sending(store, settings, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    other = Vault("4M2kMMa3VapODPwS8LKBe9tHqKfuDI2YQZDQh42iaQ8=")
+    assert Publisher(store, other, settings).publish(delivery_id) == "failed"
+    row = delivery(store, delivery_id)
+    assert row.last_error_class == "SecretsUnreadable" and mastodon.requests == []
+
+
+class Exploding(Mastodon):
+    def publish(self, content: Content, credentials, idempotency_key: str) -> PublishResult:  # type: ignore[no-untyped-def]
+        raise KeyError(credentials["access_token"])
+
+
+def test_a_connector_bug_is_unknown_and_its_message_is_secret_free(store, vault, settings, account) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    publisher = Publisher(store, vault, settings, connectors=lambda network: Exploding)
+    assert publisher.publish(delivery_id) == "unknown"
+    row = delivery(store, delivery_id)
+    assert row.last_error_class == "InternalError" and "token-a" not in (row.last_error or "")
+
+
+def test_error_text_echoing_a_secret_is_redacted(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    mastodon.inject(Fault(response=Response(422, {"error": "Validation failed for token token-a"})))
+    assert publisher.publish(delivery_id) == "failed"
+    row = delivery(store, delivery_id)
+    assert "token-a" not in (row.last_error or "") and "••••••" in (row.last_error or "")
+    assert all("token-a" not in (a.message or "") for a in attempts(store, delivery_id))
+
+
+class Slow(Connector):
+    name = "slow"
+    title = "Slow"
+    max_length = 10
+
+    def payload(self, content: Content):  # type: ignore[no-untyped-def]
+        return {}
+
+    def publish(self, content, credentials, idempotency_key):  # type: ignore[no-untyped-def]
+        return PublishResult("r1", None, 200)
+
+
+def test_lease_and_deadline_come_from_the_settings(store, vault, settings, account) -> None:  # type: ignore[no-untyped-def]
+    seen = {}
+
+    class Spy(Slow):
+        def publish(self, content, credentials, idempotency_key):  # type: ignore[no-untyped-def]
+            import time
+
+            seen["deadline_left"] = self.http.deadline - time.monotonic()
+            seen["read_timeout"] = self.http.read_timeout
+            seen["lease"] = (delivery(store, delivery_id).lease_until - store.now()).total_seconds()
+            return super().publish(content, credentials, idempotency_key)
+
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    assert Publisher(store, vault, settings, connectors=lambda n: Spy).publish(delivery_id) == "published"
+    assert seen["read_timeout"] == settings.timings.http_timeout
+    assert seen["lease"] == settings.timings.lease
+    assert 0 < seen["deadline_left"] <= settings.timings.task_time_limit
+    assert timedelta(seconds=seen["lease"]) > timedelta(seconds=settings.timings.task_time_limit)
