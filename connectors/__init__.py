@@ -5,10 +5,24 @@ A connector turns content plus credentials into HTTP calls and a response into a
 or reads global configuration: the worker owns policy.
 """
 
-from connectors.base import Connector, Content, Field, Measure, Problem, PublishResult
+from connectors.base import Connector
+from connectors.content import (
+    Absent,
+    Content,
+    Field,
+    Found,
+    Lookup,
+    Measure,
+    MediaFile,
+    Problem,
+    PublishResult,
+    RemoteRef,
+    Undecidable,
+)
 from connectors.errors import (
     AuthExpired,
     ConnectorError,
+    DuplicateContent,
     OutcomeUnknown,
     PermanentError,
     RateLimited,
@@ -17,18 +31,25 @@ from connectors.errors import (
 from connectors.registry import available, get_connector
 
 __all__ = [
+    "Absent",
     "AuthExpired",
     "Connector",
     "ConnectorError",
     "Content",
+    "DuplicateContent",
     "Field",
+    "Found",
+    "Lookup",
     "Measure",
+    "MediaFile",
     "OutcomeUnknown",
     "PermanentError",
     "Problem",
     "PublishResult",
     "RateLimited",
+    "RemoteRef",
     "TransientError",
+    "Undecidable",
     "available",
     "get_connector",
 ]

@@ -1,4 +1,4 @@
-"""The connector interface: a manifest in class attributes, validation, and publish.
+"""The connector interface: a manifest in class attributes, validation, publish, lookup.
 
 One subclass per network, in its own module; `connectors.registry` finds it by
 scanning the package, so adding a network edits nothing central.
@@ -7,68 +7,37 @@ scanning the package, so adding a network edits nothing central.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, MutableMapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from connectors.content import (
+    Content,
+    Field,
+    Lookup,
+    Measure,
+    MediaFile,
+    Problem,
+    PublishResult,
+    Undecidable,
+)
 from connectors.http import HttpClient
 from connectors.text import graphemes, text_problems
 
 
-@dataclass(frozen=True)
-class Field:
-    """One account setting or secret the connector needs (the manifest of `account add`)."""
-
-    name: str
-    help: str
-    required: bool = True
-    secret: bool = False
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a piece of content would be rejected by the network; shown to the user as is."""
-
-    message: str
-    code: str = "invalid"
-
-
-@dataclass(frozen=True)
-class Measure:
-    """The length of a text by the network's own rule, and the account's limit."""
-
-    length: int
-    limit: int
-
-    @property
-    def ok(self) -> bool:
-        return self.length <= self.limit
-
-
-@dataclass(frozen=True)
-class Content:
-    """One item to publish: text plus the remote id it replies to (threads, later media)."""
-
-    text: str
-    reply_to: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """What the network answered for a published item."""
-
-    remote_id: str
-    url: str | None
-    http_status: int | None = None
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size:,} bytes"
 
 
 class Connector(ABC):
     """Base class of all connectors. Class attributes are the manifest.
 
-    An instance is bound to one account's (non-secret) settings and an HTTP client
-    whose timeouts the worker chose; credentials arrive only at publish time.
+    An instance is bound to one account's public `settings`, an HTTP client whose
+    timeouts the worker chose, the account's `cache` (public facts the connector
+    learnt, e.g. an instance's limits) and `state` (secrets that change, e.g. session
+    tokens; the worker persists it encrypted when the connector changes it).
+    Credentials arrive only at publish time.
     """
 
     name: ClassVar[str]
@@ -81,10 +50,27 @@ class Connector(ABC):
     secret_fields: ClassVar[tuple[Field, ...]] = ()
     setup: ClassVar[str] = ""
     """How to obtain the settings and secrets (shown by `postmast account networks`)."""
+    max_media: ClassVar[int] = 0
+    """Attachments per item; 0 means the network takes none through postmast."""
+    media_limits: ClassVar[Mapping[str, int]] = {}
+    """Accepted MIME types and the largest size of each, in bytes."""
+    max_alt_text: ClassVar[int | None] = None
+    """Longest alt text, in characters (None: no limit known)."""
+    threads: ClassVar[bool] = False
+    """Whether items can reply to each other (threads, replies)."""
 
-    def __init__(self, settings: Mapping[str, str], http: HttpClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, str],
+        http: HttpClient | None = None,
+        *,
+        cache: Mapping[str, Any] | None = None,
+        state: MutableMapping[str, Any] | None = None,
+    ) -> None:
         self.settings = dict(settings)
         self.http = http or HttpClient()
+        self.cache: dict[str, Any] = dict(cache or {})
+        self.state: MutableMapping[str, Any] = state if state is not None else {}
 
     # -- manifest helpers -------------------------------------------------------------------------
 
@@ -116,7 +102,7 @@ class Connector(ABC):
         ]
         return problems
 
-    # -- text rules --------------------------------------------------------------------------------
+    # -- text and media rules ----------------------------------------------------------------------
 
     @property
     def limit(self) -> int:
@@ -132,11 +118,11 @@ class Connector(ABC):
         return Measure(self.count(content.text), self.limit)
 
     def validate(self, content: Content) -> list[Problem]:
-        """Everything that can be checked before storing: text sanity, emptiness, length."""
+        """Everything about one item that can be checked before storing it."""
         problems = [Problem(p) for p in text_problems(content.text)]
         if problems:
             return problems
-        if not content.text.strip():
+        if not content.text.strip() and not content.media:
             return [Problem("text is empty", "empty")]
         measure = self.measure(content)
         if not measure.ok:
@@ -146,6 +132,52 @@ class Connector(ABC):
                     "too_long",
                 )
             )
+        return problems + self.validate_media(content.media)
+
+    def validate_media(self, media: Sequence[MediaFile]) -> list[Problem]:
+        """Count, types, sizes and alt text of the attachments of one item."""
+        if not media:
+            return []
+        if self.max_media == 0:
+            return [Problem(f"{self.title} posts made by postmast cannot carry media", "media")]
+        problems = []
+        if len(media) > self.max_media:
+            problems.append(
+                Problem(f"{len(media)} attachments, {self.title} takes at most {self.max_media}", "media")
+            )
+        for item in media:
+            limit = self.media_limits.get(item.mime)
+            if limit is None:
+                accepted = ", ".join(sorted(self.media_limits)) or "none"
+                problems.append(
+                    Problem(
+                        f"{item.filename}: {item.mime} is not accepted by {self.title} "
+                        f"(accepted: {accepted})",
+                        "media",
+                    )
+                )
+            elif item.size > limit:
+                problems.append(
+                    Problem(
+                        f"{item.filename} is {_megabytes(item.size)}, over {self.title}'s limit "
+                        f"of {_megabytes(limit)} for {item.mime}",
+                        "media",
+                    )
+                )
+            if self.max_alt_text is not None and graphemes(item.alt) > self.max_alt_text:
+                problems.append(
+                    Problem(f"alt text of {item.filename} is over {self.max_alt_text} characters", "media")
+                )
+        return problems
+
+    def validate_thread(self, items: Sequence[Content]) -> list[Problem]:
+        """Problems with a thread as a whole, then with each item (numbered when there are several)."""
+        problems = []
+        if len(items) > 1 and not self.threads:
+            problems.append(Problem(f"{self.title} does not take threads through postmast", "thread"))
+        for number, item in enumerate(items, 1):
+            prefix = f"item {number}: " if len(items) > 1 else ""
+            problems += [Problem(prefix + p.message, p.code) for p in self.validate(item)]
         return problems
 
     # -- the network -------------------------------------------------------------------------------
@@ -159,6 +191,29 @@ class Connector(ABC):
         self, content: Content, credentials: Mapping[str, str], idempotency_key: str
     ) -> PublishResult:
         """Send one item. Returns its remote id and URL or raises a `connectors.errors` error."""
+
+    def lookup(
+        self,
+        content: Content,
+        credentials: Mapping[str, str],
+        idempotency_key: str,
+        *,
+        sent_at: datetime,
+        replay_allowed: bool,
+    ) -> Lookup:
+        """After an unknown outcome: is this item on the network? Never posts blindly.
+
+        `sent_at` is when the uncertain request went out. `replay_allowed` says the item
+        may still be published now (its deadline has not passed), so a network whose
+        idempotency key makes a replay return the original post may be asked that way.
+        The default cannot tell; connectors whose network offers a way (an idempotency
+        key, a client-chosen record key, a search of recent posts) override it.
+        """
+        return Undecidable(f"{self.title} offers no way to check whether a post exists")
+
+    def discover(self, credentials: Mapping[str, str]) -> dict[str, Any]:
+        """Public facts about the account worth caching (limits of its server); {} by default."""
+        return {}
 
 
 def check_http_url(value: str, what: str) -> list[Problem]:

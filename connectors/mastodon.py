@@ -25,12 +25,15 @@ counts `characters_reserved_per_url` (23) and every `@user@domain` counts as
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import regex
 
-from connectors.base import Connector, Content, Field, Problem, PublishResult, check_http_url
+from connectors.base import Connector, check_http_url
+from connectors.content import Absent, Content, Field, Found, Lookup, Problem, PublishResult, Undecidable
 from connectors.errors import AuthExpired, OutcomeUnknown, PermanentError, RateLimited, TransientError
 from connectors.http import json_or_none, short_body
 from connectors.ratelimit import reset_any, retry_after
@@ -42,6 +45,31 @@ _MENTION = regex.compile(
     regex.IGNORECASE,
 )
 VISIBILITIES = ("public", "unlisted", "private", "direct")
+IDEMPOTENCY_WINDOW = timedelta(minutes=55)
+"""Mastodon keeps an Idempotency-Key for an hour; replays stay safely inside that."""
+_TAG = regex.compile(r"<[^>]+>")
+_BREAK = regex.compile(r"<br\s*/?>|</p>\s*<p>", regex.IGNORECASE)
+
+
+def _plain(html_text: str) -> str:
+    """A status's HTML `content` as plain text (links, mentions and tags keep their text)."""
+    return html.unescape(_TAG.sub("", _BREAK.sub("\n", html_text)))
+
+
+def _comparable(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _instant(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _result(status: Mapping[str, Any], http_status: int) -> PublishResult:
+    url = status.get("url") or status.get("uri")
+    return PublishResult(str(status["id"]), str(url) if url else None, http_status)
 
 
 def countable_length(text: str, spoiler_text: str = "", url_weight: int = 23) -> int:
@@ -102,7 +130,7 @@ class Mastodon(Connector):
     def payload(self, content: Content) -> dict[str, Any]:
         body: dict[str, Any] = {"status": content.text}
         if content.reply_to:
-            body["in_reply_to_id"] = content.reply_to
+            body["in_reply_to_id"] = content.reply_to.id
         visibility = content.options.get("visibility") or self.settings.get("visibility")
         if visibility:
             body["visibility"] = visibility
@@ -119,13 +147,67 @@ class Mastodon(Connector):
                 "Idempotency-Key": idempotency_key,
             },
         )
+        data = self._checked(response)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise OutcomeUnknown(
+                f"Mastodon answered {response.status_code} without a status id",
+                http_status=response.status_code,
+            )
+        return _result(data, response.status_code)
+
+    def lookup(
+        self,
+        content: Content,
+        credentials: Mapping[str, str],
+        idempotency_key: str,
+        *,
+        sent_at: datetime,
+        replay_allowed: bool,
+    ) -> Lookup:
+        """Replay with the same Idempotency-Key while Mastodon still remembers it (an hour);
+        otherwise look for the text among the account's recent statuses."""
+        age = datetime.now(UTC) - sent_at
+        if replay_allowed and age < IDEMPOTENCY_WINDOW:
+            try:
+                return Found(self.publish(content, credentials, idempotency_key))
+            except PermanentError as exc:  # a key only remembers successes: none was created
+                return Absent(exc.message)
+        return self._search_recent(content, credentials, sent_at)
+
+    def _search_recent(self, content: Content, credentials: Mapping[str, str], sent_at: datetime) -> Lookup:
+        headers = {"Authorization": f"Bearer {credentials['access_token']}"}
+        me = self._checked(
+            self.http.get(f"{self.base_url}/api/v1/accounts/verify_credentials", headers=headers)
+        )
+        if not isinstance(me, dict) or not me.get("id"):
+            return Undecidable("Mastodon did not say which account the token belongs to")
+        statuses = self._checked(
+            self.http.get(
+                f"{self.base_url}/api/v1/accounts/{me['id']}/statuses",
+                headers=headers,
+                params={"limit": 40, "exclude_reblogs": "true"},
+            )
+        )
+        if not isinstance(statuses, list):
+            return Undecidable("Mastodon answered the timeline request with something else")
+        wanted = _comparable(_MENTION.sub(lambda m: "@" + m.group(1), content.text))
+        for status in statuses:
+            if isinstance(status, dict) and _comparable(_plain(str(status.get("content", "")))) == wanted:
+                return Found(_result(status, 200))
+        times = [
+            t for s in statuses if isinstance(s, dict) and (t := _instant(s.get("created_at"))) is not None
+        ]
+        oldest = min(times, default=None)
+        if oldest is not None and oldest < sent_at - timedelta(minutes=5):
+            return Absent("not among the account's statuses since the attempt")
+        return Undecidable("the account's recent statuses do not reach back to the attempt")
+
+    def _checked(self, response: Any) -> Any:
+        """The JSON body of a 2xx answer, or the classified error."""
         status = response.status_code
         data = json_or_none(response)
         if 200 <= status < 300:
-            if not isinstance(data, dict) or not data.get("id"):
-                raise OutcomeUnknown(f"Mastodon answered {status} without a status id", http_status=status)
-            url = data.get("url") or data.get("uri")
-            return PublishResult(str(data["id"]), str(url) if url else None, status)
+            return data
         error = data.get("error") if isinstance(data, dict) else None
         reason = f"Mastodon answered {status}: {error or short_body(response)}"
         if status in (401, 403):

@@ -11,7 +11,7 @@ import connectors
 from connectors.base import Connector
 
 # Modules of this package that hold shared machinery, not networks.
-_INFRASTRUCTURE = {"base", "errors", "http", "registry", "text", "ratelimit"}
+_INFRASTRUCTURE = {"base", "content", "errors", "http", "registry", "text", "ratelimit"}
 
 
 class UnknownNetwork(LookupError):

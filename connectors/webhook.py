@@ -29,7 +29,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from connectors.base import Connector, Content, Field, Problem, PublishResult, check_http_url
+from connectors.base import Connector, check_http_url
+from connectors.content import Content, Field, Problem, PublishResult
 from connectors.errors import AuthExpired, OutcomeUnknown, PermanentError, RateLimited, TransientError
 from connectors.http import json_or_none, short_body
 from connectors.ratelimit import retry_after
@@ -67,7 +68,11 @@ class Webhook(Connector):
         return problems
 
     def payload(self, content: Content, idempotency_key: str = "(assigned when queued)") -> dict[str, Any]:
-        return {"text": content.text, "idempotency_key": idempotency_key, "reply_to": content.reply_to}
+        return {
+            "text": content.text,
+            "idempotency_key": idempotency_key,
+            "reply_to": content.reply_to.id if content.reply_to else None,
+        }
 
     def publish(
         self, content: Content, credentials: Mapping[str, str], idempotency_key: str

@@ -3,11 +3,13 @@
 Each tick, in this order:
 1. reap: `publishing` whose lease expired -> `unknown` (never back to `queued`);
 2. miss: deliveries past their deadline (due time + allowed lateness) -> `missed`;
-3. claim: due `scheduled` / `retry_wait` -> `queued` (`FOR UPDATE SKIP LOCKED` on
-   PostgreSQL; one atomic `UPDATE ... RETURNING` on SQLite), then enqueue the ids
-   after the commit;
+3. claim: for every account with nothing in flight and no rate limit, its earliest
+   due delivery -> `queued` (see `scheduler.claims`), then enqueue the ids after
+   the commit;
 4. requeue: `queued` for too long (a lost broker message) -> enqueued again; the
-   worker's claim makes any duplicate harmless.
+   worker's claim makes any duplicate harmless;
+5. reconcile: `unknown` deliveries whose settle delay has passed are handed to a
+   worker, which asks the network whether the post exists.
 
 Any number of dispatchers may run at once. APScheduler is only the clock: one
 in-memory job that runs a tick and re-arms itself for the next due time, or at
@@ -28,10 +30,11 @@ from types import FrameType
 
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
+from scheduler import claims
 from scheduler.config import Settings
-from scheduler.models import Account, AccountStatus, Attempt, Delivery
+from scheduler.models import Attempt, Delivery
 from scheduler.states import Status, transition_many
 from scheduler.store import Store
 
@@ -46,6 +49,7 @@ class TickResult:
     requeued: list[int]
     reaped: list[int]
     missed: list[int]
+    reconciling: list[int]
     next_due: datetime | None
 
 
@@ -56,6 +60,7 @@ class Dispatcher:
         settings: Settings,
         enqueue: Enqueue,
         *,
+        enqueue_reconcile: Enqueue | None = None,
         batch: int = 500,
         housekeeping: Callable[[], object] | None = None,
         housekeeping_every: float = 600.0,
@@ -63,6 +68,7 @@ class Dispatcher:
         self.store = store
         self.timings = settings.timings
         self.enqueue = enqueue
+        self.enqueue_reconcile = enqueue_reconcile
         self.batch = batch
         self.housekeeping = housekeeping
         self.housekeeping_every = housekeeping_every
@@ -76,45 +82,36 @@ class Dispatcher:
         while True:
             ids = self.claim_due(now)
             if ids:
-                self._send(ids)
+                self._send(self.enqueue, ids)
                 dispatched += ids
             if len(ids) < self.batch:
                 break
         requeued = self.requeue_stale(now)
         if requeued:
-            self._send(requeued)
+            self._send(self.enqueue, requeued)
+        reconciling = self.due_for_reconciliation(now) if self.enqueue_reconcile else []
+        if reconciling and self.enqueue_reconcile:
+            self._send(self.enqueue_reconcile, reconciling)
         self._maybe_housekeep()
-        result = TickResult(dispatched, requeued, reaped, missed, self.next_due())
-        if dispatched or requeued or reaped or missed:
+        with self.store.read() as session:
+            upcoming = claims.next_due(session, now)
+        result = TickResult(dispatched, requeued, reaped, missed, reconciling, upcoming)
+        if dispatched or requeued or reaped or missed or reconciling:
             log.info(
-                "dispatched %d, re-enqueued %d, lease expired %d (now unknown), missed %d",
+                "dispatched %d, re-enqueued %d, lease expired %d (now unknown), missed %d, reconciling %d",
                 len(dispatched),
                 len(requeued),
                 len(reaped),
                 len(missed),
+                len(reconciling),
             )
         return result
 
     # -- steps ------------------------------------------------------------------------------------
 
     def claim_due(self, now: datetime) -> list[int]:
-        due = (
-            select(Delivery.id)
-            .join(Account, Account.id == Delivery.account_id)
-            .where(
-                Delivery.status.in_([Status.SCHEDULED, Status.RETRY_WAIT]),
-                Delivery.next_attempt_at <= now,
-                Delivery.deadline_at >= now,
-                Account.status == AccountStatus.ACTIVE,
-            )
-            .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(self.batch)
-            .with_for_update(skip_locked=True, of=Delivery)
-        )
         with self.store.write() as session:
-            return transition_many(
-                session, due, [Status.SCHEDULED, Status.RETRY_WAIT], Status.QUEUED, now=now, queued_at=now
-            )
+            return claims.claim_due(session, now, self.batch)
 
     def reap(self, now: datetime) -> list[int]:
         expired = (
@@ -135,6 +132,7 @@ class Dispatcher:
                 now=now,
                 last_error=message,
                 last_error_class="WorkerLost",
+                reconcile_at=now + timedelta(seconds=self.timings.settle),
             )
             if ids:
                 session.execute(
@@ -192,21 +190,27 @@ class Dispatcher:
             )
             return sorted(result.scalars().all())
 
-    def next_due(self) -> datetime | None:
-        with self.store.read() as session:
-            return session.scalar(
-                select(func.min(Delivery.next_attempt_at))
-                .join(Account, Account.id == Delivery.account_id)
-                .where(
-                    Delivery.status.in_([Status.SCHEDULED, Status.RETRY_WAIT]),
-                    Account.status == AccountStatus.ACTIVE,
-                )
+    def due_for_reconciliation(self, now: datetime) -> list[int]:
+        """`unknown` deliveries past their settle delay; pushed back one settle delay while a worker asks."""
+        due = (
+            select(Delivery.id)
+            .where(Delivery.status == Status.UNKNOWN, Delivery.reconcile_at <= now)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True)
+        )
+        with self.store.write() as session:
+            result = session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(due), Delivery.status == Status.UNKNOWN, Delivery.reconcile_at <= now)
+                .values(reconcile_at=now + timedelta(seconds=self.timings.settle))
+                .returning(Delivery.id)
             )
+            return sorted(result.scalars().all())
 
-    def _send(self, ids: Sequence[int]) -> None:
+    def _send(self, enqueue: Enqueue, ids: Sequence[int]) -> None:
         try:
-            self.enqueue(ids)
-        except Exception as exc:  # broker down: rows stay queued; requeue_stale sends them later
+            enqueue(ids)
+        except Exception as exc:  # broker down: rows stay as they are and are picked up again later
             log.error(
                 "could not hand %d deliveries to the broker (%s); they will be re-sent after %gs",
                 len(ids),
@@ -226,6 +230,10 @@ class Dispatcher:
             self.housekeeping()
         except Exception:
             log.exception("housekeeping failed")
+
+    def next_due(self) -> datetime | None:
+        with self.store.read() as session:
+            return claims.next_due(session, self.store.now())
 
 
 class Loop:

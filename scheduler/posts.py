@@ -1,21 +1,23 @@
 """Queueing posts: validate every target first, then store the post and its deliveries.
 
-A request (one post to several targets) or a batch of them is accepted whole or
-rejected whole: nothing is written unless every target of every post passes.
+A request (one post, possibly a thread with media, to several targets) or a batch
+of them is accepted whole or rejected whole: nothing is written unless every item
+of every post passes every target network's rules.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from connectors import Content
+from connectors import Connector, Content, MediaFile, RemoteRef
 from connectors.text import text_problems
+from scheduler import media as media_store
 from scheduler.accounts import connector_class, find, parse_target
 from scheduler.errors import UserError
 from scheduler.models import Account, AccountStatus, Delivery, Post
@@ -23,10 +25,25 @@ from scheduler.states import Status
 from scheduler.store import Store
 from scheduler.timespec import check_not_past
 
+OPTIONS = ("spoiler_text", "language", "visibility")
+"""Network-neutral options a post may carry; each connector uses those its network has."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One item of a thread: its text and attachments."""
+
+    text: str
+    media: tuple[MediaFile, ...] = ()
+
 
 @dataclass(frozen=True)
 class PostRequest:
-    """One post as the user asked for it; `due_at` is an aware UTC datetime."""
+    """One post as the user asked for it; `due_at` is an aware UTC datetime.
+
+    `text` and `media` make the first item; `then` holds the thread's further items.
+    `reply_to` maps a target (`network:name`) to the remote id the first item answers.
+    """
 
     text: str
     targets: Sequence[str]
@@ -34,24 +51,32 @@ class PostRequest:
     timezone: str
     max_lateness: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    media: tuple[MediaFile, ...] = ()
+    then: tuple[Item, ...] = ()
+    reply_to: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def items(self) -> list[Item]:
+        return [Item(self.text, self.media), *self.then]
 
 
 @dataclass(frozen=True)
 class TargetPlan:
-    """What would happen for one target: length by the network's rule, problems, request body."""
+    """What would happen for one target: length by the network's rule, problems, request bodies."""
 
     target: str
     length: int | None
     limit: int | None
     problems: list[str]
     payload: dict[str, Any] | None
+    items: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "target": self.target,
             "length": self.length,
             "limit": self.limit,
@@ -59,6 +84,9 @@ class TargetPlan:
             "problems": self.problems,
             "payload": self.payload,
         }
+        if len(self.items) > 1:
+            data["items"] = self.items
+        return data
 
 
 @dataclass(frozen=True)
@@ -87,6 +115,31 @@ class QueuedPost:
 
 class Rejected(UserError):
     """Raised when any target of any post in a request or batch fails validation."""
+
+
+def contents(request: PostRequest, reply_to: str | None = None) -> list[Content]:
+    """The request's items as connector content (the first one replying to `reply_to`)."""
+    options = {k: v for k, v in request.options.items() if v}
+    parent = RemoteRef(reply_to) if reply_to else None
+    return [
+        Content(item.text, item.media, reply_to=parent if number == 0 else None, options=options)
+        for number, item in enumerate(request.items)
+    ]
+
+
+def _plan(connector: Connector, target: str, request: PostRequest, problems: list[str]) -> TargetPlan:
+    items = contents(request, request.reply_to.get(target))
+    if request.reply_to.get(target) and not connector.threads:
+        problems.append(f"{connector.title} does not take replies through postmast")
+    problems += [p.message for p in connector.validate_thread(items)]
+    if any(text_problems(item.text) for item in items):  # unprintable: no length, no payload
+        return TargetPlan(target, None, connector.limit, problems, None)
+    measures = [connector.measure(item) for item in items]
+    payloads = [connector.payload(item) for item in items]
+    described = [
+        {"length": m.length, "limit": m.limit, "payload": p} for m, p in zip(measures, payloads, strict=True)
+    ]
+    return TargetPlan(target, measures[0].length, measures[0].limit, problems, payloads[0], described)
 
 
 class Posts:
@@ -128,12 +181,17 @@ class Posts:
             raise UserError(f"{prefix}no target: add --to NETWORK:NAME")
         if request.max_lateness is not None and request.max_lateness <= 0:
             raise UserError(f"{prefix}the maximum lateness must be positive")
+        unknown = sorted(set(request.options) - set(OPTIONS))
+        if unknown:
+            raise UserError(f"{prefix}unknown option {unknown[0]!r} (known: {', '.join(OPTIONS)})")
+        strays = sorted(set(request.reply_to) - set(request.targets))
+        if strays:
+            raise UserError(f"{prefix}--reply-to names {strays[0]}, which is not a --to target")
         check_not_past(request.due_at, self.store.now())
 
     def _plans(self, session: Session, request: PostRequest) -> list[tuple[TargetPlan, Account | None]]:
         seen: set[tuple[str, str]] = set()
         result: list[tuple[TargetPlan, Account | None]] = []
-        content = Content(text=request.text, options=request.options)
         for target in request.targets:
             try:
                 key = parse_target(target)
@@ -144,24 +202,11 @@ class Posts:
             except UserError as exc:
                 result.append((TargetPlan(target, None, None, [str(exc)], None), None))
                 continue
-            connector = connector_class(account.network)(account.settings)
-            problems = [p.message for p in connector.validate(content)]
+            connector = connector_class(account.network)(account.settings, cache=account.cache)
+            problems = []
             if account.status == AccountStatus.NEEDS_REAUTH:
                 problems.append(f"account needs re-authorisation ({account.status_reason or 'auth failed'})")
-            readable = not text_problems(content.text)
-            measure = connector.measure(content) if readable else None
-            result.append(
-                (
-                    TargetPlan(
-                        account.target,
-                        measure.length if measure else None,
-                        measure.limit if measure else connector.limit,
-                        problems,
-                        connector.payload(content) if readable else None,
-                    ),
-                    account,
-                )
-            )
+            result.append((_plan(connector, account.target, request, problems), account))
         return result
 
     def _insert(
@@ -174,9 +219,21 @@ class Posts:
         lateness = int(
             request.max_lateness if request.max_lateness is not None else self.default_max_lateness
         )
+        items = [
+            {
+                "text": item.text,
+                "media": [{"id": media_store.store(session, m, now), "alt": m.alt} for m in item.media],
+            }
+            for item in request.items
+        ]
+        content: dict[str, Any] = {"items": items}
+        if request.options:
+            content["options"] = {k: v for k, v in request.options.items() if v}
+        if request.reply_to:
+            content["reply_to"] = dict(request.reply_to)
         post = Post(
             text=request.text,
-            content={"options": request.options} if request.options else {},
+            content=content,
             timezone=request.timezone,
             max_lateness=lateness,
             created_at=now,
@@ -202,3 +259,17 @@ class Posts:
             session.flush()
             queued.append(QueuedDelivery(delivery.id, plan.target, request.due_at))
         return QueuedPost(post.id, queued)
+
+
+def stored_items(session: Session, post: Post) -> list[Content]:
+    """A stored post's items as connector content, media loaded; replies are linked by the worker."""
+    options = dict(post.content.get("options") or {})
+    items = post.content.get("items") or [{"text": post.text, "media": []}]
+    return [
+        Content(
+            item["text"],
+            tuple(media_store.load(session, m["id"], m.get("alt", "")) for m in item.get("media", [])),
+            options=options,
+        )
+        for item in items
+    ]

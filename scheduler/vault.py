@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -87,17 +88,21 @@ class Vault:
             raise ConfigError(f"cannot create the data directory {key_file.parent}: {exc.strerror}") from None
         return cls(_load_key_file(key_file))
 
-    def encrypt(self, secrets: Mapping[str, str]) -> bytes:
+    def encrypt(self, secrets: Mapping[str, Any]) -> bytes:
         return self._fernet.encrypt(json.dumps(dict(secrets), sort_keys=True).encode("utf-8"))
 
-    def decrypt(self, token: bytes) -> dict[str, str]:
+    def decrypt_any(self, token: bytes) -> dict[str, Any]:
+        """A decrypted JSON object (connector session state keeps non-string values)."""
         try:
             data = json.loads(self._fernet.decrypt(token))
         except InvalidToken:
             raise SecretsUnreadable(
                 "stored secrets cannot be decrypted: POSTMAST_SECRET_KEY or the key file changed"
             ) from None
-        return {str(k): str(v) for k, v in data.items()}
+        return dict(data)
+
+    def decrypt(self, token: bytes) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self.decrypt_any(token).items()}
 
 
 def generate_key() -> str:

@@ -172,11 +172,11 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     """Environment for CLI runs: a private data dir on the embedded default."""
     env = {k: None for k in os.environ if k.startswith("POSTMAST_")}
     env.update({"POSTMAST_DATA_DIR": str(tmp_path / "data"), "TZ": "UTC"})
-    return env  # type: ignore[return-value]
+    return env
 
 
 @pytest.fixture
-def cli(cli_env: dict[str, str]):  # type: ignore[no-untyped-def]
+def cli(cli_env: dict[str, str]):
     """Run `postmast ARGS` in-process; returns exit code, stdout and stderr."""
 
     def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> CliResult:

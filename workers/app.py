@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -19,8 +21,10 @@ from scheduler.store import Store
 from scheduler.vault import Vault
 from workers.broker import kombu_url
 from workers.publisher import Publisher
+from workers.reconciler import Reconciler
 
 PUBLISH_TASK = "postmast.publish"
+RECONCILE_TASK = "postmast.reconcile"
 log = logging.getLogger("postmast.worker")
 
 
@@ -58,31 +62,57 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Runtime:
+    """Per-process objects of the tasks, built lazily so forked children never share connections."""
+
+    pid: int
+    publisher: Publisher
+    reconciler: Reconciler
+
+
 def create_app(settings: Settings) -> Celery:
     app = Celery("postmast", set_as_current=False)
     app.conf.update(celery_config(settings))
-    publishers: dict[int, Publisher] = {}
+    runtimes: dict[int, _Runtime] = {}
 
-    def publisher() -> Publisher:
+    def runtime() -> _Runtime:
         pid = os.getpid()
-        if pid not in publishers:
+        if pid not in runtimes:
             store = Store(settings.database_url)
-            publishers.clear()
-            publishers[pid] = Publisher(
-                store, Vault.from_settings(settings.secret_key, settings.key_file), settings
+            vault = Vault.from_settings(settings.secret_key, settings.key_file)
+            runtimes.clear()
+            runtimes[pid] = _Runtime(
+                pid,
+                Publisher(store, vault, settings, enqueue=lambda ids: enqueue_all(app, ids, settings.queue)),
+                Reconciler(store, vault, settings),
             )
-        return publishers[pid]
+        return runtimes[pid]
 
     @app.task(name=PUBLISH_TASK, ignore_result=True, acks_late=True, shared=False)  # type: ignore[untyped-decorator]
     def publish(delivery_id: int) -> str:
         if not isinstance(delivery_id, int):
             log.error("ignoring a malformed message: %r is not a delivery id", delivery_id)
             return "malformed"
-        return publisher().publish(delivery_id)
+        return runtime().publisher.publish(delivery_id)
+
+    @app.task(name=RECONCILE_TASK, ignore_result=True, acks_late=True, shared=False)  # type: ignore[untyped-decorator]
+    def reconcile(delivery_id: int) -> str:
+        if not isinstance(delivery_id, int):
+            log.error("ignoring a malformed message: %r is not a delivery id", delivery_id)
+            return "malformed"
+        return runtime().reconciler.reconcile(delivery_id)
 
     return app
 
 
-def enqueue(app: Celery, delivery_id: int, queue: str) -> None:
+def enqueue(app: Celery, delivery_id: int, queue: str, task: str = PUBLISH_TASK) -> None:
     """Hand one delivery id to the workers: ids only, and never an ETA."""
-    app.send_task(PUBLISH_TASK, args=[delivery_id], queue=queue)
+    app.send_task(task, args=[delivery_id], queue=queue)
+
+
+def enqueue_all(app: Celery, ids: Sequence[int], queue: str, task: str = PUBLISH_TASK) -> None:
+    """Hand several ids over one broker connection."""
+    with app.producer_or_acquire() as producer:
+        for delivery_id in ids:
+            app.send_task(task, args=[delivery_id], queue=queue, producer=producer)

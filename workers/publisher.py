@@ -1,55 +1,52 @@
-"""Publishing one delivery: claim, call the connector, record the attempt, move on.
+"""Publishing one delivery: claim, send its items one by one, record, move on.
 
 Claim is `queued -> publishing` by compare-and-set with a fresh claim token and a
 lease; only the winner calls the network, so a duplicated broker message is a no-op.
-Finishing is guarded by the same token. If the reaper declared the attempt
-`unknown` meanwhile (lease expired) and the network did answer with a post, the
-worker settles it as published: it knows.
+A thread is sent item by item and each item's remote id is recorded before the next
+is sent, so a later attempt resumes at the first unsent item and never reposts the
+head. Finishing is guarded by the claim token; if the reaper declared the attempt
+`unknown` meanwhile and the network did answer, the worker settles it: it knows.
+
+Before claiming, the account is checked: flagged for re-authorisation or rate-limited
+by the network, the delivery goes back to `scheduled` for later, with nothing sent.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from connectors import Connector, ConnectorError, Content, PublishResult, get_connector
-from connectors.http import HttpClient
+from connectors import ConnectorError, PublishResult, RateLimited, get_connector
+from scheduler import claims
 from scheduler.config import Settings
 from scheduler.errors import ConfigError
-from scheduler.models import Account, AccountStatus, Attempt, Delivery, Post
+from scheduler.models import Account, AccountStatus, Attempt
 from scheduler.states import Status, transition
 from scheduler.store import Store
 from scheduler.vault import Vault, redact
+from workers.claim import Claim, take
+from workers.connection import Connection, ConnectorFactory, open_connection
 from workers.retry import Decision, RetryPolicy
+from workers.thread import item_key, record_item, thread_content
 
 log = logging.getLogger("postmast.worker")
 
-ConnectorFactory = Callable[[str], type[Connector]]
+Enqueue = Callable[[Sequence[int]], None]
 
 
-@dataclass(frozen=True)
-class Claim:
-    delivery_id: int
-    token: str
-    attempt: int
-    attempt_id: int
-    account: Account
-    post: Post
-    idempotency_key: str
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def limit_account(session: Session, account_id: int, until: datetime) -> None:
+    """Hold back every delivery of the account until `until` (never shortens a longer hold)."""
+    session.execute(
+        update(Account)
+        .where(Account.id == account_id, or_(Account.limited_until.is_(None), Account.limited_until < until))
+        .values(limited_until=until)
+    )
 
 
 class Publisher:
@@ -61,6 +58,7 @@ class Publisher:
         *,
         policy: RetryPolicy | None = None,
         connectors: ConnectorFactory = get_connector,
+        enqueue: Enqueue | None = None,
     ) -> None:
         self.store = store
         self.vault = vault
@@ -71,109 +69,78 @@ class Publisher:
             max_attempts=settings.max_attempts,
         )
         self.connectors = connectors
+        self.enqueue = enqueue
 
     # -- the whole path ---------------------------------------------------------------------------
 
     def publish(self, delivery_id: int) -> str:
         """Publish delivery `delivery_id` if it is still queued; returns what happened, for logs."""
-        claim = self._claim(delivery_id)
+        claim = take(self.store, delivery_id, lease=self.timings.lease, reauth_wait=self.policy.reauth_wait)
         if isinstance(claim, str):
             return claim
-        started = time.monotonic()
         try:
-            credentials = self.vault.decrypt(claim.account.secrets)
-        except ConfigError as exc:
-            self._finish(claim, Decision(Status.FAILED), error_class="SecretsUnreadable", message=str(exc))
-            return "failed"
-        connector = self.connectors(claim.account.network)(
-            claim.account.settings,
-            HttpClient(
-                connect_timeout=self.timings.connect_timeout,
-                read_timeout=self.timings.http_timeout,
-                deadline=started + self.timings.task_time_limit - 1.0,
-            ),
-        )
-        options = claim.post.content.get("options", {}) if claim.post.content else {}
-        content = Content(text=claim.post.text, options=options)
+            return self._send(claim)
+        finally:
+            self.hand_off(claim.account.id)
+
+    def hand_off(self, account_id: int) -> None:
+        """Queue the account's next due delivery now that this one is done (one in flight per account)."""
+        if self.enqueue is None:
+            return
         try:
-            result = connector.publish(content, credentials, claim.idempotency_key)
-        except ConnectorError as exc:
-            return self._failed(claim, exc, redact(exc.message, credentials))
-        except Exception as exc:  # a connector bug after the request may have gone out
-            log.exception("delivery %s: connector %s raised", delivery_id, claim.account.network)
-            message = redact(
-                f"internal error in the {claim.account.network} connector: {type(exc).__name__}", credentials
-            )
-            self._finish(claim, Decision(Status.UNKNOWN), error_class="InternalError", message=message)
-            return "unknown"
-        return self._published(claim, result)
+            with self.store.write() as session:
+                ids = claims.claim_next(session, account_id, self.store.now())
+            if ids:
+                self.enqueue(ids)
+        except Exception as exc:  # the dispatcher's next tick picks it up instead
+            log.warning("could not hand account %s its next delivery (%s)", account_id, type(exc).__name__)
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _claim(self, delivery_id: int) -> Claim | str:
-        now = self.store.now()
-        token = str(uuid.uuid4())
-        with self.store.write() as session:
-            row = session.execute(
-                select(Delivery, Account, Post)
-                .join(Account, Account.id == Delivery.account_id)
-                .join(Post, Post.id == Delivery.post_id)
-                .where(Delivery.id == delivery_id)
-            ).one_or_none()
-            if row is None:
-                log.warning("delivery %s does not exist; message dropped", delivery_id)
-                return "missing"
-            delivery, account, post = row
-            if delivery.status != Status.QUEUED:
-                log.info(
-                    "delivery %s is %s, not queued: duplicate message, nothing to do",
-                    delivery_id,
-                    delivery.status,
-                )
-                return f"skipped ({delivery.status})"
-            if now > delivery.deadline_at:
-                late = (now - delivery.due_at).total_seconds()
-                won = transition(
-                    session,
-                    delivery_id,
-                    Status.QUEUED,
-                    Status.MISSED,
-                    now=now,
-                    last_error=f"picked up {late:.0f}s after its due time, beyond the allowed "
-                    f"lateness of {post.max_lateness}s",
-                    last_error_class="Missed",
-                )
-                return "missed" if won else "skipped (raced)"
-            won = transition(
-                session,
-                delivery_id,
-                Status.QUEUED,
-                Status.PUBLISHING,
-                now=now,
-                claim_token=token,
-                lease_until=now + timedelta(seconds=self.timings.lease),
-                attempt_count=Delivery.attempt_count + 1,
+    def _send(self, claim: Claim) -> str:
+        started = time.monotonic()
+        try:
+            connection = open_connection(
+                claim.account, self.vault, self.timings, self.connectors, started=started
             )
-            if not won:
-                log.info("delivery %s was claimed by another copy of its message: nothing to do", delivery_id)
-                return "skipped (raced)"
-            number = session.scalar(select(Delivery.attempt_count).where(Delivery.id == delivery_id)) or 1
-            attempt = Attempt(delivery_id=delivery_id, number=number, started_at=now, worker=worker_name())
-            session.add(attempt)
-            session.flush()
-            claim = Claim(delivery_id, token, number, attempt.id, account, post, delivery.idempotency_key)
-            if account.status != AccountStatus.ACTIVE:
-                # Flagged after this delivery was queued: do not send, wait for the fix.
-                self._finish_in(
-                    session,
-                    claim,
-                    Decision(Status.RETRY_WAIT, self.policy.reauth_wait),
-                    error_class="AuthExpired",
-                    message=f"not sent: account is {account.status}",
-                    now=now,
+        except ConfigError as exc:
+            self._finish(claim, Decision(Status.FAILED), error_class="SecretsUnreadable", message=str(exc))
+            return "failed"
+        try:
+            return self._send_items(claim, connection)
+        finally:
+            try:
+                connection.save(self.store, self.vault, self.store.now())
+            except Exception:
+                log.exception("account %s: could not save the connector's session", claim.account.id)
+
+    def _send_items(self, claim: Claim, connection: Connection) -> str:
+        done = dict(claim.done)
+        reply_to = (claim.post.content.get("reply_to") or {}).get(claim.account.target)
+        head: PublishResult | None = None
+        for position in range(len(claim.items)):
+            if position in done:
+                continue
+            content = thread_content(claim.items, position, done, reply_to)
+            try:
+                result = connection.connector.publish(
+                    content, connection.credentials, item_key(claim.idempotency_key, position)
                 )
-                return "waiting (account)"
-        return claim
+            except ConnectorError as exc:
+                return self._failed(claim, exc, redact(exc.message, connection.credentials), position)
+            except Exception as exc:  # a connector bug after the request may have gone out
+                log.exception("delivery %s: connector %s raised", claim.delivery_id, claim.account.network)
+                message = redact(
+                    f"internal error in the {claim.account.network} connector: {type(exc).__name__}",
+                    connection.credentials,
+                )
+                self._finish(claim, Decision(Status.UNKNOWN), error_class="InternalError", message=message)
+                return "unknown"
+            record_item(self.store, claim.delivery_id, position, result, self.store.now())
+            done[position] = result.ref()
+            head = head or (result if position == 0 else None)
+        first = done[0]
+        return self._published(claim, PublishResult(first.id, first.url, head.http_status if head else None))
 
     def _published(self, claim: Claim, result: PublishResult) -> str:
         now = self.store.now()
@@ -208,15 +175,16 @@ class Publisher:
                     session, claim.delivery_id, Status.UNKNOWN, Status.PUBLISHED, now=now, **values
                 )
         log.info(
-            "delivery %s published to %s:%s as %s",
+            "delivery %s published to %s as %s",
             claim.delivery_id,
-            claim.account.network,
-            claim.account.name,
+            claim.account.target,
             result.url or result.remote_id,
         )
         return "published" if won else "published (state moved on)"
 
-    def _failed(self, claim: Claim, error: ConnectorError, message: str) -> str:
+    def _failed(self, claim: Claim, error: ConnectorError, message: str, position: int) -> str:
+        if len(claim.items) > 1:
+            message = f"item {position + 1} of {len(claim.items)}: {message}"
         with self.store.read() as session:
             same_kind = (
                 session.scalar(
@@ -229,16 +197,18 @@ class Publisher:
         decision = self.policy.decide(error, same_kind + 1)
         if decision.reason:
             message = f"{message} ({decision.reason})"
-        self._finish(claim, decision, error_class=error.kind, message=message, http_status=error.http_status)
+        self._finish(
+            claim,
+            decision,
+            error_class=error.kind,
+            message=message,
+            http_status=error.http_status,
+            rate_limited=isinstance(error, RateLimited),
+        )
         if decision.flag_account:
             self._flag_account(claim.account.id, message)
         log.warning(
-            "delivery %s to %s:%s: %s -> %s",
-            claim.delivery_id,
-            claim.account.network,
-            claim.account.name,
-            message,
-            decision.status,
+            "delivery %s to %s: %s -> %s", claim.delivery_id, claim.account.target, message, decision.status
         )
         return str(decision.status)
 
@@ -250,51 +220,36 @@ class Publisher:
         error_class: str,
         message: str,
         http_status: int | None = None,
+        rate_limited: bool = False,
     ) -> None:
         now = self.store.now()
         with self.store.write() as session:
-            self._finish_in(
+            self._record(
                 session,
                 claim,
-                decision,
+                now,
+                decision.status,
+                http_status=http_status,
                 error_class=error_class,
                 message=message,
-                now=now,
-                http_status=http_status,
             )
-
-    def _finish_in(
-        self,
-        session: Session,
-        claim: Claim,
-        decision: Decision,
-        *,
-        error_class: str,
-        message: str,
-        now: datetime,
-        http_status: int | None = None,
-    ) -> None:
-        self._record(
-            session,
-            claim,
-            now,
-            decision.status,
-            http_status=http_status,
-            error_class=error_class,
-            message=message,
-        )
-        values: dict[str, Any] = {"last_error": message, "last_error_class": error_class}
-        if decision.status == Status.RETRY_WAIT:
-            values["next_attempt_at"] = now + timedelta(seconds=decision.delay)
-        transition(
-            session,
-            claim.delivery_id,
-            Status.PUBLISHING,
-            decision.status,
-            now=now,
-            expected_token=claim.token,
-            **values,
-        )
+            values: dict[str, Any] = {"last_error": message, "last_error_class": error_class}
+            if decision.status == Status.RETRY_WAIT:
+                values["next_attempt_at"] = now + timedelta(seconds=decision.delay)
+                if rate_limited:
+                    limit_account(session, claim.account.id, values["next_attempt_at"])
+            if decision.status == Status.UNKNOWN:
+                values["reconcile_at"] = now + timedelta(seconds=self.timings.settle)
+                values["reconcile_attempts"] = 0
+            transition(
+                session,
+                claim.delivery_id,
+                Status.PUBLISHING,
+                decision.status,
+                now=now,
+                expected_token=claim.token,
+                **values,
+            )
 
     @staticmethod
     def _record(
@@ -325,16 +280,15 @@ class Publisher:
     def _flag_account(self, account_id: int, reason: str) -> None:
         now = self.store.now()
         with self.store.write() as session:
-            result = session.execute(
+            flipped = session.execute(
                 update(Account)
                 .where(Account.id == account_id, Account.status == AccountStatus.ACTIVE)
                 .values(status=AccountStatus.NEEDS_REAUTH, status_reason=reason, updated_at=now)
-            )
-            flipped = cast(CursorResult[Any], result).rowcount
-        if flipped:
+            ).rowcount  # type: ignore[attr-defined]
+        if flipped:  # one notice per incident: only the worker that flipped the flag says it
             log.error(
                 "account %s needs re-authorisation: %s (its deliveries wait; fix with: "
-                "postmast account update)",
+                "postmast account update NETWORK:NAME --secrets)",
                 account_id,
                 reason,
             )

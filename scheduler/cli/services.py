@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from functools import partial
 
 import click
@@ -71,13 +70,6 @@ def worker(concurrency: int, pool: str, loglevel: str | None, events: bool) -> N
     app.worker_main(argv)
 
 
-def _enqueue_all(app: object, queue: str, ids: Sequence[int]) -> None:
-    from workers.app import enqueue
-
-    for delivery_id in ids:
-        enqueue(app, delivery_id, queue)
-
-
 @click.command("scheduler")
 @click.option("--loglevel", type=LOGLEVEL, help="Default: POSTMAST_LOG_LEVEL or INFO.")
 def scheduler_command(loglevel: str | None) -> None:
@@ -87,7 +79,7 @@ def scheduler_command(loglevel: str | None) -> None:
     Example:
       postmast scheduler --loglevel DEBUG
     """
-    from workers.app import create_app
+    from workers.app import RECONCILE_TASK, create_app, enqueue_all
     from workers.broker import clean_embedded_broker
 
     ctx = Context.from_env()
@@ -97,8 +89,13 @@ def scheduler_command(loglevel: str | None) -> None:
     housekeeping = (
         partial(clean_embedded_broker, ctx.settings.broker_url) if ctx.settings.embedded_broker else None
     )
+    queue = ctx.settings.queue
     dispatcher = Dispatcher(
-        ctx.store, ctx.settings, partial(_enqueue_all, app, ctx.settings.queue), housekeeping=housekeeping
+        ctx.store,
+        ctx.settings,
+        partial(enqueue_all, app, queue=queue),
+        enqueue_reconcile=partial(enqueue_all, app, queue=queue, task=RECONCILE_TASK),
+        housekeeping=housekeeping,
     )
     Loop(dispatcher, tick=ctx.settings.timings.tick, clock=ctx.store.now).run()
 

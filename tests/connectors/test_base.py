@@ -6,7 +6,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from connectors.base import Connector, Content, Field, Measure, Problem, PublishResult, check_http_url
+from connectors import Connector, Content, Field, Measure, Problem, PublishResult
+from connectors.base import check_http_url
 from connectors.errors import (
     AuthExpired,
     ConnectorError,
@@ -43,7 +44,7 @@ def test_connector_without_payload_and_publish_cannot_be_made() -> None:
         name = "incomplete"
 
     with pytest.raises(TypeError):
-        Incomplete({})  # type: ignore[abstract]
+        Incomplete({})
 
 
 def test_settings_are_copied_and_a_default_client_is_made() -> None:

@@ -48,7 +48,7 @@ class Echo(ContractServer):
 
 
 @pytest.fixture
-def echo():  # type: ignore[no-untyped-def]
+def echo():
     server = Echo().start()
     yield server
     server.stop()
@@ -91,7 +91,7 @@ def test_connect_timeout_is_transient() -> None:
     """Corner case at the requests level: a connect timeout cannot be produced on loopback."""
 
     class Unreachable(requests.Session):
-        def request(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        def request(self, *args, **kwargs):
             raise requests.ConnectTimeout("HTTPConnectionPool(host='10.0.0.1', port=80): /secret/path")
 
     client = HttpClient(session=Unreachable())

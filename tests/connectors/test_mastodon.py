@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Content, PublishResult
+from connectors import Content, PublishResult, RemoteRef
 from connectors.errors import (
     AuthExpired,
     ConnectorError,
@@ -214,7 +214,7 @@ def test_the_request_carries_bearer_idempotency_key_and_json(mastodon: MastodonS
 def test_reply_and_visibility_are_sent(mastodon: MastodonServer) -> None:
     account = connector(mastodon, visibility="private")
     parent = account.publish(Content("first"), CREDS, KEY + "-1")
-    reply = Content("second", reply_to=parent.remote_id, options={"visibility": "unlisted"})
+    reply = Content("second", reply_to=RemoteRef(parent.remote_id), options={"visibility": "unlisted"})
     child = account.publish(reply, CREDS, KEY + "-2")
     assert mastodon.requests[0].json() == {"status": "first", "visibility": "private"}
     assert mastodon.requests[1].json() == {
@@ -231,7 +231,7 @@ def test_payload_equals_what_was_sent(mastodon: MastodonServer) -> None:
     parent = account.publish(Content("parent"), CREDS, "k0")
     contents = [
         Content("plain"),
-        Content("reply", reply_to=parent.remote_id),
+        Content("reply", reply_to=RemoteRef(parent.remote_id)),
         Content("direct note", options={"visibility": "direct"}),
         Content(URL_VECTOR),
         Content(f"{FAMILY} ünïcødé\nnew line"),
@@ -320,7 +320,7 @@ def test_over_long_as_the_server_counts_is_permanent() -> None:
 
 def test_unknown_reply_target_is_permanent(mastodon: MastodonServer) -> None:
     with pytest.raises(PermanentError) as caught:
-        connector(mastodon).publish(Content("reply", reply_to="999999"), CREDS, KEY)
+        connector(mastodon).publish(Content("reply", reply_to=RemoteRef("999999")), CREDS, KEY)
     assert caught.value.http_status == 404
     assert "Record not found" in str(caught.value)
 

@@ -19,7 +19,7 @@ from connectors.mastodon import Mastodon
 from connectors.registry import UnknownNetwork, available, get_connector
 from connectors.webhook import Webhook
 
-INFRASTRUCTURE = {"base", "errors", "http", "registry", "text", "ratelimit"}
+INFRASTRUCTURE = {"base", "content", "errors", "http", "registry", "text", "ratelimit"}
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def extra_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[C
 
 
 FAKENET = """
-    from connectors.base import Connector, PublishResult
+    from connectors import Connector, PublishResult
     from connectors.webhook import Webhook  # imported, not defined here: must not count twice
 
 

@@ -12,7 +12,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from connectors.base import Content
+from connectors import Content, RemoteRef
 from connectors.errors import (
     AuthExpired,
     ConnectorError,
@@ -35,14 +35,14 @@ QUERY_SECRET = "QUERY-s3cret-77"
 @pytest.fixture
 def receiver() -> Iterator[WebhookServer]:
     server = WebhookServer().start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
 @pytest.fixture
 def signed_receiver() -> Iterator[WebhookServer]:
     server = WebhookServer("shh-signing-secret").start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
@@ -54,7 +54,7 @@ def hook(server: WebhookServer, **settings: str) -> Webhook:
 
 
 def test_publish_posts_the_documented_json(receiver: WebhookServer) -> None:
-    content = Content("Hello, world 👋 — ünïcødé", reply_to="41")
+    content = Content("Hello, world 👋 — ünïcødé", reply_to=RemoteRef("41"))
     result = hook(receiver).publish(content, {}, KEY)
 
     [request] = receiver.requests
@@ -72,7 +72,7 @@ def test_publish_posts_the_documented_json(receiver: WebhookServer) -> None:
 
 def test_payload_is_what_was_sent(receiver: WebhookServer) -> None:
     connector = hook(receiver)
-    contents = (Content("one"), Content("two", reply_to="1"), Content("ß\n\ttabs"))
+    contents = (Content("one"), Content("two", reply_to=RemoteRef("1")), Content("ß\n\ttabs"))
     for index, content in enumerate(contents):
         connector.publish(content, {}, f"{KEY}-{index}")
         assert receiver.requests[-1].json() == connector.payload(content, f"{KEY}-{index}")
@@ -99,7 +99,7 @@ def test_replaying_a_key_returns_the_same_item(receiver: WebhookServer) -> None:
 
 
 def test_signature_is_verified_by_the_receiver(signed_receiver: WebhookServer) -> None:
-    content = Content("signed 🔏 text", reply_to="9")
+    content = Content("signed 🔏 text", reply_to=RemoteRef("9"))
     result = hook(signed_receiver).publish(content, {"signing_secret": "shh-signing-secret"}, KEY)
     [request] = signed_receiver.requests
     expected = hmac.new(b"shh-signing-secret", request.body, hashlib.sha256).hexdigest()

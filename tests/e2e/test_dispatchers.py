@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import redis
 
+from scheduler.accounts import Accounts
 from scheduler.posts import PostRequest, Posts
 from scheduler.states import Status
 from scheduler.store import Store
@@ -18,7 +19,7 @@ from tests.e2e.harness import Services, all_rows, context, queued_message_ids, s
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
-def test_two_dispatchers_enqueue_each_delivery_exactly_once(database, tmp_path, cli, request):  # type: ignore[no-untyped-def]
+def test_two_dispatchers_enqueue_each_delivery_exactly_once(database, tmp_path, request):
     redis_url = request.getfixturevalue("redis_url")
     queue = f"postmast-test-{uuid.uuid4().hex[:8]}"
     if database == "postgresql":
@@ -35,20 +36,10 @@ def test_two_dispatchers_enqueue_each_delivery_exactly_once(database, tmp_path, 
     )
     procs = Services(env, tmp_path)
     try:
-        assert (
-            cli(
-                "account",
-                "add",
-                "webhook",
-                "hook",
-                "--set",
-                "url=http://127.0.0.1:9/hook",
-                "--secrets-from-stdin",
-                input="",
-                env=env,
-            ).code
-            == 0
-        )
+        ctx = context(env)
+        accounts = Accounts(ctx.store, ctx.vault)
+        for number in range(1000):  # one in flight per account: 1,000 accounts make 1,000 due at once
+            accounts.add("webhook", f"hook{number}", {"url": "http://127.0.0.1:9/hook"}, {})
         first, second = procs.scheduler("dispatcher-1"), procs.scheduler("dispatcher-2")
         wait_for(
             lambda: "scheduler running" in first.log() and "scheduler running" in second.log(),
@@ -56,12 +47,11 @@ def test_two_dispatchers_enqueue_each_delivery_exactly_once(database, tmp_path, 
             "both dispatchers to start",
             procs,
         )
-        ctx = context(env)
         now = ctx.store.now()
         Posts(ctx.store, default_max_lateness=3600).queue_many(
             [
                 PostRequest(
-                    f"post {i}", ["webhook:hook"], now + timedelta(seconds=1 + (i % 40) * 0.075), "UTC"
+                    f"post {i}", [f"webhook:hook{i}"], now + timedelta(seconds=1 + (i % 40) * 0.075), "UTC"
                 )
                 for i in range(1000)
             ]

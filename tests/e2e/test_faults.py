@@ -7,17 +7,19 @@ import threading
 
 import pytest
 
+from scheduler.accounts import Accounts
 from scheduler.dispatcher import Dispatcher
 from scheduler.posts import PostRequest, Posts
 from scheduler.states import Status
 from tests.e2e.harness import all_rows, context, settled, wait_for
 from tests.servers.base import Fault
+from tests.servers.webhook import WebhookServer
 from workers.app import create_app, enqueue
 
 STACKS = ["embedded", "production"]
 
 
-def add_mastodon(cli, env, url: str, name: str = "alice", token: str = "token-a") -> None:  # type: ignore[no-untyped-def]
+def add_mastodon(cli, env, url: str, name: str = "alice", token: str = "token-a") -> None:
     added = cli(
         "account",
         "add",
@@ -34,17 +36,19 @@ def add_mastodon(cli, env, url: str, name: str = "alice", token: str = "token-a"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stack_env", STACKS, indirect=True)
-def test_duplicated_messages_publish_once(stack_env, procs, cli, mastodon):  # type: ignore[no-untyped-def]
-    add_mastodon(cli, stack_env, mastodon.url)
+def test_duplicated_messages_publish_once(stack_env, procs, cli, mastodon):
     ctx = context(stack_env)
+    accounts = Accounts(ctx.store, ctx.vault)
+    for number in range(20):  # one delivery in flight per account: 20 accounts put 20 in flight at once
+        accounts.add("mastodon", f"brand{number}", {"instance": mastodon.url}, {"access_token": "token-a"})
     now = ctx.store.now()
     Posts(ctx.store, default_max_lateness=3600).queue_many(
-        [PostRequest(f"duplicate me {i}", ["mastodon:alice"], now, "UTC") for i in range(20)]
+        [PostRequest(f"duplicate me {i}", [f"mastodon:brand{i}"], now, "UTC") for i in range(20)]
     )
     app = create_app(ctx.settings)
     sent: list[int] = []
 
-    def enqueue_three_times(ids):  # type: ignore[no-untyped-def]
+    def enqueue_three_times(ids):
         for delivery_id in ids:
             for _ in range(3):
                 enqueue(app, delivery_id, ctx.settings.queue)
@@ -64,20 +68,15 @@ def test_duplicated_messages_publish_once(stack_env, procs, cli, mastodon):  # t
     assert {(r.status, r.attempts) for r in all_rows(ctx)} == {(Status.PUBLISHED, 1)}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("stack_env", STACKS, indirect=True)
-def test_worker_killed_mid_publish_ends_unknown_and_is_not_resent(stack_env, procs, cli, mastodon):  # type: ignore[no-untyped-def]
-    add_mastodon(cli, stack_env, mastodon.url)
+def kill_worker_while_held(procs, ctx, server, text: str):
+    """Start scheduler and worker, SIGKILL the worker once `text` reached the server, return its row."""
     release = threading.Event()
-    mastodon.inject(Fault(match=lambda r: b"HOLD" in r.body, hold=release))
-    for text in ("HOLD this one", "then this", "and this"):
-        assert cli("post", text, "--to", "mastodon:alice", env=stack_env).code == 0
-    ctx = context(stack_env)
-    scheduler = procs.scheduler()
+    server.inject(Fault(match=lambda r: text.encode() in r.body, hold=release))
+    procs.scheduler()
     worker = procs.worker(concurrency=1)
     try:
         wait_for(
-            lambda: any(c["text"] == "HOLD this one" for c in mastodon.created),
+            lambda: any(r.body and text.encode() in r.body for r in server.requests),
             60,
             "the held request to reach the server",
             procs,
@@ -85,35 +84,80 @@ def test_worker_killed_mid_publish_ends_unknown_and_is_not_resent(stack_env, pro
         worker.kill9()
     finally:
         release.set()
-    held = next(r for r in all_rows(ctx) if r.text == "HOLD this one")
+    held = next(r for r in all_rows(ctx) if r.text == text)
     assert held.status == Status.PUBLISHING  # the worker died holding the claim
-
     wait_for(
-        lambda: next(r for r in all_rows(ctx) if r.id == held.id).status == Status.UNKNOWN,
+        lambda: next(r for r in all_rows(ctx) if r.id == held.id).status != Status.PUBLISHING,
         30,
-        "the lease to expire and the delivery to become unknown",
+        "the lease to expire",
         procs,
     )
+    assert next(r for r in all_rows(ctx) if r.id == held.id).status == Status.UNKNOWN
     procs.worker(name="worker-2")
+    return held
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stack_env", STACKS, indirect=True)
+def test_worker_killed_mid_publish_ends_unknown_and_is_not_resent(stack_env, procs, cli):
+    """A webhook cannot be asked whether it got a post: the delivery stays unknown, for a person."""
+    receiver = WebhookServer().start()
+    try:
+        assert (
+            cli("account", "add", "webhook", "hook", "--set", f"url={receiver.url}/hook", env=stack_env).code
+            == 0
+        )
+        for text in ("HOLD this one", "then this", "and this"):
+            assert cli("post", text, "--to", "webhook:hook", env=stack_env).code == 0
+        ctx = context(stack_env)
+        held = kill_worker_while_held(procs, ctx, receiver, "HOLD this one")
+        wait_for(
+            lambda: sum(r.status == Status.PUBLISHED for r in all_rows(ctx)) == 2,
+            60,
+            "the two other posts to be published",
+            procs,
+        )
+        wait_for(
+            lambda: "outcome unknown" in (next(r for r in all_rows(ctx) if r.id == held.id).error or ""),
+            30,
+            "the reconciler to look at it",
+            procs,
+        )
+
+        # Not re-sent: the receiver saw the held post once, even after a new worker and the reconciler ran.
+        assert sum(b"HOLD this one" in r.body for r in receiver.requests) == 1
+        report = json.loads(cli("report", "--json", env=stack_env).out)
+        entry = next(d for d in report["deliveries"] if d["id"] == held.id)
+        assert entry["status"] == "unknown" and entry["error_class"] == "WorkerLost"
+        assert "no way to check" in entry["error"]
+        assert report["summary"][0]["unknown"] == 1
+        listed = json.loads(cli("queue", "--status", "unknown", "--json", env=stack_env).out)
+        assert [d["id"] for d in listed["deliveries"]] == [held.id]
+        refused = cli("retry", str(held.id), env=stack_env)
+        assert refused.code != 0 and "--resend-unknown" in refused.err
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stack_env", ["production"], indirect=True)
+def test_worker_killed_mid_publish_to_mastodon_is_reconciled_without_a_duplicate(
+    stack_env, procs, cli, mastodon
+):
+    """Mastodon keeps the Idempotency-Key: the replay finds the status the dead worker created."""
+    add_mastodon(cli, stack_env, mastodon.url)
+    for text in ("HOLD this one", "then this"):
+        assert cli("post", text, "--to", "mastodon:alice", env=stack_env).code == 0
+    ctx = context(stack_env)
+    held = kill_worker_while_held(procs, ctx, mastodon, "HOLD this one")
     wait_for(
-        lambda: sum(r.status == Status.PUBLISHED for r in all_rows(ctx)) == 2,
+        lambda: {r.status for r in all_rows(ctx)} == {Status.PUBLISHED},
         60,
-        "the two other posts to be published",
+        "the held delivery to be reconciled and the other published",
         procs,
     )
-    assert scheduler.alive()
-
-    # Not re-sent: one request, one status, for the held post, even after a new worker ran.
-    key = next(c["key"] for c in mastodon.created if c["text"] == "HOLD this one")
-    assert mastodon.key_requests[key] == 1
-    assert mastodon.created_texts()["HOLD this one"] == 1
-
-    report = json.loads(cli("report", "--json", env=stack_env).out)
-    entry = next(d for d in report["deliveries"] if d["id"] == held.id)
-    assert entry["status"] == "unknown" and entry["error_class"] == "WorkerLost"
-    assert "may or may not be on the network" in entry["error"]
-    assert report["summary"][0]["unknown"] == 1
-    listed = json.loads(cli("queue", "--status", "unknown", "--json", env=stack_env).out)
-    assert [d["id"] for d in listed["deliveries"]] == [held.id]
-    refused = cli("retry", str(held.id), env=stack_env)
-    assert refused.code != 0 and "--resend-unknown" in refused.err
+    [status] = [s for s in mastodon.statuses.values() if s["text"] == "HOLD this one"]
+    assert mastodon.created_texts()["HOLD this one"] == 1  # found, not posted again
+    row = next(r for r in all_rows(ctx) if r.id == held.id)
+    assert row.remote_id == status["id"] and row.public_url == status["url"]
+    assert row.attempts == 1 and "found on the network" in (row.error or "")

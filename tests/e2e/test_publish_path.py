@@ -16,7 +16,7 @@ STACKS = ["embedded", "production"]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stack_env", STACKS, indirect=True)
-def test_fifty_posts_to_two_accounts_each_published_exactly_once(stack_env, procs, cli, mastodon):  # type: ignore[no-untyped-def]
+def test_fifty_posts_to_two_accounts_each_published_exactly_once(stack_env, procs, cli, mastodon):
     for name, token in (("alice", "token-a"), ("bob", "token-b")):
         added = cli(
             "account",

@@ -161,7 +161,7 @@ def test_unknown_account_is_not_found(accounts: Accounts) -> None:
         accounts.get("myspace:ghost")
 
 
-def test_update_settings_and_secrets(store: Store, accounts: Accounts, vault: Vault, clock) -> None:  # type: ignore[no-untyped-def]
+def test_update_settings_and_secrets(store: Store, accounts: Accounts, vault: Vault, clock) -> None:
     view = accounts.add("mastodon", "brand", {**INSTANCE, "visibility": "unlisted"}, {"access_token": SECRET})
     clock.advance(60)
     updated = accounts.update("mastodon:brand", {"max_length": "1000", "visibility": ""}, None)

@@ -31,7 +31,7 @@ def account(store: Store, vault: Vault) -> int:
 
 
 @pytest.mark.parametrize("source", [S.SCHEDULED, S.QUEUED, S.RETRY_WAIT])
-def test_cancel(store: Store, service: Deliveries, account: int, clock, source: Status) -> None:  # type: ignore[no-untyped-def]
+def test_cancel(store: Store, service: Deliveries, account: int, clock, source: Status) -> None:
     delivery_id = add_delivery(store, account, status=source)
     clock.advance(30)
     assert service.cancel([delivery_id]) == [delivery_id]
@@ -135,7 +135,7 @@ def test_reschedule_refused(store: Store, service: Deliveries, account: int, sou
 
 
 @pytest.mark.parametrize("source", [S.FAILED, S.MISSED])
-def test_retry(store: Store, service: Deliveries, account: int, clock, source: Status) -> None:  # type: ignore[no-untyped-def]
+def test_retry(store: Store, service: Deliveries, account: int, clock, source: Status) -> None:
     delivery_id = add_delivery(
         store,
         account,

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from scheduler.dispatcher import Dispatcher, Loop
 from scheduler.models import Account, AccountStatus, Attempt
-from scheduler.states import Status
+from scheduler.states import Status, transition
 from scheduler.store import Store
 from tests.factories import add_account, add_delivery, delivery, status_of
 
@@ -27,21 +27,21 @@ class Recorder:
         self.sent += ids
 
 
-def test_tick_queues_due_deliveries_and_enqueues_their_ids(store, vault, settings, clock) -> None:  # type: ignore[no-untyped-def]
-    account = add_account(store, vault)
+def test_tick_queues_due_deliveries_and_enqueues_their_ids(store, vault, settings, clock) -> None:
+    accounts = [add_account(store, vault, name=f"brand{i}") for i in range(6)]
     now = store.now()
-    due = [add_delivery(store, account, due=now - timedelta(seconds=s)) for s in (0, 5, 30)]
-    later = add_delivery(store, account, due=now + timedelta(minutes=5))
+    due = [add_delivery(store, accounts[i], due=now - timedelta(seconds=s)) for i, s in enumerate((0, 5, 30))]
+    later = add_delivery(store, accounts[3], due=now + timedelta(minutes=5))
     waiting = add_delivery(
         store,
-        account,
+        accounts[4],
         status=Status.RETRY_WAIT,
         due=now - timedelta(seconds=10),
         next_attempt_at=now - timedelta(seconds=1),
     )
     backing_off = add_delivery(
         store,
-        account,
+        accounts[5],
         status=Status.RETRY_WAIT,
         due=now - timedelta(seconds=10),
         next_attempt_at=now + timedelta(seconds=60),
@@ -57,7 +57,43 @@ def test_tick_queues_due_deliveries_and_enqueues_their_ids(store, vault, setting
     assert len(sent.sent) == 4
 
 
-def test_flagged_accounts_deliveries_wait(store, vault, settings) -> None:  # type: ignore[no-untyped-def]
+def test_one_delivery_in_flight_per_account_in_due_order(store, vault, settings, clock) -> None:
+    account = add_account(store, vault)
+    now = store.now()
+    second = add_delivery(store, account, due=now - timedelta(seconds=5))
+    first = add_delivery(store, account, due=now - timedelta(seconds=30))
+    sent = Recorder()
+    dispatcher = Dispatcher(store, settings, sent)
+    assert dispatcher.tick().dispatched == [first]
+    assert dispatcher.tick().dispatched == []  # the first is still in flight
+    with store.write() as session:
+        assert transition(session, first, Status.QUEUED, Status.PUBLISHING, now=now)
+    assert dispatcher.tick().dispatched == []
+    with store.write() as session:
+        assert transition(session, first, Status.PUBLISHING, Status.PUBLISHED, now=now)
+    assert dispatcher.tick().dispatched == [second]
+    assert sent.sent == [first, second]
+
+
+def test_rate_limited_account_is_held_back_until_its_reset(store, vault, settings, clock) -> None:
+    limited = add_account(store, vault, name="limited")
+    free = add_account(store, vault, name="free")
+    now = store.now()
+    held = add_delivery(store, limited)
+    goes = add_delivery(store, free)
+    with store.write() as session:
+        session.execute(
+            update(Account).where(Account.id == limited).values(limited_until=now + timedelta(seconds=90))
+        )
+    sent = Recorder()
+    result = Dispatcher(store, settings, sent).tick()
+    assert result.dispatched == [goes] and status_of(store, held) == Status.SCHEDULED
+    assert result.next_due == now + timedelta(seconds=90)  # wakes when the limit ends
+    clock.advance(91)
+    assert Dispatcher(store, settings, sent).tick().dispatched == [held]
+
+
+def test_flagged_accounts_deliveries_wait(store, vault, settings) -> None:
     account = add_account(store, vault)
     waiting = add_delivery(store, account)
     with store.write() as session:
@@ -67,15 +103,14 @@ def test_flagged_accounts_deliveries_wait(store, vault, settings) -> None:  # ty
     assert status_of(store, waiting) == Status.SCHEDULED and sent.sent == []
 
 
-def test_claims_in_batches(store, vault, settings) -> None:  # type: ignore[no-untyped-def]
-    account = add_account(store, vault)
-    ids = [add_delivery(store, account) for _ in range(7)]
+def test_claims_in_batches(store, vault, settings) -> None:
+    ids = [add_delivery(store, add_account(store, vault, name=f"b{i}")) for i in range(7)]
     sent = Recorder()
     result = Dispatcher(store, settings, sent, batch=3).tick()
     assert sorted(result.dispatched) == ids == sorted(sent.sent)
 
 
-def test_expired_lease_becomes_unknown_never_queued(store, vault, settings, clock) -> None:  # type: ignore[no-untyped-def]
+def test_expired_lease_becomes_unknown_never_queued(store, vault, settings, clock) -> None:
     account = add_account(store, vault)
     now = store.now()
     expired = add_delivery(
@@ -97,7 +132,7 @@ def test_expired_lease_becomes_unknown_never_queued(store, vault, settings, cloc
         assert attempt.outcome == "unknown" and attempt.finished_at == now
 
 
-def test_past_deadline_is_missed_not_dispatched(store, vault, settings) -> None:  # type: ignore[no-untyped-def]
+def test_past_deadline_is_missed_not_dispatched(store, vault, settings) -> None:
     account = add_account(store, vault)
     now = store.now()
     late = add_delivery(store, account, due=now - timedelta(hours=2), lateness=3600)
@@ -113,7 +148,7 @@ def test_past_deadline_is_missed_not_dispatched(store, vault, settings) -> None:
     assert row.status == Status.MISSED and row.last_error_class == "Missed"
 
 
-def test_stale_queued_is_enqueued_again(store, vault, settings, clock) -> None:  # type: ignore[no-untyped-def]
+def test_stale_queued_is_enqueued_again(store, vault, settings, clock) -> None:
     account = add_account(store, vault)
     delivery_id = add_delivery(store, account)
     sent = Recorder()
@@ -130,7 +165,7 @@ def test_stale_queued_is_enqueued_again(store, vault, settings, clock) -> None: 
     )
 
 
-def test_broker_down_leaves_rows_queued_for_the_next_sweep(store, vault, settings, clock) -> None:  # type: ignore[no-untyped-def]
+def test_broker_down_leaves_rows_queued_for_the_next_sweep(store, vault, settings, clock) -> None:
     account = add_account(store, vault)
     delivery_id = add_delivery(store, account)
     Dispatcher(store, settings, Recorder(fail=True)).tick()
@@ -140,7 +175,7 @@ def test_broker_down_leaves_rows_queued_for_the_next_sweep(store, vault, setting
     assert Dispatcher(store, settings, sent).tick().requeued == [delivery_id] == sent.sent
 
 
-def test_housekeeping_runs_at_most_every_interval(store, settings) -> None:  # type: ignore[no-untyped-def]
+def test_housekeeping_runs_at_most_every_interval(store, settings) -> None:
     calls: list[int] = []
     dispatcher = Dispatcher(
         store, settings, Recorder(), housekeeping=lambda: calls.append(1), housekeeping_every=3600
@@ -150,7 +185,7 @@ def test_housekeeping_runs_at_most_every_interval(store, settings) -> None:  # t
     assert calls == [1]
 
 
-def test_loop_wakes_at_the_next_due_time_not_the_tick(database_url, vault, settings) -> None:  # type: ignore[no-untyped-def]
+def test_loop_wakes_at_the_next_due_time_not_the_tick(database_url, vault, settings) -> None:
     store = Store(database_url)  # real clock
     account = add_account(store, vault)
     sent_at: dict[int, datetime] = {}

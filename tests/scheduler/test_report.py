@@ -131,7 +131,7 @@ def test_rows_and_summary(store: Store, history: dict[str, int]) -> None:
 
 
 def test_filters(store: Store, history: dict[str, int]) -> None:
-    def texts(**filters) -> list[str]:  # type: ignore[no-untyped-def]
+    def texts(**filters) -> list[str]:
         return [r.text for r in build(store, Filters(**filters)).deliveries]
 
     assert texts(since=T0 - timedelta(hours=2)) == ["unknown", "early", "scheduled", "retrying", "cancelled"]

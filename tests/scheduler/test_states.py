@@ -38,7 +38,7 @@ def test_table_covers_every_state() -> None:
 
 
 @pytest.mark.parametrize(("source", "target"), PAIRS, ids=[f"{a}->{b}" for a, b in PAIRS])
-def test_every_transition(store, vault, source: Status, target: Status) -> None:  # type: ignore[no-untyped-def]
+def test_every_transition(store, vault, source: Status, target: Status) -> None:
     account = add_account(store, vault)
     delivery_id = add_delivery(store, account, status=source)
     now = store.now()
@@ -57,7 +57,7 @@ def test_every_transition(store, vault, source: Status, target: Status) -> None:
         assert status_of(store, delivery_id) == source
 
 
-def test_claim_token_guards_finishing(store, vault) -> None:  # type: ignore[no-untyped-def]
+def test_claim_token_guards_finishing(store, vault) -> None:
     account = add_account(store, vault)
     delivery_id = add_delivery(store, account, status=Status.PUBLISHING, claim_token="mine")
     now = store.now()
@@ -84,7 +84,7 @@ def test_claim_token_guards_finishing(store, vault) -> None:  # type: ignore[no-
     assert status_of(store, delivery_id) == Status.PUBLISHED
 
 
-def test_transition_many_moves_only_rows_still_expected(store, vault) -> None:  # type: ignore[no-untyped-def]
+def test_transition_many_moves_only_rows_still_expected(store, vault) -> None:
     account = add_account(store, vault)
     waiting = [add_delivery(store, account, status=Status.SCHEDULED) for _ in range(3)]
     cancelled = add_delivery(store, account, status=Status.CANCELLED)
@@ -99,7 +99,7 @@ def test_transition_many_moves_only_rows_still_expected(store, vault) -> None:  
         assert transition_many(session, select(Delivery.id), Status.SCHEDULED, Status.QUEUED, now=now) == []
 
 
-def test_transition_many_refuses_a_forbidden_source(store) -> None:  # type: ignore[no-untyped-def]
+def test_transition_many_refuses_a_forbidden_source(store) -> None:
     with store.write() as session, pytest.raises(TransitionNotAllowed):
         transition_many(
             session, select(Delivery.id), [Status.SCHEDULED, Status.PUBLISHED], Status.QUEUED, now=store.now()

@@ -32,7 +32,7 @@ def test_write_commits(store: Store) -> None:
     assert post_texts(store) == ["kept"]
 
 
-def test_write_rolls_back_everything_on_error(store, vault) -> None:  # type: ignore[no-untyped-def]
+def test_write_rolls_back_everything_on_error(store, vault) -> None:
     add_account(store, vault)
     before = table_counts(store.database_url)
 
@@ -52,7 +52,7 @@ def test_write_rolls_back_everything_on_error(store, vault) -> None:  # type: ig
         assert session.scalar(text("SELECT name FROM accounts")) == "brand"
 
 
-def test_failed_statement_rolls_back_the_earlier_ones(store, vault) -> None:  # type: ignore[no-untyped-def]
+def test_failed_statement_rolls_back_the_earlier_ones(store, vault) -> None:
     account = add_account(store, vault)
     delivery_id = add_delivery(store, account)
     before = table_counts(store.database_url)

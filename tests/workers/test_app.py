@@ -12,7 +12,7 @@ from scheduler.config import Settings
 from workers.app import PUBLISH_TASK, celery_config, create_app, enqueue
 
 
-def test_reliability_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_reliability_settings(tmp_path) -> None:
     settings = Settings.from_env(
         {"POSTMAST_DATA_DIR": str(tmp_path), "POSTMAST_BROKER_URL": "redis://127.0.0.1:6379/0"}
     )
@@ -25,7 +25,7 @@ def test_reliability_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert conf["broker_transport_options"]["visibility_timeout"] > conf["task_time_limit"]
 
 
-def test_embedded_broker_uses_the_fast_polling_transport(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_embedded_broker_uses_the_fast_polling_transport(tmp_path) -> None:
     from kombu import Connection
 
     conf = celery_config(Settings.from_env({"POSTMAST_DATA_DIR": str(tmp_path)}))
@@ -34,7 +34,7 @@ def test_embedded_broker_uses_the_fast_polling_transport(tmp_path) -> None:  # t
         assert connection.transport.polling_interval < 1
 
 
-def test_a_message_carries_the_delivery_id_only_and_no_eta(redis_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_message_carries_the_delivery_id_only_and_no_eta(redis_url: str, tmp_path) -> None:
     queue = f"postmast-test-{uuid.uuid4().hex[:8]}"
     settings = Settings.from_env(
         {"POSTMAST_DATA_DIR": str(tmp_path), "POSTMAST_BROKER_URL": redis_url, "POSTMAST_QUEUE": queue}
@@ -57,6 +57,6 @@ def test_a_message_carries_the_delivery_id_only_and_no_eta(redis_url: str, tmp_p
         client.delete(queue)
 
 
-def test_the_task_ignores_a_malformed_message(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_task_ignores_a_malformed_message(tmp_path) -> None:
     app = create_app(Settings.from_env({"POSTMAST_DATA_DIR": str(tmp_path)}))
     assert app.tasks[PUBLISH_TASK].run("DROP TABLE deliveries") == "malformed"

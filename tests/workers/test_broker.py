@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, text
 from workers.broker import clean_embedded_broker, kombu_url
 
 
-def test_consumed_messages_are_deleted_and_waiting_ones_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_consumed_messages_are_deleted_and_waiting_ones_kept(tmp_path) -> None:
     url = f"sqla+sqlite:///{tmp_path / 'broker.db'}"
     with Connection(kombu_url(url)) as connection:
         queue = connection.SimpleQueue("postmast")

@@ -20,18 +20,18 @@ from workers.publisher import Publisher
 
 
 @pytest.fixture
-def account(store, vault, mastodon):  # type: ignore[no-untyped-def]
+def account(store, vault, mastodon):
     return add_account(
         store, vault, "mastodon", "brand", {"instance": mastodon.url}, {"access_token": "token-a"}
     )
 
 
 @pytest.fixture
-def publisher(store, vault, settings):  # type: ignore[no-untyped-def]
+def publisher(store, vault, settings):
     return Publisher(store, vault, settings)
 
 
-def attempts(store, delivery_id: int) -> list[Attempt]:  # type: ignore[no-untyped-def]
+def attempts(store, delivery_id: int) -> list[Attempt]:
     with store.read() as session:
         return list(
             session.scalars(
@@ -40,7 +40,7 @@ def attempts(store, delivery_id: int) -> list[Attempt]:  # type: ignore[no-untyp
         )
 
 
-def test_queued_delivery_is_published_and_recorded(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_queued_delivery_is_published_and_recorded(store, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED, text="Hello fediverse")
     assert publisher.publish(delivery_id) == "published"
     row = delivery(store, delivery_id)
@@ -57,7 +57,7 @@ def test_queued_delivery_is_published_and_recorded(store, publisher, account, ma
     assert request.json() == {"status": "Hello fediverse"}
 
 
-def test_a_second_copy_of_the_message_is_a_no_op(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_copy_of_the_message_is_a_no_op(store, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     assert publisher.publish(delivery_id) == "published"
     assert publisher.publish(delivery_id) == "skipped (published)"
@@ -65,17 +65,17 @@ def test_a_second_copy_of_the_message_is_a_no_op(store, publisher, account, mast
 
 
 @pytest.mark.parametrize("state", [Status.SCHEDULED, Status.PUBLISHING, Status.CANCELLED, Status.UNKNOWN])
-def test_only_queued_deliveries_are_claimed(store, publisher, account, mastodon, state) -> None:  # type: ignore[no-untyped-def]
+def test_only_queued_deliveries_are_claimed(store, publisher, account, mastodon, state) -> None:
     delivery_id = add_delivery(store, account, status=state)
     assert publisher.publish(delivery_id).startswith("skipped")
     assert status_of(store, delivery_id) == state and mastodon.requests == []
 
 
-def test_missing_delivery_is_dropped(publisher) -> None:  # type: ignore[no-untyped-def]
+def test_missing_delivery_is_dropped(publisher) -> None:
     assert publisher.publish(999_999) == "missing"
 
 
-def test_claimed_past_its_deadline_is_missed_not_sent(store, clock, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_claimed_past_its_deadline_is_missed_not_sent(store, clock, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED, lateness=600)
     clock.advance(601)
     assert publisher.publish(delivery_id) == "missed"
@@ -86,7 +86,7 @@ def test_claimed_past_its_deadline_is_missed_not_sent(store, clock, publisher, a
 
 def test_transient_error_backs_off_then_fails_after_max_attempts(
     store, clock, publisher, account, mastodon
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     for _ in range(5):
         mastodon.inject(Fault(response=Response(503, {"error": "Remote data could not be fetched"})))
@@ -111,7 +111,7 @@ def test_transient_error_backs_off_then_fails_after_max_attempts(
     assert {a.http_status for a in attempts(store, delivery_id)} == {503}
 
 
-def test_rate_limited_waits_for_the_network_reset(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limited_waits_for_the_network_reset(store, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     mastodon.inject(
         Fault(
@@ -127,7 +127,7 @@ def test_rate_limited_waits_for_the_network_reset(store, publisher, account, mas
     assert row.last_error_class == "RateLimited" and wait > 0
 
 
-def test_auth_failure_flags_the_account_and_its_deliveries_wait(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_auth_failure_flags_the_account_and_its_deliveries_wait(store, publisher, account, mastodon) -> None:
     first = add_delivery(store, account, status=Status.QUEUED)
     second = add_delivery(store, account, status=Status.QUEUED)
     mastodon.inject(Fault(response=Response(401, {"error": "The access token was revoked"})))
@@ -135,12 +135,12 @@ def test_auth_failure_flags_the_account_and_its_deliveries_wait(store, publisher
     assert account_status(store, account) == AccountStatus.NEEDS_REAUTH
     assert delivery(store, first).last_error_class == "AuthExpired"
     requests_before = len(mastodon.requests)
-    assert publisher.publish(second) == "waiting (account)"
+    assert publisher.publish(second) == "waiting (account needs re-authorisation)"
     assert len(mastodon.requests) == requests_before  # nothing sent for a flagged account
-    assert status_of(store, second) == Status.RETRY_WAIT
+    assert status_of(store, second) == Status.SCHEDULED
 
 
-def test_permanent_error_fails_with_the_networks_reason(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_permanent_error_fails_with_the_networks_reason(store, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED, text="x" * 600)
     assert publisher.publish(delivery_id) == "failed"
     row = delivery(store, delivery_id)
@@ -148,14 +148,14 @@ def test_permanent_error_fails_with_the_networks_reason(store, publisher, accoun
 
 
 @pytest.mark.parametrize("status", [502, 504])
-def test_gateway_errors_are_unknown_not_retried(store, publisher, account, mastodon, status) -> None:  # type: ignore[no-untyped-def]
+def test_gateway_errors_are_unknown_not_retried(store, publisher, account, mastodon, status) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     mastodon.inject(Fault(response=Response(status, {"error": "Bad gateway"}), after_processing=True))
     assert publisher.publish(delivery_id) == "unknown"
     assert status_of(store, delivery_id) == Status.UNKNOWN
 
 
-def test_a_read_timeout_after_the_server_accepted_is_unknown(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_a_read_timeout_after_the_server_accepted_is_unknown(store, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     release = threading.Event()
     mastodon.inject(Fault(hold=release))
@@ -170,7 +170,7 @@ def test_a_read_timeout_after_the_server_accepted_is_unknown(store, publisher, a
 
 def test_success_after_the_lease_expired_settles_as_published(
     store, clock, vault, settings, account, mastodon
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """A slow answer arrives after the reaper declared the attempt unknown: the worker knows better."""
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     entered = threading.Event()
@@ -194,7 +194,7 @@ def test_success_after_the_lease_expired_settles_as_published(
     assert attempt.outcome == "unknown" and attempt.error_class == "WorkerLost"  # the reaper's record stands
 
 
-def test_unreadable_secrets_fail_without_sending(store, settings, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_unreadable_secrets_fail_without_sending(store, settings, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     other = Vault("4M2kMMa3VapODPwS8LKBe9tHqKfuDI2YQZDQh42iaQ8=")
     assert Publisher(store, other, settings).publish(delivery_id) == "failed"
@@ -203,11 +203,11 @@ def test_unreadable_secrets_fail_without_sending(store, settings, account, masto
 
 
 class Exploding(Mastodon):
-    def publish(self, content: Content, credentials, idempotency_key: str) -> PublishResult:  # type: ignore[no-untyped-def]
+    def publish(self, content: Content, credentials, idempotency_key: str) -> PublishResult:
         raise KeyError(credentials["access_token"])
 
 
-def test_a_connector_bug_is_unknown_and_its_message_is_secret_free(store, vault, settings, account) -> None:  # type: ignore[no-untyped-def]
+def test_a_connector_bug_is_unknown_and_its_message_is_secret_free(store, vault, settings, account) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     publisher = Publisher(store, vault, settings, connectors=lambda network: Exploding)
     assert publisher.publish(delivery_id) == "unknown"
@@ -215,7 +215,7 @@ def test_a_connector_bug_is_unknown_and_its_message_is_secret_free(store, vault,
     assert row.last_error_class == "InternalError" and "token-a" not in (row.last_error or "")
 
 
-def test_error_text_echoing_a_secret_is_redacted(store, publisher, account, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_error_text_echoing_a_secret_is_redacted(store, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     mastodon.inject(Fault(response=Response(422, {"error": "Validation failed for token token-a"})))
     assert publisher.publish(delivery_id) == "failed"
@@ -229,18 +229,18 @@ class Slow(Connector):
     title = "Slow"
     max_length = 10
 
-    def payload(self, content: Content):  # type: ignore[no-untyped-def]
+    def payload(self, content: Content):
         return {}
 
-    def publish(self, content, credentials, idempotency_key):  # type: ignore[no-untyped-def]
+    def publish(self, content, credentials, idempotency_key):
         return PublishResult("r1", None, 200)
 
 
-def test_lease_and_deadline_come_from_the_settings(store, vault, settings, account) -> None:  # type: ignore[no-untyped-def]
+def test_lease_and_deadline_come_from_the_settings(store, vault, settings, account) -> None:
     seen = {}
 
     class Spy(Slow):
-        def publish(self, content, credentials, idempotency_key):  # type: ignore[no-untyped-def]
+        def publish(self, content, credentials, idempotency_key):
             import time
 
             seen["deadline_left"] = self.http.deadline - time.monotonic()

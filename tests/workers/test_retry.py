@@ -19,7 +19,7 @@ from workers.retry import RetryPolicy
 
 
 def policy(**kwargs: float) -> RetryPolicy:
-    return RetryPolicy(rng=random.Random(7), **kwargs)  # type: ignore[arg-type]
+    return RetryPolicy(rng=random.Random(7), **kwargs)
 
 
 def test_backoff_doubles_with_jitter_and_is_capped() -> None:

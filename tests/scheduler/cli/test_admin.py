@@ -63,7 +63,7 @@ def test_key_generate_gives_a_usable_key(cli: Cli, db_url: str, data_dir: Path) 
     assert list(account["secrets"]) == ["(unreadable with the current key)"]
 
 
-def test_invalid_secret_key_is_one_line(cli: Cli, counts) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_secret_key_is_one_line(cli: Cli, counts) -> None:
     ok(cli("db", "upgrade"))
     result = cli(
         "account",

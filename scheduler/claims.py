@@ -1,0 +1,106 @@
+"""Claiming due deliveries: one in flight per account, in due order.
+
+Posts to one account go out one at a time. That keeps them in order, stops a
+burst from hammering a network, and lets a rate limit reported by the network hold
+back every other delivery of that account before it is sent (`limited_until`).
+
+Claiming locks the account row first (`FOR UPDATE SKIP LOCKED` on PostgreSQL; a
+`BEGIN IMMEDIATE` transaction on SQLite), so the dispatchers and the workers that
+hand an account its next delivery never put two of its deliveries in flight.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Exists, Select, exists, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+
+from scheduler.models import Account, AccountStatus, Delivery
+from scheduler.states import Status, transition_many
+
+IN_FLIGHT = (Status.QUEUED, Status.PUBLISHING)
+WAITING = (Status.SCHEDULED, Status.RETRY_WAIT)
+
+
+def _due(now: datetime) -> list[ColumnElement[bool]]:
+    return [Delivery.status.in_(WAITING), Delivery.next_attempt_at <= now, Delivery.deadline_at >= now]
+
+
+def _ready(now: datetime) -> list[ColumnElement[bool]]:
+    """An account that may be sent to now: active, not rate-limited."""
+    return [
+        Account.status == AccountStatus.ACTIVE,
+        or_(Account.limited_until.is_(None), Account.limited_until <= now),
+    ]
+
+
+def _busy(account_id: int | InstrumentedAttribute[int]) -> Exists:
+    other = aliased(Delivery)
+    return exists().where(other.account_id == account_id, other.status.in_(IN_FLIGHT))
+
+
+def ready_accounts(now: datetime, limit: int) -> Select[int]:
+    """Accounts with a due delivery and nothing in flight, locked for this transaction."""
+    has_due = exists().where(Delivery.account_id == Account.id, *_due(now))
+    return (
+        select(Account.id)
+        .where(*_ready(now), has_due, ~_busy(Account.id))
+        .order_by(Account.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def claim_for_account(session: Session, account_id: int, now: datetime) -> list[int]:
+    """Queue the account's earliest due delivery if none of its deliveries is in flight."""
+    earliest = (
+        select(Delivery.id)
+        .where(Delivery.account_id == account_id, *_due(now), ~_busy(account_id))
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(1)
+    )
+    return transition_many(session, earliest, list(WAITING), Status.QUEUED, now=now, queued_at=now)
+
+
+def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
+    """One due delivery for each ready account (at most `limit` accounts)."""
+    claimed = []
+    for account_id in session.scalars(ready_accounts(now, limit)).all():
+        claimed += claim_for_account(session, account_id, now)
+    return claimed
+
+
+def claim_next(session: Session, account_id: int, now: datetime) -> list[int]:
+    """After a delivery of `account_id` finished: queue its next due one, if it may go now."""
+    locked = session.scalar(
+        select(Account.id).where(Account.id == account_id, *_ready(now)).with_for_update(skip_locked=True)
+    )
+    return claim_for_account(session, account_id, now) if locked is not None else []
+
+
+def next_due(session: Session, now: datetime) -> datetime | None:
+    """When the dispatcher should next look: the next future due time or rate-limit end.
+
+    Deliveries already due but held back (their account busy or limited) do not count:
+    the worker hands an account its next delivery, and the tick covers the rest.
+    """
+    due = session.scalar(
+        select(Delivery.next_attempt_at)
+        .join(Account, Account.id == Delivery.account_id)
+        .where(
+            Delivery.status.in_(WAITING),
+            Delivery.next_attempt_at > now,
+            Account.status == AccountStatus.ACTIVE,
+        )
+        .order_by(Delivery.next_attempt_at)
+        .limit(1)
+    )
+    limited = session.scalar(
+        select(Account.limited_until)
+        .where(Account.limited_until > now, Account.status == AccountStatus.ACTIVE)
+        .order_by(Account.limited_until)
+        .limit(1)
+    )
+    candidates = [t for t in (due, limited) if t is not None]
+    return min(candidates) if candidates else None

@@ -1,0 +1,187 @@
+"""Media files: recognised by their bytes (not their names), measured, stored once.
+
+Types: PNG, JPEG, GIF, WebP images and MP4/QuickTime video. Dimensions come from the
+image headers; a video's size and duration from its `tkhd` and `mvhd` boxes. Bytes
+are stored in the job store, deduplicated by SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.content import MediaFile
+from scheduler.errors import UserError
+from scheduler.models import Media
+
+MAX_FILE = 1_000_000_000
+"""Nothing postmast sends is bigger than this (X's video limit is 512 MB)."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    mime: str
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+
+
+def _png(data: bytes) -> Probe:
+    width, height = struct.unpack(">II", data[16:24])
+    return Probe("image/png", width, height)
+
+
+def _gif(data: bytes) -> Probe:
+    width, height = struct.unpack("<HH", data[6:10])
+    return Probe("image/gif", width, height)
+
+
+def _jpeg(data: bytes) -> Probe:
+    index = 2
+    while index + 9 < len(data):
+        if data[index] != 0xFF:
+            index += 1
+            continue
+        marker = data[index + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            index += 2
+            continue
+        length = struct.unpack(">H", data[index + 2 : index + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[index + 5 : index + 9])
+            return Probe("image/jpeg", width, height)
+        index += 2 + length
+    return Probe("image/jpeg")
+
+
+def _webp(data: bytes) -> Probe:
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        width = 1 + int.from_bytes(data[24:27], "little")
+        height = 1 + int.from_bytes(data[27:30], "little")
+        return Probe("image/webp", width, height)
+    if chunk == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return Probe("image/webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", data[26:30])
+        return Probe("image/webp", width & 0x3FFF, height & 0x3FFF)
+    return Probe("image/webp")
+
+
+def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """ISO BMFF boxes between `start` and `end`: (type, payload start, box end)."""
+    found = []
+    while start + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[start : start + 8])
+        header = 8
+        if size == 1 and start + 16 <= end:
+            size = struct.unpack(">Q", data[start + 8 : start + 16])[0]
+            header = 16
+        elif size == 0:
+            size = end - start
+        if size < header or start + size > end:
+            break
+        found.append((kind, start + header, start + size))
+        start += size
+    return found
+
+
+def _mp4(data: bytes, brand: bytes) -> Probe:
+    mime = "video/quicktime" if brand == b"qt  " else "video/mp4"
+    duration = width = height = None
+    for kind, payload, end in _boxes(data, 0, len(data)):
+        if kind != b"moov":
+            continue
+        for inner, start, stop in _boxes(data, payload, end):
+            if inner == b"mvhd":
+                version = data[start]
+                if version == 1:
+                    scale, length = struct.unpack(">IQ", data[start + 20 : start + 32])
+                else:
+                    scale, length = struct.unpack(">II", data[start + 12 : start + 20])
+                duration = length / scale if scale else None
+            elif inner == b"trak" and width is None:
+                for leaf, leaf_start, leaf_end in _boxes(data, start, stop):
+                    if leaf == b"tkhd" and leaf_end - leaf_start >= 84:
+                        w, h = struct.unpack(">II", data[leaf_end - 8 : leaf_end])
+                        if w and h:
+                            width, height = w >> 16, h >> 16
+    return Probe(mime, width, height, duration)
+
+
+def probe(data: bytes) -> Probe | None:
+    """What the bytes are, or None when postmast cannot send them anywhere."""
+    try:
+        if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+            return _png(data)
+        if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+            return _gif(data)
+        if data.startswith(b"\xff\xd8\xff"):
+            return _jpeg(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+            return _webp(data)
+        if data[4:8] == b"ftyp":
+            return _mp4(data, data[8:12])
+    except struct.error:
+        return None
+    return None
+
+
+def read_file(path: str) -> tuple[str, bytes]:
+    """The file's name and bytes, with one-line errors for everything that can go wrong."""
+    file = Path(path).expanduser()
+    try:
+        if not file.is_file():
+            raise UserError(f"media file {path!r} does not exist or is not a file")
+        if file.stat().st_size > MAX_FILE:
+            raise UserError(f"media file {path!r} is larger than 1 GB")
+        return file.name, file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read media file {path!r}: {exc.strerror}") from None
+    except ValueError:
+        raise UserError(f"media file name {path!r} is not valid") from None
+
+
+def media_file(path: str, alt: str = "") -> MediaFile:
+    """Load and recognise `path` for validation; refuses what no network accepts."""
+    name, data = read_file(path)
+    found = probe(data)
+    if found is None:
+        raise UserError(f"{name}: not a PNG, JPEG, GIF, WebP image or an MP4/MOV video")
+    return MediaFile(data, found.mime, name, alt, found.width, found.height, found.duration)
+
+
+def store(session: Session, item: MediaFile, now: datetime) -> int:
+    """The id of `item` in the media table, inserting it the first time it is seen."""
+    digest = hashlib.sha256(item.data).hexdigest()
+    existing = session.scalar(select(Media.id).where(Media.sha256 == digest))
+    if existing is not None:
+        return existing
+    row = Media(
+        sha256=digest,
+        filename=item.filename[:255],
+        mime=item.mime,
+        size=item.size,
+        width=item.width,
+        height=item.height,
+        duration=item.duration,
+        data=item.data,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def load(session: Session, media_id: int, alt: str) -> MediaFile:
+    row = session.get(Media, media_id)
+    if row is None:
+        raise LookupError(f"media {media_id} is missing from the store")
+    return MediaFile(row.data, row.mime, row.filename, alt, row.width, row.height, row.duration)

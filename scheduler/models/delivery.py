@@ -1,0 +1,76 @@
+"""One post to one account: the unit the dispatcher claims and a worker publishes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from scheduler.models.base import Base, StatusType, UTCDateTime
+from scheduler.states import Status
+
+if TYPE_CHECKING:
+    from scheduler.models.account import Account
+    from scheduler.models.attempt import Attempt
+    from scheduler.models.post import Post
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("post_id", "account_id"),
+        CheckConstraint("status IN (" + ", ".join(f"'{s.value}'" for s in Status) + ")", name="status_known"),
+        Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    status: Mapped[Status] = mapped_column(StatusType(), default=Status.SCHEDULED)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """When the user wants it out."""
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """When the dispatcher may next queue it (the due time, or after a backoff)."""
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """Due time plus the post's maximum lateness: after this it is `missed`."""
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    """Stable across attempts; random, so keys never repeat across databases."""
+    remote_id: Mapped[str | None] = mapped_column(String(255))
+    public_url: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_class: Mapped[str | None] = mapped_column(String(64))
+    reconcile_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """For an `unknown` delivery: when the network may next be asked whether the post exists."""
+    reconcile_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    post: Mapped[Post] = relationship(back_populates="deliveries", lazy="raise")
+    account: Mapped[Account] = relationship(lazy="raise")
+    attempts: Mapped[list[Attempt]] = relationship(
+        back_populates="delivery", lazy="raise", order_by="Attempt.number"
+    )
+    items: Mapped[list[DeliveryItem]] = relationship(lazy="raise", order_by="DeliveryItem.position")
+
+
+class DeliveryItem(Base):
+    """One published item of a delivery (a thread has several), recorded before the next is sent."""
+
+    __tablename__ = "delivery_items"
+    __table_args__ = (UniqueConstraint("delivery_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    remote_id: Mapped[str] = mapped_column(String(255))
+    public_url: Mapped[str | None] = mapped_column(Text)
+    ref: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """What a reply to this item needs besides its id (e.g. Bluesky's uri and cid)."""
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)

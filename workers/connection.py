@@ -1,0 +1,103 @@
+"""A connector bound to one account for one task: credentials, session state and cache.
+
+The worker is the only place secrets are decrypted. A connector may change its
+session state (e.g. refreshed tokens) or learn public facts (an instance's limits);
+both are written back after the call, the session encrypted and compare-and-set on
+its version so two workers refreshing at once cannot clobber a newer session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+
+from connectors import Connector
+from connectors.http import HttpClient
+from scheduler.config import Timings
+from scheduler.models import Account
+from scheduler.store import Store
+from scheduler.vault import Vault
+
+log = logging.getLogger("postmast.worker")
+
+ConnectorFactory = Callable[[str], type[Connector]]
+
+
+@dataclass
+class Connection:
+    """An open connector for one account, and what to write back when done."""
+
+    connector: Connector
+    credentials: dict[str, str] = field(repr=False)
+    account_id: int
+    session_version: int
+    _session_before: str = field(repr=False)
+    _cache_before: str = ""
+
+    def save(self, store: Store, vault: Vault, now: datetime) -> None:
+        """Persist a changed session (compare-and-set on its version) and a changed cache."""
+        session_now = json.dumps(dict(self.connector.state), sort_keys=True)
+        cache_now = json.dumps(self.connector.cache, sort_keys=True)
+        if session_now == self._session_before and cache_now == self._cache_before:
+            return
+        with store.write() as db:
+            if session_now != self._session_before:
+                won = db.execute(
+                    update(Account)
+                    .where(Account.id == self.account_id, Account.session_version == self.session_version)
+                    .values(
+                        session=vault.encrypt(dict(self.connector.state)),
+                        session_version=self.session_version + 1,
+                        updated_at=now,
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+                if won:
+                    self.session_version += 1
+                    self._session_before = session_now
+                else:
+                    log.info(
+                        "account %s: another worker saved a newer session; keeping theirs", self.account_id
+                    )
+            if cache_now != self._cache_before:
+                db.execute(
+                    update(Account).where(Account.id == self.account_id).values(cache=self.connector.cache)
+                )
+                self._cache_before = cache_now
+
+
+def open_connection(
+    account: Account,
+    vault: Vault,
+    timings: Timings,
+    connectors: ConnectorFactory,
+    *,
+    started: float | None = None,
+) -> Connection:
+    """Decrypt the account's secrets and session and build its connector with the task's deadline.
+
+    Raises `scheduler.vault.SecretsUnreadable` when the key cannot decrypt them.
+    """
+    credentials = vault.decrypt(account.secrets)
+    state: dict[str, Any] = vault.decrypt_any(account.session) if account.session else {}
+    begin = started if started is not None else time.monotonic()
+    http = HttpClient(
+        connect_timeout=timings.connect_timeout,
+        read_timeout=timings.http_timeout,
+        deadline=begin + timings.task_time_limit - 1.0,
+    )
+    connector = connectors(account.network)(account.settings, http, cache=account.cache or {}, state=state)
+    return Connection(
+        connector,
+        credentials,
+        account.id,
+        account.session_version or 0,
+        json.dumps(state, sort_keys=True),
+        json.dumps(connector.cache, sort_keys=True),
+    )

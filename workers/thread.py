@@ -1,0 +1,58 @@
+"""Threads: items are sent one by one, each recorded before the next goes out.
+
+A retry resumes at the first unrecorded item and never reposts the head; each item
+has its own idempotency key derived from the delivery's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connectors import Content, PublishResult, RemoteRef
+from scheduler.models import DeliveryItem
+from scheduler.store import Store
+
+log = logging.getLogger("postmast.worker")
+
+
+def item_key(idempotency_key: str, position: int) -> str:
+    """The idempotency key of one item: the delivery's key for the head, suffixed after it."""
+    return idempotency_key if position == 0 else f"{idempotency_key}-{position}"
+
+
+def published_items(session: Session, delivery_id: int) -> dict[int, RemoteRef]:
+    rows = session.scalars(select(DeliveryItem).where(DeliveryItem.delivery_id == delivery_id))
+    return {row.position: RemoteRef(row.remote_id, row.public_url, dict(row.ref)) for row in rows}
+
+
+def thread_content(
+    claim_items: list[Content], position: int, done: dict[int, RemoteRef], reply_to: str | None
+) -> Content:
+    """Item `position` linked to its parent (the previous item, or the post it replies to) and root."""
+    if position == 0:
+        return replace(claim_items[0], reply_to=RemoteRef(reply_to) if reply_to else None)
+    return replace(claim_items[position], reply_to=done[position - 1], root=done[0])
+
+
+def record_item(store: Store, delivery_id: int, position: int, result: PublishResult, now: datetime) -> None:
+    """Record one published item in its own transaction, before anything else is sent."""
+    try:
+        with store.write() as session:
+            session.add(
+                DeliveryItem(
+                    delivery_id=delivery_id,
+                    position=position,
+                    remote_id=result.remote_id,
+                    public_url=result.url,
+                    ref=dict(result.extra),
+                    published_at=now,
+                )
+            )
+    except IntegrityError:
+        log.warning("delivery %s item %s was already recorded", delivery_id, position)
