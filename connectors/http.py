@@ -96,6 +96,16 @@ class HttpClient:
         except requests.RequestException as exc:
             raise OutcomeUnknown(f"request to {host} failed ({type(exc).__name__})") from None
 
+    def pause(self, seconds: float, why: str) -> None:
+        """Wait between polls (e.g. while a network processes an uploaded video).
+
+        Connectors never sleep on their own: this waits only within the worker's
+        deadline, and raises `TransientError` (nothing sent) when the wait would pass it.
+        """
+        if self.deadline is not None and time.monotonic() + seconds > self.deadline - 1.0:
+            raise TransientError(f"time limit reached while waiting: {why}")
+        time.sleep(max(0.0, seconds))
+
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", url, **kwargs)
 

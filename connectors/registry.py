@@ -1,4 +1,8 @@
-"""Discovery of connectors by scanning this package: a new network is a new module."""
+"""Discovery of connectors by scanning this package: a new network is a new module.
+
+Every module is imported and every concrete `Connector` subclass it defines (with a
+`name`) is a network; modules of shared machinery simply define none.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,6 @@ from functools import cache
 import connectors
 from connectors.base import Connector
 
-# Modules of this package that hold shared machinery, not networks.
-_INFRASTRUCTURE = {"base", "content", "errors", "http", "registry", "text", "ratelimit"}
-
 
 class UnknownNetwork(LookupError):
     """Raised when a target names a network no connector module provides."""
@@ -23,7 +24,7 @@ def available() -> dict[str, type[Connector]]:
     """Every connector class in the package, keyed by its network name."""
     found: dict[str, type[Connector]] = {}
     for module_info in pkgutil.iter_modules(connectors.__path__):
-        if module_info.name.startswith("_") or module_info.name in _INFRASTRUCTURE:
+        if module_info.name.startswith("_") or module_info.name == "registry":
             continue
         module = importlib.import_module(f"connectors.{module_info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connectors import Connector, get_connector
+from connectors import AuthExpired, Connector, ConnectorError, get_connector
+from connectors.http import HttpClient
 from connectors.registry import UnknownNetwork
 from scheduler.errors import Conflict, NotFound, UserError
 from scheduler.models import Account, AccountStatus, Delivery
@@ -38,6 +39,8 @@ class AccountView:
     settings: dict[str, Any]
     secrets: dict[str, str]
     created_at: datetime
+    notes: list[str] = field(default_factory=list)
+    """What the user should know but that did not stop the command (shown on stderr)."""
 
     @property
     def target(self) -> str:
@@ -55,6 +58,41 @@ class AccountView:
             "secrets": self.secrets,
             "created_at": self.created_at.isoformat(),
         }
+
+
+@dataclass
+class Discovery:
+    """What the network said about an account when it was added: cache, session, notes."""
+
+    cache: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def run(
+        cls,
+        connector: type[Connector],
+        settings: Mapping[str, str],
+        secrets: Mapping[str, str],
+        target: str,
+        now: datetime,
+    ) -> Discovery:
+        """Ask the network: refused credentials are an error; an unreachable network only a note."""
+        instance = connector(settings, HttpClient(connect_timeout=5.0, read_timeout=15.0))
+        try:
+            cache = instance.discover(secrets)
+        except AuthExpired as exc:
+            raise UserError(f"{target}: {connector.title} refused the credentials ({exc.message})") from None
+        except ConnectorError as exc:
+            return cls(
+                notes=[
+                    f"could not check {target} with {connector.title} ({exc.message}); "
+                    "added anyway, limits are the network's defaults"
+                ]
+            )
+        if cache:
+            cache = {**cache, "fetched_at": now.isoformat()}
+        return cls(cache, dict(instance.state))
 
 
 def parse_target(target: str) -> tuple[str, str]:
@@ -100,8 +138,15 @@ class Accounts:
         self.vault = vault
 
     def add(
-        self, network: str, name: str, settings: Mapping[str, str], secrets: Mapping[str, str]
+        self,
+        network: str,
+        name: str,
+        settings: Mapping[str, str],
+        secrets: Mapping[str, str],
+        *,
+        discover: bool = False,
     ) -> AccountView:
+        """Add an account; with `discover`, first ask the network about it (limits, a session)."""
         network = network.lower()
         cls = connector_class(network)
         check_name(name)
@@ -110,6 +155,9 @@ class Accounts:
             raise UserError(f"{network}:{name}: " + "; ".join(p.message for p in problems))
         clean_secrets = {k: v for k, v in secrets.items() if v}
         now = self.store.now()
+        checked = (
+            Discovery.run(cls, settings, clean_secrets, f"{network}:{name}", now) if discover else Discovery()
+        )
         with self.store.write() as session:
             exists = session.scalar(
                 select(func.count())
@@ -126,34 +174,52 @@ class Accounts:
                 settings=dict(settings),
                 secrets=self.vault.encrypt(clean_secrets),
                 status=AccountStatus.ACTIVE,
+                cache=checked.cache or None,
+                session=self.vault.encrypt(checked.state) if checked.state else None,
                 created_at=now,
                 updated_at=now,
             )
             session.add(account)
             session.flush()
-            return self._view(account, clean_secrets)
+            return replace(self._view(account, clean_secrets), notes=checked.notes)
 
     def update(
-        self, target: str, settings: Mapping[str, str], secrets: Mapping[str, str] | None
+        self,
+        target: str,
+        settings: Mapping[str, str],
+        secrets: Mapping[str, str] | None,
+        *,
+        discover: bool = False,
     ) -> AccountView:
-        """Change settings (`KEY=` removes one) and/or replace the secrets; clears a re-auth flag."""
+        """Change settings (`KEY=` removes one) and/or replace the secrets; clears a re-auth flag.
+
+        New secrets replace the connector's session; with `discover` the network is asked first.
+        """
         now = self.store.now()
+        with self.store.read() as session:
+            current = find(session, target)
+            cls = connector_class(current.network)
+            merged = {k: v for k, v in {**current.settings, **settings}.items() if v}
+        clean = {k: v for k, v in secrets.items() if v} if secrets is not None else None
+        problems = cls.check_settings(merged) + (cls.check_secrets(clean) if clean is not None else [])
+        if problems:
+            raise UserError(f"{current.target}: " + "; ".join(p.message for p in problems))
+        checked = Discovery()
+        if discover and clean is not None:
+            checked = Discovery.run(cls, merged, clean, current.target, now)
         with self.store.write() as session:
             account = find(session, target)
-            cls = connector_class(account.network)
-            merged = {k: v for k, v in {**account.settings, **settings}.items() if v}
-            problems = cls.check_settings(merged) + (
-                cls.check_secrets(secrets) if secrets is not None else []
-            )
-            if problems:
-                raise UserError(f"{account.target}: " + "; ".join(p.message for p in problems))
-            if secrets is not None:
-                account.secrets = self.vault.encrypt({k: v for k, v in secrets.items() if v})
+            if clean is not None:
+                account.secrets = self.vault.encrypt(clean)
+                account.session = self.vault.encrypt(checked.state) if checked.state else None
+                account.session_version = (account.session_version or 0) + 1
+                if checked.cache:
+                    account.cache = checked.cache
             account.settings = merged
             if account.status == AccountStatus.NEEDS_REAUTH:
                 account.status, account.status_reason = AccountStatus.ACTIVE, None
             account.updated_at = now
-            return self._view(account, self._readable(account))
+            return replace(self._view(account, self._readable(account)), notes=checked.notes)
 
     def all(self, *, include_removed: bool = False) -> list[AccountView]:
         with self.store.read() as session:

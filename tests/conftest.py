@@ -211,3 +211,44 @@ def table_counts(
             }
     finally:
         engine.dispose()
+
+
+# -- third-party peers (installed on first use; see tests/peers/launcher.py) ------------------------
+
+
+def _peer(start, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, *args, **kwargs):
+    from tests.peers.launcher import PeerError
+
+    logs = tmp_path_factory.mktemp("peers")
+    try:
+        peer = start(logs, *args, **kwargs)
+    except PeerError as exc:
+        pytest.fail(f"could not start a test peer: {exc}")
+    request.addfinalizer(peer.stop)
+    return peer
+
+
+@pytest.fixture(scope="session")
+def pds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The reference Bluesky PDS on a loopback port (`.url`; dev-mode JWT secret in `.extra`)."""
+    from tests.peers.launcher import start_pds
+
+    return _peer(start_pds, request, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def mastodon_mock(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """mastodon-mock (third-party, MIT) with rate limits on; token `mock_token`."""
+    from tests.peers.launcher import start_mastodon_mock
+
+    config = "[ratelimit]\nenabled = true\nlimit = 300\nwindow_seconds = 300\n"
+    return _peer(start_mastodon_mock, request, tmp_path_factory, config=config)
+
+
+@pytest.fixture(scope="session")
+def prism_x(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, conformance: Path):
+    """Prism serving X's OpenAPI spec (OAuth 1.0a scheme patched so Prism can read it)."""
+    from tests.peers.launcher import start_prism
+
+    spec = conformance / "specs-for-prism" / "x-api-v2.openapi.prism-oauth1-patched.json"
+    return _peer(start_prism, request, tmp_path_factory, spec)

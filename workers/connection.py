@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -40,6 +40,29 @@ class Connection:
     session_version: int
     _session_before: str = field(repr=False)
     _cache_before: str = ""
+
+    def refresh_cache(self, now: datetime, max_age: timedelta = timedelta(days=1)) -> None:
+        """Ask the network again for the account's public facts when they are a day old."""
+        connector = self.connector
+        if type(connector).discover is Connector.discover:
+            return
+        fetched = connector.cache.get("fetched_at")
+        try:
+            if fetched and now - datetime.fromisoformat(fetched) < max_age:
+                return
+        except (TypeError, ValueError):
+            pass
+        try:
+            found = connector.discover(self.credentials)
+        except Exception as exc:  # stale limits are better than no post
+            log.info(
+                "account %s: could not refresh what the network says about it (%s)",
+                self.account_id,
+                type(exc).__name__,
+            )
+            return
+        if found:
+            connector.cache = {**found, "fetched_at": now.isoformat()}
 
     def save(self, store: Store, vault: Vault, now: datetime) -> None:
         """Persist a changed session (compare-and-set on its version) and a changed cache."""

@@ -107,6 +107,7 @@ class Publisher:
             self._finish(claim, Decision(Status.FAILED), error_class="SecretsUnreadable", message=str(exc))
             return "failed"
         try:
+            connection.refresh_cache(self.store.now())
             return self._send_items(claim, connection)
         finally:
             try:

@@ -99,7 +99,9 @@ def add(network: str, name: str, settings: tuple[str, ...], secrets_from_stdin: 
         secrets = prompt_secrets(cls)
     else:
         secrets = {}  # only optional secrets and no terminal to ask for them: add the account without them
-    view = _service(Context.from_env()).add(network, name, values, secrets)
+    view = _service(Context.from_env()).add(network, name, values, secrets, discover=True)
+    for note in view.notes:
+        click.echo(f"postmast: note: {note}", err=True)
     if as_json:
         emit_json(view.as_dict())
     else:
@@ -132,7 +134,9 @@ def update(
         secrets = read_secret_lines()
     elif ask_secrets:
         secrets = prompt_secrets(cls)
-    view = service.update(target, parse_pairs(settings, "setting"), secrets)
+    view = service.update(target, parse_pairs(settings, "setting"), secrets, discover=True)
+    for note in view.notes:
+        click.echo(f"postmast: note: {note}", err=True)
     if as_json:
         emit_json(view.as_dict())
     else:

@@ -1,17 +1,19 @@
-"""`postmast post`: queue one post for several targets, or show what would be sent."""
+"""`postmast post` and `postmast import`: queue posts, or show exactly what would be sent."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
 from scheduler.cli.output import console, emit_json, json_option, table
-from scheduler.config import parse_duration
 from scheduler.context import Context
+from scheduler.drafts import Draft, build, load_file
 from scheduler.errors import UserError
-from scheduler.posts import PostRequest, Posts, Rejected
-from scheduler.timespec import local, parse_when, zone
+from scheduler.posts import PostRequest, Posts, QueuedPost, Rejected, TargetPlan
+from scheduler.timespec import local, zone
 
 
 def read_text(text: str) -> str:
@@ -22,6 +24,36 @@ def read_text(text: str) -> str:
         return raw.decode("utf-8").rstrip("\n")
     except UnicodeDecodeError:
         raise UserError("the text on stdin is not valid UTF-8") from None
+
+
+def show_plans(plans: Sequence[TargetPlan], due: str, as_json: bool) -> None:
+    """Print a dry run; a rejected target makes it an error after the output."""
+    if as_json:
+        emit_json({"due_at": due, "targets": [p.as_dict() for p in plans]})
+    else:
+        for plan in plans:
+            size = f", length {plan.length} of {plan.limit}" if plan.length is not None else ""
+            click.echo(f"{plan.target}: {'ok' if plan.ok else 'REJECTED'}{size}")
+            for problem in plan.problems:
+                click.echo(f"  problem: {problem}")
+            for number, item in enumerate(plan.items or [{"payload": plan.payload}], 1):
+                if item.get("payload") is not None:
+                    label = f"item {number} payload" if len(plan.items) > 1 else "payload"
+                    click.echo(f"  {label}: {item['payload']}")
+    bad = next((p for p in plans if not p.ok), None)
+    if bad is not None:
+        raise Rejected(f"{bad.target}: {bad.problems[0]} (dry run; nothing stored)")
+
+
+def show_queued(queued: Sequence[QueuedPost], tz_name: str | None, as_json: bool) -> None:
+    tz = zone(tz_name)
+    if as_json:
+        emit_json(queued[0].as_dict() if len(queued) == 1 else {"posts": [q.as_dict() for q in queued]})
+        return
+    rows = [(q.id, d.id, d.target, local(d.due_at, tz), "scheduled") for q in queued for d in q.deliveries]
+    title = f"post {queued[0].id} queued" if len(queued) == 1 else f"{len(queued)} posts queued"
+    console().print(table(f"{title} ({tz.key})", ["post", "delivery", "target", "due", "status"], rows))
+    click.echo("they go out while a worker and the scheduler run (postmast run).")
 
 
 @click.command("post")
@@ -41,6 +73,34 @@ def read_text(text: str) -> str:
     "--tz", "tz_name", metavar="ZONE", help="Time zone of --at, e.g. Europe/Berlin. Default: this machine's."
 )
 @click.option(
+    "--then",
+    "then",
+    multiple=True,
+    metavar="TEXT",
+    help="A further item of the thread, replying to the previous one (repeatable).",
+)
+@click.option(
+    "--media",
+    multiple=True,
+    metavar="[N:]PATH",
+    help="Attach an image or video to the first item, or to item N (repeatable).",
+)
+@click.option("--alt", multiple=True, metavar="TEXT", help="Alt text of the --media at the same position.")
+@click.option("--cw", metavar="TEXT", help="Content warning (Mastodon) shown before the text.")
+@click.option("--lang", metavar="CODE", help="Language of the text, ISO 639-1 (e.g. en, de).")
+@click.option(
+    "--visibility",
+    type=click.Choice(["public", "unlisted", "private", "direct"]),
+    help="Mastodon visibility (default: the account's setting).",
+)
+@click.option(
+    "--reply-to",
+    "reply_to",
+    multiple=True,
+    metavar="NETWORK:NAME=ID",
+    help="Make the first item a reply to that post on that account (repeatable).",
+)
+@click.option(
     "--max-lateness",
     metavar="DURATION",
     help="Give up if it cannot go out within this long after --at (default POSTMAST_MAX_LATENESS, 1h).",
@@ -52,63 +112,88 @@ def post(
     targets: tuple[str, ...],
     when: str | None,
     tz_name: str | None,
+    then: tuple[str, ...],
+    media: tuple[str, ...],
+    alt: tuple[str, ...],
+    cw: str | None,
+    lang: str | None,
+    visibility: str | None,
+    reply_to: tuple[str, ...],
     max_lateness: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
     """Queue TEXT for every --to account. Use - as TEXT to read it from stdin.
 
-    Every target is validated before anything is stored; if one fails, none is queued.
+    Every item of the post is validated for every target network before anything is
+    stored; if one fails, none is queued.
 
     \b
     Example:
       postmast post "Doors open at 9!" --to mastodon:brand --to webhook:team \\
           --at "2026-12-01 09:00" --tz Europe/Berlin
-      postmast post "Draft" --to mastodon:brand --dry-run --json
+      postmast post "Our new logo" --media logo.png --alt "A blue fox" --to mastodon:brand
+      postmast post "1/ A thread" --then "2/ and more" --to mastodon:brand --dry-run --json
     """
     ctx = Context.from_env()
-    tz = zone(tz_name)
-    now = ctx.store.now()
-    lateness = None
-    if max_lateness is not None:
-        try:
-            lateness = parse_duration(max_lateness)
-        except ValueError:
-            raise UserError(f"--max-lateness {max_lateness!r} is not a duration (e.g. 30m, 2h)") from None
-    request = PostRequest(
-        text=read_text(text),
-        targets=list(targets),
-        due_at=parse_when(when, tz, now),
-        timezone=tz.key,
-        max_lateness=lateness,
+    draft = Draft(
+        read_text(text),
+        list(targets),
+        when,
+        tz_name,
+        list(media),
+        list(alt),
+        list(then),
+        cw,
+        lang,
+        visibility,
+        max_lateness,
+        list(reply_to),
     )
+    request = build(draft, ctx.store.now())
     posts = Posts(ctx.store, default_max_lateness=ctx.settings.timings.max_lateness)
     if dry_run:
-        plans = posts.plan(request)
+        show_plans(posts.plan(request), request.due_at.isoformat(), as_json)
+        return
+    show_queued([posts.queue(request)], tz_name, as_json)
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Validate every post and store nothing.")
+@click.option("--tz", "tz_name", metavar="ZONE", help="Show times in this zone.")
+@json_option
+def import_posts(file: Path, dry_run: bool, tz_name: str | None, as_json: bool) -> None:
+    """Queue every post of a .csv or .json file: all of them, or none if one is wrong.
+
+    CSV columns (first line): text, to (space-separated targets), at, tz, media and alt
+    (';'-separated), cw, lang, visibility, max_lateness. JSON: a list of objects with the
+    same fields (to, then and media as lists; media as [{"path", "alt"}]). Media paths
+    are relative to the file.
+
+    \b
+    Example:
+      postmast import december.csv --dry-run
+      postmast import december.csv
+    """
+    ctx = Context.from_env()
+    requests: list[PostRequest] = load_file(file, ctx.store.now())
+    posts = Posts(ctx.store, default_max_lateness=ctx.settings.timings.max_lateness)
+    if dry_run:
+        plans = [plan for request in requests for plan in posts.plan(request)]
         if as_json:
-            emit_json({"due_at": request.due_at.isoformat(), "targets": [p.as_dict() for p in plans]})
+            emit_json({"posts": len(requests), "targets": [p.as_dict() for p in plans]})
         else:
-            for plan in plans:
-                mark = "ok" if plan.ok else "REJECTED"
-                size = f", length {plan.length} of {plan.limit}" if plan.length is not None else ""
-                click.echo(f"{plan.target}: {mark}{size}")
-                for problem in plan.problems:
-                    click.echo(f"  problem: {problem}")
-                if plan.payload is not None:
-                    click.echo(f"  payload: {plan.payload}")
-        if not all(p.ok for p in plans):
-            bad = next(p for p in plans if not p.ok)
+            click.echo(
+                f"{len(requests)} posts, {len(plans)} deliveries: all valid"
+                if all(p.ok for p in plans)
+                else ""
+            )
+        bad = next((p for p in plans if not p.ok), None)
+        if bad is not None:
             raise Rejected(f"{bad.target}: {bad.problems[0]} (dry run; nothing stored)")
         return
-    queued = posts.queue(request)
-    if as_json:
-        emit_json(queued.as_dict())
-        return
-    rows = [(d.id, d.target, local(d.due_at, tz), "scheduled") for d in queued.deliveries]
-    console().print(
-        table(f"post {queued.id} queued ({tz.key})", ["delivery", "target", "due", "status"], rows)
-    )
-    click.echo("it goes out when a worker and the scheduler run (postmast run).")
+    show_queued(posts.queue_many(requests), tz_name, as_json)
 
 
-COMMANDS = [post]
+COMMANDS = [post, import_posts]

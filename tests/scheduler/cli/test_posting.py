@@ -159,7 +159,7 @@ def test_dry_run_with_a_too_long_target(
         ),
         (["hi", *BOTH, "--at", "next tuesday"], ["cannot read the time 'next tuesday'"]),
         (["hi", *BOTH, "--at", "2030-12-01"], ["needs a time of day"]),
-        (["hi", *BOTH, "--max-lateness", "soon"], ["--max-lateness 'soon' is not a duration"]),
+        (["hi", *BOTH, "--max-lateness", "soon"], ["max lateness 'soon' is not a duration"]),
         (["hi", *BOTH, "--max-lateness", "0"], ["the maximum lateness must be positive"]),
         (["hi\x00there", *BOTH], ["text contains control characters (U+0000)"]),
         (["hi \udcff", *BOTH], ["text is not valid Unicode"]),
