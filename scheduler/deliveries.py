@@ -158,6 +158,11 @@ class Deliveries:
             done = []
             for delivery_id in delivery_ids:
                 current = self._status(session, delivery_id)
+                if session.scalar(select(Delivery.needs_lookup).where(Delivery.id == delivery_id)):
+                    raise Conflict(
+                        f"delivery {delivery_id} cannot be cancelled: its last attempt's outcome is unknown "
+                        "and is being checked with the network (it may already be published)"
+                    )
                 if current not in CANCELLABLE or not transition(
                     session,
                     delivery_id,
@@ -227,6 +232,8 @@ class Deliveries:
                     deadline_at=now + timedelta(seconds=lateness or 0),
                     queued_at=None,
                     lease_until=None,
+                    needs_lookup=False,  # the person confirmed: send, do not look up first
+                    reconcile_at=None,
                 ):
                     raise Conflict(_refusal(delivery_id, current, "retried"))
                 done.append(delivery_id)

@@ -8,8 +8,9 @@ Each tick, in this order:
    the commit;
 4. requeue: `queued` for too long (a lost broker message) -> enqueued again; the
    worker's claim makes any duplicate harmless;
-5. reconcile: `unknown` deliveries whose settle delay has passed are handed to a
-   worker, which asks the network whether the post exists.
+5. reconcile: `unknown` deliveries whose settle delay has passed go back to
+   `scheduled` marked `needs_lookup`: the worker that claims one asks the network
+   whether the post exists before it sends anything (see workers/publisher.py).
 
 Any number of dispatchers may run at once. APScheduler is only the clock: one
 in-memory job that runs a tick and re-arms itself for the next due time, or at
@@ -60,7 +61,6 @@ class Dispatcher:
         settings: Settings,
         enqueue: Enqueue,
         *,
-        enqueue_reconcile: Enqueue | None = None,
         batch: int = 500,
         housekeeping: Callable[[], object] | None = None,
         housekeeping_every: float = 600.0,
@@ -68,7 +68,6 @@ class Dispatcher:
         self.store = store
         self.timings = settings.timings
         self.enqueue = enqueue
-        self.enqueue_reconcile = enqueue_reconcile
         self.batch = batch
         self.housekeeping = housekeeping
         self.housekeeping_every = housekeeping_every
@@ -77,6 +76,7 @@ class Dispatcher:
     def tick(self) -> TickResult:
         now = self.store.now()
         reaped = self.reap(now)
+        reconciling = self.schedule_lookups(now)
         missed = self.mark_missed(now)
         dispatched: list[int] = []
         while True:
@@ -89,9 +89,6 @@ class Dispatcher:
         requeued = self.requeue_stale(now)
         if requeued:
             self._send(self.enqueue, requeued)
-        reconciling = self.due_for_reconciliation(now) if self.enqueue_reconcile else []
-        if reconciling and self.enqueue_reconcile:
-            self._send(self.enqueue_reconcile, reconciling)
         self._maybe_housekeep()
         with self.store.read() as session:
             upcoming = claims.next_due(session, now)
@@ -155,6 +152,7 @@ class Dispatcher:
             .where(
                 Delivery.status.in_([Status.SCHEDULED, Status.RETRY_WAIT, Status.QUEUED]),
                 Delivery.deadline_at < now,
+                Delivery.needs_lookup.is_(False),  # it may be out there: the lookup decides
             )
             .with_for_update(skip_locked=True)
         )
@@ -190,8 +188,8 @@ class Dispatcher:
             )
             return sorted(result.scalars().all())
 
-    def due_for_reconciliation(self, now: datetime) -> list[int]:
-        """`unknown` deliveries past their settle delay; pushed back one settle delay while a worker asks."""
+    def schedule_lookups(self, now: datetime) -> list[int]:
+        """`unknown` deliveries past their settle delay: scheduled again, to be looked up first."""
         due = (
             select(Delivery.id)
             .where(Delivery.status == Status.UNKNOWN, Delivery.reconcile_at <= now)
@@ -199,13 +197,17 @@ class Dispatcher:
             .with_for_update(skip_locked=True)
         )
         with self.store.write() as session:
-            result = session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(due), Delivery.status == Status.UNKNOWN, Delivery.reconcile_at <= now)
-                .values(reconcile_at=now + timedelta(seconds=self.timings.settle))
-                .returning(Delivery.id)
+            return transition_many(
+                session,
+                due,
+                Status.UNKNOWN,
+                Status.SCHEDULED,
+                now=now,
+                next_attempt_at=now,
+                reconcile_at=None,
+                needs_lookup=True,
+                queued_at=None,
             )
-            return sorted(result.scalars().all())
 
     def _send(self, enqueue: Enqueue, ids: Sequence[int]) -> None:
         try:

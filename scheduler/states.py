@@ -35,12 +35,14 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     S.SCHEDULED: frozenset({S.QUEUED, S.CANCELLED, S.MISSED, S.SCHEDULED}),
     # claimed by a worker; cancelled or rescheduled by the user; missed if claimed too late
     S.QUEUED: frozenset({S.PUBLISHING, S.CANCELLED, S.MISSED, S.SCHEDULED}),
-    # the outcome of one attempt (the reaper sets unknown when the lease expires)
-    S.PUBLISHING: frozenset({S.PUBLISHED, S.RETRY_WAIT, S.FAILED, S.UNKNOWN}),
+    # the outcome of one attempt (the reaper sets unknown when the lease expires); missed when a
+    # lookup after an unknown outcome finds the post absent and its allowed lateness is over
+    S.PUBLISHING: frozenset({S.PUBLISHED, S.RETRY_WAIT, S.FAILED, S.UNKNOWN, S.MISSED}),
     # due again after backoff; cancelled or rescheduled by the user; missed when too late
     S.RETRY_WAIT: frozenset({S.QUEUED, S.CANCELLED, S.MISSED, S.SCHEDULED}),
-    # reconciliation (found, or confirmed absent); or the user re-sends after confirming
-    S.UNKNOWN: frozenset({S.PUBLISHED, S.QUEUED, S.SCHEDULED}),
+    # reconciliation: scheduled again with `needs_lookup` (the worker asks the network before
+    # sending anything), or the user re-sends after confirming
+    S.UNKNOWN: frozenset({S.PUBLISHED, S.SCHEDULED}),
     # `postmast retry`: a new schedule, due now
     S.FAILED: frozenset({S.SCHEDULED}),
     S.MISSED: frozenset({S.SCHEDULED}),

@@ -21,10 +21,8 @@ from scheduler.store import Store
 from scheduler.vault import Vault
 from workers.broker import kombu_url
 from workers.publisher import Publisher
-from workers.reconciler import Reconciler
 
 PUBLISH_TASK = "postmast.publish"
-RECONCILE_TASK = "postmast.reconcile"
 log = logging.getLogger("postmast.worker")
 
 
@@ -68,7 +66,6 @@ class _Runtime:
 
     pid: int
     publisher: Publisher
-    reconciler: Reconciler
 
 
 def create_app(settings: Settings) -> Celery:
@@ -85,7 +82,6 @@ def create_app(settings: Settings) -> Celery:
             runtimes[pid] = _Runtime(
                 pid,
                 Publisher(store, vault, settings, enqueue=lambda ids: enqueue_all(app, ids, settings.queue)),
-                Reconciler(store, vault, settings),
             )
         return runtimes[pid]
 
@@ -95,13 +91,6 @@ def create_app(settings: Settings) -> Celery:
             log.error("ignoring a malformed message: %r is not a delivery id", delivery_id)
             return "malformed"
         return runtime().publisher.publish(delivery_id)
-
-    @app.task(name=RECONCILE_TASK, ignore_result=True, acks_late=True, shared=False)  # type: ignore[untyped-decorator]
-    def reconcile(delivery_id: int) -> str:
-        if not isinstance(delivery_id, int):
-            log.error("ignoring a malformed message: %r is not a delivery id", delivery_id)
-            return "malformed"
-        return runtime().reconciler.reconcile(delivery_id)
 
     return app
 

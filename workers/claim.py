@@ -40,6 +40,11 @@ class Claim:
     items: list[Content]
     done: dict[int, RemoteRef]
     """Items already published in earlier attempts, by position."""
+    needs_lookup: bool = False
+    """An earlier attempt's outcome is unknown: ask the network before sending that item."""
+    deadline: datetime | None = None
+    lookups: int = 0
+    """Lookups so far that could not decide."""
 
 
 def worker_name() -> str:
@@ -68,7 +73,7 @@ def take(store: Store, delivery_id: int, *, lease: float, reauth_wait: float) ->
                 delivery.status,
             )
             return f"skipped ({delivery.status})"
-        if now > delivery.deadline_at:
+        if now > delivery.deadline_at and not delivery.needs_lookup:
             late = (now - delivery.due_at).total_seconds()
             won = transition(
                 session,
@@ -122,6 +127,9 @@ def take(store: Store, delivery_id: int, *, lease: float, reauth_wait: float) ->
             delivery.idempotency_key,
             stored_items(session, post),
             published_items(session, delivery_id),
+            delivery.needs_lookup,
+            delivery.deadline_at,
+            delivery.reconcile_attempts,
         )
 
 

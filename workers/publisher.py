@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from connectors import ConnectorError, PublishResult, RateLimited, get_connector
+from connectors import ConnectorError, Found, PublishResult, RateLimited, get_connector
 from scheduler import claims
 from scheduler.config import Settings
 from scheduler.errors import ConfigError
@@ -32,6 +32,7 @@ from scheduler.store import Store
 from scheduler.vault import Vault, redact
 from workers.claim import Claim, take
 from workers.connection import Connection, ConnectorFactory, open_connection
+from workers.lookup import Lookups
 from workers.retry import Decision, RetryPolicy
 from workers.thread import item_key, record_item, thread_content
 
@@ -70,6 +71,7 @@ class Publisher:
         )
         self.connectors = connectors
         self.enqueue = enqueue
+        self.lookups = Lookups(self)  # after an unknown outcome, look before sending
 
     # -- the whole path ---------------------------------------------------------------------------
 
@@ -104,7 +106,7 @@ class Publisher:
                 claim.account, self.vault, self.timings, self.connectors, started=started
             )
         except ConfigError as exc:
-            self._finish(claim, Decision(Status.FAILED), error_class="SecretsUnreadable", message=str(exc))
+            self.finish(claim, Decision(Status.FAILED), error_class="SecretsUnreadable", message=str(exc))
             return "failed"
         try:
             connection.refresh_cache(self.store.now())
@@ -119,14 +121,32 @@ class Publisher:
         done = dict(claim.done)
         reply_to = (claim.post.content.get("reply_to") or {}).get(claim.account.target)
         head: PublishResult | None = None
+        look_first = claim.needs_lookup
         for position in range(len(claim.items)):
             if position in done:
                 continue
             content = thread_content(claim.items, position, done, reply_to)
+            key = item_key(claim.idempotency_key, position)
+            if look_first:  # the previous attempt at this item may have reached the network
+                look_first = False
+                verdict = self.lookups.verify(claim, connection, content, key)
+                if isinstance(verdict, str):
+                    return verdict
+                if isinstance(verdict, Found):
+                    record_item(self.store, claim.delivery_id, position, verdict.result, self.store.now())
+                    done[position] = verdict.result.ref()
+                    head = head or (verdict.result if position == 0 else None)
+                    continue
+                if claim.deadline is not None and self.store.now() > claim.deadline:
+                    self.finish(
+                        claim,
+                        Decision(Status.MISSED),
+                        error_class="Missed",
+                        message="confirmed not on the network, and its allowed lateness is over",
+                    )
+                    return "missed"
             try:
-                result = connection.connector.publish(
-                    content, connection.credentials, item_key(claim.idempotency_key, position)
-                )
+                result = connection.connector.publish(content, connection.credentials, key)
             except ConnectorError as exc:
                 return self._failed(claim, exc, redact(exc.message, connection.credentials), position)
             except Exception as exc:  # a connector bug after the request may have gone out
@@ -135,7 +155,7 @@ class Publisher:
                     f"internal error in the {claim.account.network} connector: {type(exc).__name__}",
                     connection.credentials,
                 )
-                self._finish(claim, Decision(Status.UNKNOWN), error_class="InternalError", message=message)
+                self.finish(claim, Decision(Status.UNKNOWN), error_class="InternalError", message=message)
                 return "unknown"
             record_item(self.store, claim.delivery_id, position, result, self.store.now())
             done[position] = result.ref()
@@ -198,7 +218,7 @@ class Publisher:
         decision = self.policy.decide(error, same_kind + 1)
         if decision.reason:
             message = f"{message} ({decision.reason})"
-        self._finish(
+        self.finish(
             claim,
             decision,
             error_class=error.kind,
@@ -213,7 +233,7 @@ class Publisher:
         )
         return str(decision.status)
 
-    def _finish(
+    def finish(
         self,
         claim: Claim,
         decision: Decision,
@@ -222,8 +242,11 @@ class Publisher:
         message: str,
         http_status: int | None = None,
         rate_limited: bool = False,
+        columns: dict[str, Any] | None = None,
     ) -> None:
+        """Record the attempt and move the delivery from `publishing` as `decision` says."""
         now = self.store.now()
+        extra = columns or {}
         with self.store.write() as session:
             self._record(
                 session,
@@ -242,6 +265,7 @@ class Publisher:
             if decision.status == Status.UNKNOWN:
                 values["reconcile_at"] = now + timedelta(seconds=self.timings.settle)
                 values["reconcile_attempts"] = 0
+            values.update(extra)
             transition(
                 session,
                 claim.delivery_id,

@@ -79,7 +79,7 @@ def scheduler_command(loglevel: str | None) -> None:
     Example:
       postmast scheduler --loglevel DEBUG
     """
-    from workers.app import RECONCILE_TASK, create_app, enqueue_all
+    from workers.app import create_app, enqueue_all
     from workers.broker import clean_embedded_broker
 
     ctx = Context.from_env()
@@ -94,7 +94,6 @@ def scheduler_command(loglevel: str | None) -> None:
         ctx.store,
         ctx.settings,
         partial(enqueue_all, app, queue=queue),
-        enqueue_reconcile=partial(enqueue_all, app, queue=queue, task=RECONCILE_TASK),
         housekeeping=housekeeping,
     )
     Loop(dispatcher, tick=ctx.settings.timings.tick, clock=ctx.store.now).run()

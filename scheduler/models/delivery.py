@@ -5,8 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from scheduler.models.base import Base, StatusType, UTCDateTime
 from scheduler.states import Status
@@ -49,6 +60,8 @@ class Delivery(Base):
     reconcile_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """For an `unknown` delivery: when the network may next be asked whether the post exists."""
     reconcile_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    needs_lookup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The last attempt's outcome is unknown: the next attempt asks the network before sending."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
