@@ -66,3 +66,18 @@ def reset_any(value: str, now: datetime | None = None) -> float | None:
         return None
     # An epoch instant is a large number; a delta is small. 10^9 s is 2001-09-09.
     return until_epoch(text, now) if number > 1e9 else max(0.0, number)
+
+
+def retry_after_in_body(data: object) -> float | None:
+    """`retry_after` seconds from a JSON error body: Discord puts it at the top level (a float),
+    Telegram in `parameters.retry_after` (an integer)."""
+    if not isinstance(data, dict):
+        return None
+    candidates = [data.get("retry_after")]
+    parameters = data.get("parameters")
+    if isinstance(parameters, dict):
+        candidates.append(parameters.get("retry_after"))
+    for value in candidates:
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return max(0.0, float(value))
+    return None

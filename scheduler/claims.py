@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Exists, Select, exists, or_, select
+from sqlalchemy import ColumnElement, Exists, Select, exists, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from scheduler.models import Account, AccountStatus, Delivery
@@ -77,6 +77,15 @@ def claim_next(session: Session, account_id: int, now: datetime) -> list[int]:
         select(Account.id).where(Account.id == account_id, *_ready(now)).with_for_update(skip_locked=True)
     )
     return claim_for_account(session, account_id, now) if locked is not None else []
+
+
+def limit_account(session: Session, account_id: int, until: datetime) -> None:
+    """Hold back every delivery of the account until `until` (never shortens a longer hold)."""
+    session.execute(
+        update(Account)
+        .where(Account.id == account_id, or_(Account.limited_until.is_(None), Account.limited_until < until))
+        .values(limited_until=until)
+    )
 
 
 def next_due(session: Session, now: datetime) -> datetime | None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from connectors import Absent, ConnectorError, Content, Found, RateLimited, Undecidable
+from scheduler.claims import limit_account
 from scheduler.models import Attempt, Delivery
 from scheduler.states import Status
 from scheduler.vault import redact
@@ -89,10 +90,13 @@ class Lookups:
     def _undecided(self, claim: Claim, reason: str, rate_limited_for: float | None = None) -> str:
         now = self.store.now()
         lookups = claim.lookups + 1
-        delay = self.timings.settle * 2**lookups
+        delay = max(self.timings.settle, min(self.timings.retry_cap, self.timings.settle * 2**lookups))
         if rate_limited_for is not None:
             delay = max(delay, rate_limited_for)
         again = now + timedelta(seconds=delay) if lookups < MAX_LOOKUPS else None
+        if rate_limited_for is not None:  # hold back the whole account, as after a publish
+            with self.store.write() as session:
+                limit_account(session, claim.account.id, now + timedelta(seconds=max(1.0, rate_limited_for)))
         advice = (
             "; asking again later"
             if again is not None

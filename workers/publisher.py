@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from connectors import ConnectorError, Found, PublishResult, RateLimited, get_connector
@@ -39,15 +39,6 @@ from workers.thread import item_key, record_item, thread_content
 log = logging.getLogger("postmast.worker")
 
 Enqueue = Callable[[Sequence[int]], None]
-
-
-def limit_account(session: Session, account_id: int, until: datetime) -> None:
-    """Hold back every delivery of the account until `until` (never shortens a longer hold)."""
-    session.execute(
-        update(Account)
-        .where(Account.id == account_id, or_(Account.limited_until.is_(None), Account.limited_until < until))
-        .values(limited_until=until)
-    )
 
 
 class Publisher:
@@ -261,7 +252,7 @@ class Publisher:
             if decision.status == Status.RETRY_WAIT:
                 values["next_attempt_at"] = now + timedelta(seconds=decision.delay)
                 if rate_limited:
-                    limit_account(session, claim.account.id, values["next_attempt_at"])
+                    claims.limit_account(session, claim.account.id, values["next_attempt_at"])
             if decision.status == Status.UNKNOWN:
                 values["reconcile_at"] = now + timedelta(seconds=self.timings.settle)
                 values["reconcile_attempts"] = 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from connectors.ratelimit import reset_any, retry_after, until_epoch, until_iso8601
+from connectors.ratelimit import reset_any, retry_after, retry_after_in_body, until_epoch, until_iso8601
 
 NOW = datetime(2026, 8, 1, 14, 0, 0, tzinfo=UTC)
 NOW_EPOCH = int(NOW.timestamp())
@@ -107,3 +109,63 @@ def test_reset_any_tells_epoch_from_delta_by_magnitude() -> None:
     # 10^9 seconds is 2001: anything larger is an instant, anything smaller a delta
     assert reset_any("1000000000", NOW) == pytest.approx(1_000_000_000)
     assert reset_any("1000000001", NOW) == 0.0  # an instant long past
+
+
+# -- retry_after in JSON bodies (Discord, Telegram) ------------------------------------------------
+
+
+def _discord_ratelimited_example(conformance: Path) -> dict[str, object]:
+    """A body shaped by Discord's own `RatelimitedResponse` schema (its required fields, typed)."""
+    schemas = json.loads((conformance / "discord-api-spec" / "specs" / "openapi.json").read_text())[
+        "components"
+    ]["schemas"]
+    properties: dict[str, dict[str, object]] = {}
+    required: set[str] = set()
+    for part in schemas["RatelimitedResponse"]["allOf"]:
+        part = schemas[part["$ref"].rsplit("/", 1)[1]] if "$ref" in part else part
+        properties.update(part.get("properties", {}))
+        required.update(part.get("required", []))
+    assert properties["retry_after"]["type"] == "number" and "retry_after" in required
+    samples = {"string": "You are being rate limited.", "number": 1.337, "boolean": False, "integer": 0}
+    return {
+        name: samples.get(str(prop.get("type")), "x") for name, prop in properties.items() if name in required
+    }
+
+
+def test_discord_puts_retry_after_at_the_top_level(conformance: Path) -> None:
+    body = _discord_ratelimited_example(conformance)
+    assert retry_after_in_body(body) == 1.337
+
+
+def test_telegram_puts_it_in_the_response_parameters(conformance: Path) -> None:
+    api = json.loads((conformance / "telegram-bot-api-spec" / "api.json").read_text())
+    fields = {f["name"]: f for f in api["types"]["ResponseParameters"]["fields"]}
+    assert fields["retry_after"]["types"] == ["Integer"]
+    body = {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 14",
+        "parameters": {"retry_after": 14},
+    }
+    assert retry_after_in_body(body) == 14.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        "429",
+        {},
+        {"retry_after": "soon"},
+        {"retry_after": True},
+        {"retry_after": float("nan")},
+        {"parameters": {"retry_after": None}},
+    ],
+)
+def test_bodies_without_a_usable_retry_after(body: object) -> None:
+    assert retry_after_in_body(body) is None
+
+
+def test_a_negative_retry_after_means_now() -> None:
+    assert retry_after_in_body({"retry_after": -3}) == 0.0
