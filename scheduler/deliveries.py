@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.accounts import parse_target
 from scheduler.errors import Conflict, NotFound, UserError
-from scheduler.models import Account, Delivery, Post
+from scheduler.models import Account, Delivery, DeliveryItem, Post
 from scheduler.states import PENDING, TRANSITIONS, Status, transition
 from scheduler.store import Store
 from scheduler.timespec import check_not_past
@@ -44,6 +44,9 @@ class DeliveryRow:
     public_url: str | None
     error: str | None
     error_class: str | None
+    items_total: int = 1
+    items: tuple[dict[str, Any], ...] = ()
+    """Thread items published so far: position (from 1), remote id and public URL of each."""
 
     @property
     def target(self) -> str:
@@ -71,6 +74,8 @@ class DeliveryRow:
             "url": self.public_url,
             "error": self.error,
             "error_class": self.error_class,
+            "items_total": self.items_total,
+            "items": list(self.items),
         }
 
 
@@ -84,9 +89,9 @@ class Filters:
     limit: int | None = None
 
 
-def _rows_query(filters: Filters) -> Select[Delivery, str, str, str]:
-    query: Select[Delivery, str, str, str] = (
-        select(Delivery, Post.text, Account.network, Account.name)
+def _rows_query(filters: Filters) -> Select[Delivery, str, dict[str, Any], str, str]:
+    query: Select[Delivery, str, dict[str, Any], str, str] = (
+        select(Delivery, Post.text, Post.content, Account.network, Account.name)
         .join(Post, Post.id == Delivery.post_id)
         .join(Account, Account.id == Delivery.account_id)
         .order_by(Delivery.due_at, Delivery.id)
@@ -107,7 +112,23 @@ def _rows_query(filters: Filters) -> Select[Delivery, str, str, str]:
     return query
 
 
+def _published_items(session: Session, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {}
+    for start in range(0, len(ids), 500):
+        for item in session.scalars(
+            select(DeliveryItem)
+            .where(DeliveryItem.delivery_id.in_(ids[start : start + 500]))
+            .order_by(DeliveryItem.delivery_id, DeliveryItem.position)
+        ):
+            found.setdefault(item.delivery_id, []).append(
+                {"position": item.position + 1, "remote_id": item.remote_id, "url": item.public_url}
+            )
+    return found
+
+
 def rows(session: Session, filters: Filters) -> list[DeliveryRow]:
+    selected = session.execute(_rows_query(filters)).all()
+    items = _published_items(session, [d.id for d, *_ in selected])
     return [
         DeliveryRow(
             id=d.id,
@@ -124,8 +145,10 @@ def rows(session: Session, filters: Filters) -> list[DeliveryRow]:
             public_url=d.public_url,
             error=d.last_error,
             error_class=d.last_error_class,
+            items_total=len(content.get("items") or [None]),
+            items=tuple(items.get(d.id, ())),
         )
-        for d, text, network, name in session.execute(_rows_query(filters))
+        for d, text, content, network, name in selected
     ]
 
 

@@ -9,7 +9,7 @@ import click
 from scheduler import report as reports
 from scheduler.cli.output import console, emit_csv, emit_json, excerpt, table
 from scheduler.context import Context
-from scheduler.deliveries import Filters
+from scheduler.deliveries import DeliveryRow, Filters
 from scheduler.states import Status
 from scheduler.timespec import duration, local, parse_since, zone
 
@@ -78,6 +78,14 @@ def report(
     render(result, tz)
 
 
+def _outcome(row: DeliveryRow) -> str:
+    """The link (with thread progress when there are several items), else the error."""
+    thread = f" (thread: {len(row.items)} of {row.items_total} items)" if row.items_total > 1 else ""
+    if row.public_url:
+        return row.public_url + thread
+    return (row.error or "") + thread
+
+
 def render(result: reports.Report, tz: tzinfo) -> None:
     """The report as two tables: deliveries, then the summary per network."""
     if not result.deliveries:
@@ -93,7 +101,7 @@ def render(result: reports.Report, tz: tzinfo) -> None:
             duration(d.lateness),
             d.attempts,
             d.status.value,
-            d.public_url or d.error or "",
+            _outcome(d),
             excerpt(d.text, 30),
         )
         for d in result.deliveries

@@ -17,9 +17,9 @@ SECRET = "SEKRET123"
 
 
 def ok(result: CliResult) -> CliResult:
-    """The run succeeded and said nothing on stderr."""
+    """The run succeeded and said nothing on stderr but notes (e.g. an instance it could not reach)."""
     assert result.code == 0, result
-    assert result.err == "", result
+    assert all(line.startswith("postmast: note: ") for line in result.err.splitlines()), result
     return result
 
 
