@@ -1,70 +1,100 @@
 """Mastodon: `POST {instance}/api/v1/statuses` with an OAuth bearer token.
 
-Every request carries an `Idempotency-Key` derived from the delivery: Mastodon keeps
-keys for an hour and answers a replay with the status it already created, so a
-retry after an ambiguous failure cannot post twice (docs: methods/statuses.md;
-mastodon PR #2419).
+Every status carries an `Idempotency-Key` (the delivery's key; item N of a thread
+`{key}-{N}`): Mastodon keeps keys for an hour and answers a replay with the status it
+already created, before any validation, so a retry after an ambiguous failure cannot
+post twice (docs methods/statuses.md; app/services/post_status_service.rb).
 
-Length rule (mastodon `StatusLengthValidator`): grapheme clusters of the content
-warning plus the text, where every http(s) URL found by twitter-text's extractor
-counts `characters_reserved_per_url` (23) and every `@user@domain` counts as
-`@user`. Default limit 500; instances may raise it (`max_length` setting).
+Threads: item N replies to item N-1 (`in_reply_to_id`), item 0 to the post the user named.
+Options: `visibility` (or the account's `visibility` setting), `spoiler_text` (content
+warning), `language` (ISO 639-1; Mastodon silently drops an unknown code, so it is
+checked here). Media: `connectors.mastodon_media` (`POST /api/v2/media`, then poll).
 
-| response | error class | source |
-|---|---|---|
-| 200 Status | success: `id`, public URL = `url` | docs entities/Status.md; cassette test_toot |
-| 401 `The access token is invalid` | AuthExpired | docs methods/statuses.md; cassette test_unauthed_... |
-| 403 `This action is outside the authorized scopes` | AuthExpired (needs new scopes) | docs oauth-scopes |
-| 404 `Record not found` (e.g. deleted reply target) | PermanentError | docs; cassette test_status_missing |
-| 410 | PermanentError | docs methods/statuses.md |
-| 422 `Validation failed: …` (localized: by status only) | PermanentError | cassettes test_status_empty, ... |
-| 429 + `X-RateLimit-Reset` (ISO 8601; epoch tolerated) | RateLimited | docs api/rate-limits.md; cassettes |
-| 500, 503 | TransientError (a retry replays the same key) | docs |
-| 502, 504 | OutcomeUnknown (a proxy may have forwarded it) | RELIABILITY.md |
+Length rule (`StatusLengthValidator`): grapheme clusters of the content warning plus
+the text, every http(s) URL counting `characters_reserved_per_url` and every
+`@user@domain` counting as `@user`. Limits come from `GET /api/v2/instance`
+(`discover`, cached per account); the `max_length` setting overrides the character
+limit; the documented defaults apply until the instance was asked (`mastodon_rules`).
+
+| response                                         | error class      | source |
+|--------------------------------------------------|------------------|--------|
+| 200 Status: `id`, public URL `url` (else `uri`)  | success          | [Status], [toot] |
+| 200 without a status id                          | OutcomeUnknown   | not Mastodon's API answering |
+| 401 `The access token is invalid` / `revoked`    | AuthExpired      | [statuses], [unauthed] |
+| 403 `…outside the authorized scopes` (no scope)  | AuthExpired      | [oauth], [media.rb] |
+| 404 `Record not found` (deleted reply target)    | PermanentError   | [statuses], [missing] |
+| 410 Gone                                         | PermanentError   | [openapi] |
+| 413 on an upload (the proxy's body limit)        | PermanentError   | [nginx] |
+| 422 `Validation failed: …` (localized)           | PermanentError   | [empty], [lang] |
+| 422 unknown or attached `media_ids`              | PermanentError   | [delete_media] (ja) |
+| 422 on upload: `File content type is invalid`    | PermanentError   | [media] |
+| 422 on `GET /api/v1/media/:id`: processing failed | PermanentError  | [media], [media.rb] |
+| 429, `X-RateLimit-Reset` ISO 8601 or epoch, else `Retry-After` | RateLimited | [limits], [toot], [peers] |
+| 500 on upload `Error processing thumbnail…`      | TransientError (nothing posted; capped) | [media] |
+| 408, 500, 503 `Remote data could not be fetched` | TransientError (a retry replays the key) | [openapi] |
+| 502, 504 on a status                             | OutcomeUnknown (a proxy may have sent it) | [rel] |
+| 502, 504 or no answer on an upload or a poll     | TransientError (an upload is not a post) | [cleanup] |
+
+Sources: docs = shared/conformance/mastodon-documentation/content/en: [statuses]
+methods/statuses.md, [media] methods/media.md, [oauth] methods/oauth.md, [Status]
+entities/Status.md, [limits] api/rate-limits.md; [openapi] mastodon-openapi 4.7.0
+responses of `/api/v1/statuses` and `/api/v2/media`; cassettes (mastodon-py-cassettes):
+[toot] test_toot, [unauthed] test_unauthed_home_tl_throws, [missing] test_status_missing,
+[empty] test_status_empty, [lang] test_lang_for_errors, [delete_media]
+test_status_delete_media; mastodon source: [media.rb] app/controllers/api/v1/media_controller.rb,
+[cleanup] app/workers/scheduler/media_cleanup_scheduler.rb (unattached files go after a
+day), [nginx] dist/nginx.conf `client_max_body_size`; [peers] PEERS.md (the mock sends epoch);
+[rel] RELIABILITY.md.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import regex
 
 from connectors.base import Connector, check_http_url
-from connectors.content import Absent, Content, Field, Found, Lookup, Problem, PublishResult, Undecidable
-from connectors.errors import AuthExpired, OutcomeUnknown, PermanentError, RateLimited, TransientError
-from connectors.http import json_or_none, short_body
-from connectors.ratelimit import reset_any, retry_after
-from connectors.text import graphemes, http_urls
-
-# Mastodon's Account::MENTION_RE: a username, optionally followed by @domain.
-_MENTION = regex.compile(
-    r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@[\w.-]+\w+)?",
-    regex.IGNORECASE,
+from connectors.content import (
+    Absent,
+    Content,
+    Field,
+    Found,
+    Lookup,
+    Measure,
+    MediaFile,
+    Problem,
+    PublishResult,
+    Undecidable,
 )
-VISIBILITIES = ("public", "unlisted", "private", "direct")
+from connectors.errors import AuthExpired, OutcomeUnknown, PermanentError
+from connectors.http import host_of
+from connectors.mastodon_media import MediaUploads
+from connectors.mastodon_rules import (
+    LANGUAGES,
+    VISIBILITIES,
+    Limits,
+    checked,
+    countable_length,
+    created_at,
+    instance_facts,
+    is_this_item,
+)
+from connectors.text import text_problems
+
+__all__ = ["IDEMPOTENCY_WINDOW", "VISIBILITIES", "Mastodon", "countable_length"]
+
 IDEMPOTENCY_WINDOW = timedelta(minutes=55)
 """Mastodon keeps an Idempotency-Key for an hour; replays stay safely inside that."""
-_TAG = regex.compile(r"<[^>]+>")
-_BREAK = regex.compile(r"<br\s*/?>|</p>\s*<p>", regex.IGNORECASE)
+_STATUS_ID = regex.compile(r"[0-9A-Za-z_-]{1,64}")
+"""Status ids are strings "cast from an integer but not guaranteed to be a number" (entities/Status.md)."""
 
 
-def _plain(html_text: str) -> str:
-    """A status's HTML `content` as plain text (links, mentions and tags keep their text)."""
-    return html.unescape(_TAG.sub("", _BREAK.sub("\n", html_text)))
-
-
-def _comparable(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _instant(value: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size:,} bytes"
 
 
 def _result(status: Mapping[str, Any], http_status: int) -> PublishResult:
@@ -72,37 +102,29 @@ def _result(status: Mapping[str, Any], http_status: int) -> PublishResult:
     return PublishResult(str(status["id"]), str(url) if url else None, http_status)
 
 
-def countable_length(text: str, spoiler_text: str = "", url_weight: int = 23) -> int:
-    """Length of a status by Mastodon's rule (see the module docstring)."""
-    urls = http_urls(text)
-    entities: list[tuple[int, int, str]] = [(s, e, "x" * url_weight) for s, e, _ in urls]
-    for match in _MENTION.finditer(text):
-        start, end = match.span()
-        if not any(s < end and start < e for s, e, _ in urls):
-            entities.append((start, end, "@" + match.group(1)))
-    entities.sort()
-    pieces, cursor = [], 0
-    for start, end, replacement in entities:
-        pieces += [text[cursor:start], replacement]
-        cursor = end
-    pieces.append(text[cursor:])
-    return graphemes(spoiler_text) + graphemes("".join(pieces))
+def _placeholder(media: MediaFile) -> str:
+    return f"<id of {media.filename} once uploaded>"
 
 
 class Mastodon(Connector):
     name: ClassVar[str] = "mastodon"
     title: ClassVar[str] = "Mastodon"
-    max_length: ClassVar[int] = 500
+    max_length: ClassVar[int] = Limits().max_characters
+    max_media: ClassVar[int] = Limits().max_media
+    media_limits: ClassVar[Mapping[str, int]] = Limits().accepted()
+    max_alt_text: ClassVar[int | None] = Limits().description
+    threads: ClassVar[bool] = True
     settings_fields: ClassVar[tuple[Field, ...]] = (
         Field("instance", "base URL of the server, e.g. https://mastodon.social"),
-        Field("max_length", "the instance's character limit (default 500)", required=False),
+        Field("max_length", "character limit, if not the one the instance announces", required=False),
         Field("visibility", "public, unlisted, private or direct (default: the account's)", required=False),
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field("access_token", "an access token with the write:statuses scope", secret=True),
     )
     setup: ClassVar[str] = (
-        "In Mastodon: Preferences > Development > New application, scope write:statuses (and write:media). "
+        "In Mastodon: Preferences > Development > New application, scopes write:statuses and write:media "
+        "(add read:statuses and profile so postmast can check recent posts after a lost answer). "
         "Then: postmast account add mastodon NAME --set instance=https://your.server "
         "and paste 'Your access token' at the prompt."
     )
@@ -124,36 +146,161 @@ class Mastodon(Connector):
     def base_url(self) -> str:
         return self.settings["instance"].rstrip("/")
 
-    def count(self, text: str) -> int:
-        return countable_length(text)
+    # -- the instance's rules ---------------------------------------------------------------------
 
-    def payload(self, content: Content) -> dict[str, Any]:
+    @property
+    def limits(self) -> Limits:
+        """What this account's instance allows (cached by `discover`; defaults until then)."""
+        return Limits.from_cache(self.cache)
+
+    @property
+    def limit(self) -> int:
+        override = self.settings.get("max_length")
+        return int(override) if override else self.limits.max_characters
+
+    def count(self, text: str) -> int:
+        return countable_length(text, url_weight=self.limits.url_weight)
+
+    def measure(self, content: Content) -> Measure:
+        spoiler = content.options.get("spoiler_text") or ""
+        return Measure(
+            countable_length(content.text, str(spoiler), self.limits.url_weight),
+            self.limit,
+        )
+
+    def validate(self, content: Content) -> list[Problem]:
+        problems = super().validate(content) + self._option_problems(content.options)
+        if content.reply_to and self._reply_id(content.reply_to.id) is None:
+            here = host_of(self.base_url)
+            problems.append(
+                Problem(f"{content.reply_to.id!r} is not a status id or a link to one on {here}", "reply")
+            )
+        return problems
+
+    def _reply_id(self, given: str) -> str | None:
+        """A status id, or the id at the end of a status link on this instance (`…/@user/ID`)."""
+        if _STATUS_ID.fullmatch(given):
+            return given
+        parts = urlsplit(given)
+        last = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if parts.netloc == host_of(self.base_url) and last.isascii() and last.isdigit():
+            return last
+        return None
+
+    def _option_problems(self, options: Mapping[str, Any]) -> list[Problem]:
+        problems = []
+        visibility = options.get("visibility")
+        if visibility and visibility not in VISIBILITIES:
+            problems.append(Problem(f"visibility must be one of {', '.join(VISIBILITIES)}", "option"))
+        language = options.get("language")
+        if language and language not in LANGUAGES:
+            problems.append(
+                Problem(
+                    f"language {language!r} is not an ISO 639-1 code (two lowercase letters, e.g. en)",
+                    "option",
+                )
+            )
+        spoiler = options.get("spoiler_text")
+        if spoiler and not isinstance(spoiler, str):
+            problems.append(Problem("spoiler_text (content warning) must be text", "option"))
+        elif spoiler:
+            problems += [Problem(f"content warning: {p}", "option") for p in text_problems(spoiler)]
+        return problems
+
+    def validate_media(self, media: Sequence[MediaFile]) -> list[Problem]:
+        if not media:
+            return []
+        limits = self.limits
+        problems = []
+        if len(media) > limits.max_media:
+            problems.append(
+                Problem(f"{len(media)} attachments, {self.title} takes at most {limits.max_media}", "media")
+            )
+        if len(media) > 1 and any(m.kind == "video" for m in media):
+            # post_status_service.rb validate_media!: `images_and_video`
+            problems.append(Problem(f"a video must be the only attachment of a {self.title} post", "media"))
+        for item in media:
+            size_limit = limits.size_limit(item.mime)
+            if size_limit is None:
+                accepted = ", ".join(sorted(limits.accepted())) or "none"
+                problems.append(
+                    Problem(
+                        f"{item.filename}: {item.mime} is not accepted by this {self.title} server "
+                        f"(accepted: {accepted})",
+                        "media",
+                    )
+                )
+            elif item.size > size_limit:
+                problems.append(
+                    Problem(
+                        f"{item.filename} is {_size(item.size)}, over this {self.title} server's limit "
+                        f"of {_size(size_limit)} for {item.mime}",
+                        "media",
+                    )
+                )
+            if len(item.alt) > limits.description:  # a Rails length validation: code points
+                problems.append(
+                    Problem(f"alt text of {item.filename} is over {limits.description} characters", "media")
+                )
+        return problems
+
+    # -- publishing -------------------------------------------------------------------------------
+
+    def _body(self, content: Content, media_ids: Sequence[str]) -> dict[str, Any]:
         body: dict[str, Any] = {"status": content.text}
+        if media_ids:
+            body["media_ids"] = list(media_ids)
         if content.reply_to:
-            body["in_reply_to_id"] = content.reply_to.id
+            body["in_reply_to_id"] = self._reply_id(content.reply_to.id) or content.reply_to.id
         visibility = content.options.get("visibility") or self.settings.get("visibility")
         if visibility:
             body["visibility"] = visibility
+        for option in ("spoiler_text", "language"):
+            if content.options.get(option):
+                body[option] = content.options[option]
         return body
+
+    def payload(self, content: Content) -> dict[str, Any]:
+        """The status body; media ids are known only after the uploads, so they show as placeholders."""
+        return self._body(content, [_placeholder(m) for m in content.media])
+
+    @staticmethod
+    def _auth(credentials: Mapping[str, str]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {credentials['access_token']}"}
+
+    def _uploads(self, credentials: Mapping[str, str]) -> MediaUploads:
+        return MediaUploads(self.http, self.base_url, self._auth(credentials), self.state)
 
     def publish(
         self, content: Content, credentials: Mapping[str, str], idempotency_key: str
     ) -> PublishResult:
+        uploads = self._uploads(credentials)
+        media_ids = uploads.ids_for(content.media, idempotency_key) if content.media else []
+        try:
+            result = self._post_status(content, credentials, idempotency_key, media_ids)
+        except PermanentError:
+            uploads.forget(idempotency_key)
+            raise
+        uploads.forget(idempotency_key)
+        return result
+
+    def _post_status(
+        self, content: Content, credentials: Mapping[str, str], idempotency_key: str, media_ids: Sequence[str]
+    ) -> PublishResult:
         response = self.http.post(
             f"{self.base_url}/api/v1/statuses",
-            json=self.payload(content),
-            headers={
-                "Authorization": f"Bearer {credentials['access_token']}",
-                "Idempotency-Key": idempotency_key,
-            },
+            json=self._body(content, media_ids),
+            headers={**self._auth(credentials), "Idempotency-Key": idempotency_key},
         )
-        data = self._checked(response)
+        data = checked(response)
         if not isinstance(data, dict) or not data.get("id"):
             raise OutcomeUnknown(
                 f"Mastodon answered {response.status_code} without a status id",
                 http_status=response.status_code,
             )
         return _result(data, response.status_code)
+
+    # -- after an unknown outcome -----------------------------------------------------------------
 
     def lookup(
         self,
@@ -165,59 +312,74 @@ class Mastodon(Connector):
         replay_allowed: bool,
     ) -> Lookup:
         """Replay with the same Idempotency-Key while Mastodon still remembers it (an hour);
-        otherwise look for the text among the account's recent statuses."""
+        otherwise look for the item among the account's recent statuses.
+
+        The worker passes each item's own key (`{key}-{N}` for item N of a thread). A replay
+        of a media item reuses the ids its first attempt uploaded (kept in `state`); Mastodon
+        answers a known key before it looks at the media.
+        """
         age = datetime.now(UTC) - sent_at
         if replay_allowed and age < IDEMPOTENCY_WINDOW:
+            uploads = self._uploads(credentials)
             try:
-                return Found(self.publish(content, credentials, idempotency_key))
+                media_ids = uploads.ids_for(content.media, idempotency_key) if content.media else []
+            except PermanentError:  # a file refused now says nothing about the status
+                return self._search_recent(content, credentials, sent_at)
+            try:
+                result = self._post_status(content, credentials, idempotency_key, media_ids)
             except PermanentError as exc:  # a key only remembers successes: none was created
+                uploads.forget(idempotency_key)
                 return Absent(exc.message)
+            uploads.forget(idempotency_key)
+            return Found(result)
         return self._search_recent(content, credentials, sent_at)
 
     def _search_recent(self, content: Content, credentials: Mapping[str, str], sent_at: datetime) -> Lookup:
-        headers = {"Authorization": f"Bearer {credentials['access_token']}"}
-        me = self._checked(
-            self.http.get(f"{self.base_url}/api/v1/accounts/verify_credentials", headers=headers)
-        )
-        if not isinstance(me, dict) or not me.get("id"):
-            return Undecidable("Mastodon did not say which account the token belongs to")
-        statuses = self._checked(
-            self.http.get(
-                f"{self.base_url}/api/v1/accounts/{me['id']}/statuses",
-                headers=headers,
-                params={"limit": 40, "exclude_reblogs": "true"},
+        if content.reply_to:
+            parent = self._reply_id(content.reply_to.id) or content.reply_to.id
+            content = replace(content, reply_to=replace(content.reply_to, id=parent))
+        headers = self._auth(credentials)
+        try:
+            me = checked(
+                self.http.get(f"{self.base_url}/api/v1/accounts/verify_credentials", headers=headers)
             )
-        )
+            if not isinstance(me, dict) or not me.get("id"):
+                return Undecidable("Mastodon did not say which account the token belongs to")
+            statuses = checked(
+                self.http.get(
+                    f"{self.base_url}/api/v1/accounts/{me['id']}/statuses",
+                    headers=headers,
+                    params={"limit": 40, "exclude_reblogs": "true"},
+                )
+            )
+        except AuthExpired as exc:
+            if exc.http_status == 403:
+                return Undecidable(
+                    "the token may not read the account's statuses (scopes profile and read:statuses)"
+                )
+            raise
         if not isinstance(statuses, list):
             return Undecidable("Mastodon answered the timeline request with something else")
-        wanted = _comparable(_MENTION.sub(lambda m: "@" + m.group(1), content.text))
         for status in statuses:
-            if isinstance(status, dict) and _comparable(_plain(str(status.get("content", "")))) == wanted:
+            if isinstance(status, dict) and is_this_item(status, content):
                 return Found(_result(status, 200))
-        times = [
-            t for s in statuses if isinstance(s, dict) and (t := _instant(s.get("created_at"))) is not None
-        ]
+        times = [t for s in statuses if isinstance(s, dict) and (t := created_at(s)) is not None]
         oldest = min(times, default=None)
         if oldest is not None and oldest < sent_at - timedelta(minutes=5):
             return Absent("not among the account's statuses since the attempt")
         return Undecidable("the account's recent statuses do not reach back to the attempt")
 
-    def _checked(self, response: Any) -> Any:
-        """The JSON body of a 2xx answer, or the classified error."""
-        status = response.status_code
-        data = json_or_none(response)
-        if 200 <= status < 300:
-            return data
-        error = data.get("error") if isinstance(data, dict) else None
-        reason = f"Mastodon answered {status}: {error or short_body(response)}"
-        if status in (401, 403):
-            raise AuthExpired(reason, http_status=status)
-        if status == 429:
-            reset = response.headers.get("X-RateLimit-Reset")
-            wait = reset_any(reset) if reset else retry_after(response.headers.get("Retry-After", ""))
-            raise RateLimited(reason, retry_after=wait, http_status=status)
-        if status in (502, 504):
-            raise OutcomeUnknown(reason, http_status=status)
-        if status >= 500 or status == 408:
-            raise TransientError(reason, http_status=status)
-        raise PermanentError(reason, http_status=status)
+    # -- the account's server ---------------------------------------------------------------------
+
+    def discover(self, credentials: Mapping[str, str]) -> dict[str, Any]:
+        """The instance's limits (`GET /api/v2/instance`, v1 on servers before 4.0), after checking
+        the token with `GET /api/v1/accounts/verify_credentials`: 401 refuses it; 403 means a valid
+        token without the `profile`/`read:accounts` scope, which publishing does not need."""
+        headers = self._auth(credentials)
+        me = self.http.get(f"{self.base_url}/api/v1/accounts/verify_credentials", headers=headers)
+        if me.status_code != 403:
+            checked(me)
+        response = self.http.get(f"{self.base_url}/api/v2/instance", headers=headers)
+        if response.status_code in (404, 410):
+            response = self.http.get(f"{self.base_url}/api/v1/instance", headers=headers)
+        return instance_facts(checked(response))
