@@ -47,11 +47,16 @@ class ChaosMastodon(MastodonServer):
         with self.lock:
             for start, end in self.windows.get(token, []):
                 if start < now < end - GRACE:
-                    self.violations.append({"token": token, "after_start": round(now - start, 3),
-                                            "before_end": round(end - now, 3),
-                                            "key": request.header("Idempotency-Key"),
-                                            "replay": self.key_requests.get(request.header("Idempotency-Key") or "", 0),
-                                            "body": request.body[:60].decode("utf-8", "replace")})
+                    self.violations.append(
+                        {
+                            "token": token,
+                            "after_start": round(now - start, 3),
+                            "before_end": round(end - now, 3),
+                            "key": request.header("Idempotency-Key"),
+                            "replay": self.key_requests.get(request.header("Idempotency-Key") or "", 0),
+                            "body": request.body[:60].decode("utf-8", "replace"),
+                        }
+                    )
                     break
             if not self.faults_on or self.rng.random() >= self.fault_rate:
                 return None

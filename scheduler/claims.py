@@ -24,7 +24,13 @@ WAITING = (Status.SCHEDULED, Status.RETRY_WAIT)
 
 
 def _due(now: datetime) -> list[ColumnElement[bool]]:
-    return [Delivery.status.in_(WAITING), Delivery.next_attempt_at <= now, Delivery.deadline_at >= now]
+    """Waiting, due, and within its allowed lateness, or to be looked up (that has no deadline:
+    a post that may be out there is checked even when it is too late to send it)."""
+    return [
+        Delivery.status.in_(WAITING),
+        Delivery.next_attempt_at <= now,
+        or_(Delivery.deadline_at >= now, Delivery.needs_lookup.is_(True)),
+    ]
 
 
 def _ready(now: datetime) -> list[ColumnElement[bool]]:

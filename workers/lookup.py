@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("postmast.worker")
 
-MAX_LOOKUPS = 5
+MAX_LOOKUPS = 10
 """Undecided lookups before a delivery is left to a person."""
 
 
