@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers import SchedulerNotRunningError
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select, update
 
 from scheduler import claims
@@ -239,13 +239,17 @@ class Dispatcher:
 
 
 class Loop:
-    """Runs `Dispatcher.tick` on an APScheduler clock until stopped (SIGTERM/SIGINT or `stop`)."""
+    """Runs `Dispatcher.tick` on an APScheduler clock until stopped (SIGTERM/SIGINT or `stop`).
+
+    APScheduler's thread runs the ticks; the calling thread waits for a stop, then shuts
+    the scheduler down and waits for a tick in progress to finish.
+    """
 
     def __init__(self, dispatcher: Dispatcher, *, tick: float, clock: Callable[[], datetime]) -> None:
         self.dispatcher = dispatcher
         self.tick_seconds = tick
         self.clock = clock
-        self.scheduler = BlockingScheduler(
+        self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
@@ -267,10 +271,8 @@ class Loop:
                 self.scheduler.add_job(self._run, "date", run_date=wake, id="dispatch", replace_existing=True)
 
     def stop(self, *_: object) -> None:
-        if not self._stopping.is_set():
-            self._stopping.set()
-            log.info("scheduler stopping")
-            self.scheduler.shutdown(wait=False)  # a running tick finishes before the process exits
+        """Ask the loop to stop; safe from a signal handler and before the loop runs."""
+        self._stopping.set()
 
     def run(self, *, install_signals: bool = True) -> None:
         if install_signals:
@@ -281,5 +283,10 @@ class Loop:
             signal.signal(signal.SIGTERM, handler)
             signal.signal(signal.SIGINT, handler)
         self.scheduler.add_job(self._run, "date", run_date=self.clock(), id="dispatch")
-        log.info("scheduler running (wakes at the next due time or every %gs)", self.tick_seconds)
         self.scheduler.start()
+        log.info("scheduler running (wakes at the next due time or every %gs)", self.tick_seconds)
+        while not self._stopping.wait(1.0):
+            pass
+        log.info("scheduler stopping")
+        self.scheduler.shutdown(wait=True)  # lets a tick in progress finish
+        log.info("scheduler stopped")
