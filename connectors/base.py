@@ -88,13 +88,25 @@ class Connector(ABC):
             for f in cls.settings_fields
             if f.required and not settings.get(f.name)
         ]
+        limit = settings.get("max_length")
+        if (
+            limit
+            and "max_length" in known
+            and not (limit.isascii() and limit.isdecimal() and len(limit) <= 8 and int(limit) >= 1)
+        ):
+            problems.append(Problem("max_length must be a positive whole number (at most 99999999)"))
         return problems
 
     @classmethod
     def check_secrets(cls, secrets: Mapping[str, str]) -> list[Problem]:
         """Problems with an account's secrets: unknown keys, missing required ones."""
         known = {f.name for f in cls.secret_fields}
-        problems = [Problem(f"unknown secret {key!r} for {cls.name}") for key in secrets if key not in known]
+        # An unknown name is not echoed: it may be a pasted secret that lacks its `NAME=`.
+        unknown = [key for key in secrets if key not in known]
+        names = ", ".join(sorted(known)) or "none"
+        problems = (
+            [Problem(f"an unknown secret name was given for {cls.name} (known: {names})")] if unknown else []
+        )
         problems += [
             Problem(f"missing secret {f.name!r}: {f.help}")
             for f in cls.secret_fields
@@ -218,7 +230,11 @@ class Connector(ABC):
 
 def check_http_url(value: str, what: str) -> list[Problem]:
     """A setting that must be an absolute http(s) URL with a host."""
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError when out of range)
+    except ValueError:
+        return [Problem(f"{what} must be an absolute http(s) URL")]
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return [Problem(f"{what} must be an absolute http(s) URL")]
     return []

@@ -134,9 +134,6 @@ class Mastodon(Connector):
         problems = super().check_settings(settings)
         if settings.get("instance"):
             problems += check_http_url(settings["instance"], "instance")
-        limit = settings.get("max_length")
-        if limit and (not limit.isdecimal() or int(limit) < 1):
-            problems.append(Problem("max_length must be a positive whole number"))
         visibility = settings.get("visibility")
         if visibility and visibility not in VISIBILITIES:
             problems.append(Problem(f"visibility must be one of {', '.join(VISIBILITIES)}"))
@@ -181,7 +178,10 @@ class Mastodon(Connector):
         """A status id, or the id at the end of a status link on this instance (`…/@user/ID`)."""
         if _STATUS_ID.fullmatch(given):
             return given
-        parts = urlsplit(given)
+        try:
+            parts = urlsplit(given)
+        except ValueError:
+            return None
         last = parts.path.rstrip("/").rsplit("/", 1)[-1]
         if parts.netloc == host_of(self.base_url) and last.isascii() and last.isdigit():
             return last

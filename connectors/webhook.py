@@ -62,9 +62,6 @@ class Webhook(Connector):
         problems = super().check_settings(settings)
         if settings.get("url"):
             problems += check_http_url(settings["url"], "url")
-        limit = settings.get("max_length")
-        if limit and (not limit.isdecimal() or int(limit) < 1):
-            problems.append(Problem("max_length must be a positive whole number"))
         return problems
 
     def payload(self, content: Content, idempotency_key: str = "(assigned when queued)") -> dict[str, Any]:

@@ -134,9 +134,6 @@ class X(Connector):
         problems = super().check_settings(settings)
         if settings.get("api_base"):
             problems += check_http_url(settings["api_base"], "api_base")
-        limit = settings.get("max_length")
-        if limit and (not limit.isdecimal() or int(limit) < 1):
-            problems.append(Problem("max_length must be a positive whole number (280, or 25000)"))
         username = settings.get("username", "").removeprefix("@")
         if username and not _USERNAME.match(username):
             problems.append(Problem("username must be an X handle: 1 to 15 letters, digits or _"))

@@ -18,13 +18,16 @@ from sqlalchemy.orm import Session
 from connectors import AuthExpired, Connector, ConnectorError, get_connector
 from connectors.http import HttpClient
 from connectors.registry import UnknownNetwork
+from connectors.text import text_problems
 from scheduler.errors import Conflict, NotFound, UserError
 from scheduler.models import Account, AccountStatus, Delivery
 from scheduler.states import PENDING, Status, transition
 from scheduler.store import Store
-from scheduler.vault import MASK, SecretsUnreadable, Vault
+from scheduler.vault import MASK, SecretsUnreadable, Vault, redact
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+NETWORK_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+FIELD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,13 @@ class Discovery:
         try:
             cache = instance.discover(secrets)
         except AuthExpired as exc:
-            raise UserError(f"{target}: {connector.title} refused the credentials ({exc.message})") from None
+            reason = redact(exc.message, secrets)
+            raise UserError(f"{target}: {connector.title} refused the credentials ({reason})") from None
         except ConnectorError as exc:
+            reason = redact(exc.message, secrets)
             return cls(
                 notes=[
-                    f"could not check {target} with {connector.title} ({exc.message}); "
+                    f"could not check {target} with {connector.title} ({reason}); "
                     "added anyway, limits are the network's defaults"
                 ]
             )
@@ -96,11 +101,23 @@ class Discovery:
 
 
 def parse_target(target: str) -> tuple[str, str]:
-    """`network:name` -> (network, name), with a clear error for anything else."""
+    """`network:name` -> (network, name), with a clear error for anything no account can be."""
     network, sep, name = target.partition(":")
-    if not sep or not network or not name:
+    if not sep or not NETWORK_RE.fullmatch(network) or not NAME_RE.fullmatch(name):
         raise UserError(f"target {target!r} must look like NETWORK:NAME, e.g. mastodon:brand")
     return network.lower(), name
+
+
+def check_fields(values: Mapping[str, str], what: str) -> None:
+    """Keys are identifiers; values are printable text of a sane length (they are shown later)."""
+    for key, value in values.items():
+        if not FIELD_RE.fullmatch(key):
+            raise UserError(f"{what} name {key[:40]!r} is not valid (letters, digits and '_')")
+        problems = text_problems(value)
+        if problems:
+            raise UserError(f"{what} {key!r}: {problems[0].replace('text', 'the value', 1)}")
+        if len(value) > 4096:
+            raise UserError(f"{what} {key!r} is longer than 4096 characters")
 
 
 def connector_class(network: str) -> type[Connector]:
@@ -150,6 +167,8 @@ class Accounts:
         network = network.lower()
         cls = connector_class(network)
         check_name(name)
+        check_fields(settings, "setting")
+        check_fields(secrets, "secret")
         problems = cls.check_settings(settings) + cls.check_secrets(secrets)
         if problems:
             raise UserError(f"{network}:{name}: " + "; ".join(p.message for p in problems))
@@ -200,6 +219,9 @@ class Accounts:
             current = find(session, target)
             cls = connector_class(current.network)
             merged = {k: v for k, v in {**current.settings, **settings}.items() if v}
+        check_fields(settings, "setting")
+        if secrets is not None:
+            check_fields(secrets, "secret")
         clean = {k: v for k, v in secrets.items() if v} if secrets is not None else None
         problems = cls.check_settings(merged) + (cls.check_secrets(clean) if clean is not None else [])
         if problems:

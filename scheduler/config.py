@@ -7,6 +7,7 @@ breaks it could publish twice, so it is refused with a clear message.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -168,6 +169,7 @@ def parse_duration(text: str) -> float:
     value = text.strip().lower()
     unit = value[-1] if value and value[-1] in "smhd" else ""
     number = float(value[: len(value) - len(unit)])
-    if not number >= 0 or number == float("inf"):
+    seconds = number * _UNITS[unit]
+    if not (number >= 0 and math.isfinite(seconds)):
         raise ValueError(text)
-    return number * _UNITS[unit]
+    return seconds

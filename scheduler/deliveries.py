@@ -8,19 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from scheduler.accounts import parse_target
+from scheduler.accounts import NETWORK_RE, connector_class, parse_target
 from scheduler.errors import Conflict, NotFound, UserError
 from scheduler.models import Account, Delivery, DeliveryItem, Post
 from scheduler.states import PENDING, TRANSITIONS, Status, transition
 from scheduler.store import Store
-from scheduler.timespec import check_not_past
+from scheduler.timespec import MAX_AHEAD, check_not_past
 
+MAX_ID = 2**31 - 1
+"""Ids are 32-bit on PostgreSQL: anything larger cannot name a row."""
 CANCELLABLE = frozenset(s for s in Status if Status.CANCELLED in TRANSITIONS[s])
 RESCHEDULABLE = frozenset({Status.SCHEDULED, Status.QUEUED, Status.RETRY_WAIT})
 RETRYABLE = frozenset({Status.FAILED, Status.MISSED, Status.UNKNOWN})
@@ -87,6 +89,20 @@ class Filters:
     post_id: int | None = None
     since: datetime | None = None
     limit: int | None = None
+
+    def __post_init__(self) -> None:
+        """Filters that can match nothing real are refused with a clear line, not sent to SQL."""
+        if self.network is not None:
+            if not NETWORK_RE.fullmatch(self.network):
+                raise UserError(f"unknown network {self.network[:40]!r}")
+            connector_class(self.network.lower())
+        if self.target is not None:
+            parse_target(self.target)
+        for name, value in (("post", self.post_id), ("limit", self.limit)):
+            if value is not None and not 0 < value <= MAX_ID:
+                raise UserError(f"{name} must be a whole number from 1 to {MAX_ID}")
+        if self.since is not None and self.since.tzinfo is None:
+            raise UserError("--since needs a time zone")
 
 
 def _rows_query(filters: Filters) -> Select[Delivery, str, dict[str, Any], str, str]:
@@ -168,6 +184,8 @@ class Deliveries:
         )
 
     def ids_of_post(self, post_id: int) -> list[int]:
+        if not 0 < post_id <= MAX_ID:
+            raise NotFound(f"no post {post_id}")
         with self.store.read() as session:
             ids = list(session.scalars(select(Delivery.id).where(Delivery.post_id == post_id)))
         if not ids:
@@ -203,6 +221,9 @@ class Deliveries:
         """Move deliveries that have not started to a new due time; all or nothing."""
         now = self.store.now()
         check_not_past(when, now)
+        if when - now > MAX_AHEAD:
+            raise UserError(f"{when.isoformat(timespec='minutes')} is more than ten years away")
+        when = when.astimezone(UTC)
         with self.store.write() as session:
             done = []
             for delivery_id in delivery_ids:
@@ -268,6 +289,8 @@ class Deliveries:
 
     @staticmethod
     def _status(session: Session, delivery_id: int) -> Status:
+        if not 0 < delivery_id <= MAX_ID:
+            raise NotFound(f"no delivery {delivery_id} (see: postmast queue)")
         status = session.scalar(select(Delivery.status).where(Delivery.id == delivery_id))
         if status is None:
             raise NotFound(f"no delivery {delivery_id} (see: postmast queue)")
@@ -287,10 +310,11 @@ def _refusal(delivery_id: int, current: Status, verb: str) -> str:
     return f"delivery {delivery_id} cannot be {verb}: {reason}"
 
 
+def parse_id(value: str, what: str = "delivery") -> int:
+    if not (value.isascii() and value.isdecimal() and len(value) <= 10 and 0 < int(value) <= MAX_ID):
+        raise UserError(f"{value[:40]!r} is not a {what} id (a number, see: postmast queue)")
+    return int(value)
+
+
 def parse_ids(values: Sequence[str]) -> list[int]:
-    ids = []
-    for value in values:
-        if not value.isdecimal():
-            raise UserError(f"{value!r} is not a delivery id (a number, see: postmast queue)")
-        ids.append(int(value))
-    return ids
+    return [parse_id(value) for value in values]

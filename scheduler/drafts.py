@@ -75,7 +75,7 @@ def _attachments(draft: Draft, items: int, base: Path | None) -> list[list[Media
     attached: list[list[MediaFile]] = [[] for _ in range(items)]
     for index, spec in enumerate(draft.media):
         position, path = _media_spec(spec, items)
-        if base is not None and not Path(path).expanduser().is_absolute():
+        if base is not None and not path.startswith("~") and not Path(path).is_absolute():
             path = str(base / path)
         alt = draft.alt[index] if index < len(draft.alt) else ""
         attached[position].append(media_file(path, alt))
@@ -190,6 +190,8 @@ def _rows(path: Path) -> Iterable[Mapping[str, Any]]:
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise UserError(f"{path} nests JSON too deeply") from None
         except ValueError as exc:
             raise UserError(f"{path} is not valid JSON (line {getattr(exc, 'lineno', '?')})") from None
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):

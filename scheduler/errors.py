@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+
+def one_line(message: str) -> str:
+    """`message` as one printable line: control characters and lone surrogates (undecodable
+    input) are shown escaped, so nothing a user typed can break or rewrite the terminal line."""
+    return "".join(
+        c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if unicodedata.category(c) in ("Cc", "Cs")
+        else c
+        for c in message
+    )
+
 
 class UserError(Exception):
-    """Raised when input or configuration is wrong; the CLI prints it as one line and exits 1."""
+    """Raised when input or configuration is wrong; the CLI prints it as one line and exits 1.
+
+    The message is made one printable line here, whatever user input it quotes.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
 
 
 class ConfigError(UserError):

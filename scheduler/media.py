@@ -136,13 +136,17 @@ def probe(data: bytes) -> Probe | None:
 
 def read_file(path: str) -> tuple[str, bytes]:
     """The file's name and bytes, with one-line errors for everything that can go wrong."""
-    file = Path(path).expanduser()
     try:
+        file = Path(path).expanduser()
         if not file.is_file():
             raise UserError(f"media file {path!r} does not exist or is not a file")
         if file.stat().st_size > MAX_FILE:
             raise UserError(f"media file {path!r} is larger than 1 GB")
-        return file.name, file.read_bytes()
+        # a name that is not UTF-8 (undecodable bytes) is kept readable, with replacement marks
+        name = file.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return name, file.read_bytes()
+    except RuntimeError:  # `~someone` for a user that does not exist
+        raise UserError(f"media file {path!r}: cannot expand the home directory") from None
     except OSError as exc:
         raise UserError(f"cannot read media file {path!r}: {exc.strerror}") from None
     except ValueError:

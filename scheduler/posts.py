@@ -7,10 +7,11 @@ of every post passes every target network's rules.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,9 +24,10 @@ from scheduler.errors import UserError
 from scheduler.models import Account, AccountStatus, Delivery, Post
 from scheduler.states import Status
 from scheduler.store import Store
-from scheduler.timespec import check_not_past
+from scheduler.timespec import MAX_AHEAD, check_not_past, zone
 
 OPTIONS = ("spoiler_text", "language", "visibility")
+MAX_LATENESS = 3650 * 86400
 """Network-neutral options a post may carry; each connector uses those its network has."""
 
 
@@ -179,8 +181,18 @@ class Posts:
     def _check_request(self, request: PostRequest, prefix: str = "") -> None:
         if not request.targets:
             raise UserError(f"{prefix}no target: add --to NETWORK:NAME")
-        if request.max_lateness is not None and request.max_lateness <= 0:
+        lateness = request.max_lateness
+        if lateness is not None and not (
+            isinstance(lateness, int | float) and math.isfinite(lateness) and lateness > 0
+        ):
             raise UserError(f"{prefix}the maximum lateness must be positive")
+        if lateness is not None and not 1 <= lateness <= MAX_LATENESS:
+            raise UserError(f"{prefix}the maximum lateness must be between 1 second and 10 years")
+        zone(request.timezone)
+        if request.due_at.tzinfo is not None and request.due_at - self.store.now() > MAX_AHEAD:
+            raise UserError(
+                f"{prefix}{request.due_at.isoformat(timespec='minutes')} is more than ten years away"
+            )
         unknown = sorted(set(request.options) - set(OPTIONS))
         if unknown:
             raise UserError(f"{prefix}unknown option {unknown[0]!r} (known: {', '.join(OPTIONS)})")
@@ -216,9 +228,10 @@ class Posts:
         plans: list[tuple[TargetPlan, Account | None]],
         now: datetime,
     ) -> QueuedPost:
-        lateness = int(
+        lateness = math.ceil(
             request.max_lateness if request.max_lateness is not None else self.default_max_lateness
         )
+        due = request.due_at.astimezone(UTC)  # lateness is real time, not wall-clock time
         items = [
             {
                 "text": item.text,
@@ -247,9 +260,9 @@ class Posts:
                 post_id=post.id,
                 account_id=account.id,
                 status=Status.SCHEDULED,
-                due_at=request.due_at,
-                next_attempt_at=request.due_at,
-                deadline_at=request.due_at + timedelta(seconds=lateness),
+                due_at=due,
+                next_attempt_at=due,
+                deadline_at=due + timedelta(seconds=lateness),
                 idempotency_key=str(uuid.uuid4()),
                 attempt_count=0,
                 created_at=now,
@@ -257,7 +270,7 @@ class Posts:
             )
             session.add(delivery)
             session.flush()
-            queued.append(QueuedDelivery(delivery.id, plan.target, request.due_at))
+            queued.append(QueuedDelivery(delivery.id, plan.target, due))
         return QueuedPost(post.id, queued)
 
 

@@ -59,6 +59,10 @@ def _offset(delta: timedelta | None) -> str:
     return f"{sign}{abs(total) // 60:02d}:{abs(total) % 60:02d}"
 
 
+MAX_AHEAD = timedelta(days=3650)
+"""Nothing is scheduled more than ten years ahead: a typo, and beyond it dates overflow."""
+
+
 def parse_when(text: str | None, tz: ZoneInfo, now: datetime) -> datetime:
     """`--at` to an aware UTC datetime.
 
@@ -67,11 +71,21 @@ def parse_when(text: str | None, tz: ZoneInfo, now: datetime) -> datetime:
     """
     if text is None or text.strip().lower() == "now":
         return now
+    try:
+        when = _parse_when(text, tz, now)
+    except OverflowError:
+        raise UserError(f"the time {text!r} is out of range") from None
+    if when - now > MAX_AHEAD:
+        raise UserError(f"{text!r} is more than ten years away")
+    return when
+
+
+def _parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
     value = text.strip()
     relative = _RELATIVE.fullmatch(value)
     if relative:
         seconds = float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)[0].lower()]
-        if seconds > 3650 * 86400:
+        if seconds > MAX_AHEAD.total_seconds():
             raise UserError(f"{text!r} is more than ten years away")
         return now + timedelta(seconds=seconds)
     try:
@@ -94,11 +108,16 @@ def parse_since(text: str, tz: ZoneInfo, now: datetime) -> datetime:
     if relative and not text.strip().lower().startswith("in"):
         seconds = float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)[0].lower()]
         return now - timedelta(seconds=min(seconds, 100 * 365 * 86400))
-    return parse_when(text, tz, now)
+    try:
+        return _parse_when(text, tz, now)
+    except OverflowError:
+        raise UserError(f"the time {text!r} is out of range") from None
 
 
 def check_not_past(when: datetime, now: datetime, *, grace: float = 60.0) -> None:
     """Refuse times more than `grace` seconds in the past: probably a typo, never 'send now'."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise UserError(f"{when.isoformat()} has no time zone; give one (e.g. +01:00 or --tz)")
     if when < now - timedelta(seconds=grace):
         ago = now - when
         raise UserError(

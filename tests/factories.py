@@ -3,7 +3,9 @@ and directly where a test needs a delivery in a given state as its starting poin
 
 from __future__ import annotations
 
+import struct
 import uuid
+import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,6 +103,17 @@ def row_counts(store: Store) -> dict[str, int]:
         }
 
 
+def tiny_png(width: int = 1, height: int = 1) -> bytes:
+    """A valid PNG (8-bit grey, one zero byte per pixel) of the given size, with correct checksums."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"".join(b"\x00" + b"\x00" * width for _ in range(height)))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
 __all__ = [
     "AccountStatus",
     "account_status",
@@ -109,4 +122,5 @@ __all__ = [
     "delivery",
     "row_counts",
     "status_of",
+    "tiny_png",
 ]

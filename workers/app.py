@@ -39,8 +39,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_ignore_result": True,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "task_time_limit": timings.task_time_limit,
-        "task_soft_time_limit": max(1.0, timings.task_time_limit - 5.0),
+        # The publisher stops sending a second before the time limit; Celery's soft limit comes at
+        # the limit, its hard kill a little later but well before the lease runs out.
+        "task_soft_time_limit": timings.task_time_limit,
+        "task_time_limit": timings.task_time_limit + min(5.0, (timings.lease - timings.task_time_limit) / 2),
         "task_default_queue": settings.queue,
         "task_serializer": "json",
         "accept_content": ["json"],

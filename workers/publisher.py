@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from connectors import ConnectorError, Found, PublishResult, RateLimited, get_connector
+from connectors import ConnectorError, Found, OutcomeUnknown, PublishResult, RateLimited, get_connector
 from scheduler import claims
 from scheduler.config import Settings
 from scheduler.errors import ConfigError
@@ -140,6 +141,11 @@ class Publisher:
                 result = connection.connector.publish(content, connection.credentials, key)
             except ConnectorError as exc:
                 return self._failed(claim, exc, redact(exc.message, connection.credentials), position)
+            except SoftTimeLimitExceeded:  # Celery's time limit, in the middle of a request
+                unknown = OutcomeUnknown(
+                    f"the worker's time limit was reached while talking to {connection.connector.title}"
+                )
+                return self._failed(claim, unknown, unknown.message, position)
             except Exception as exc:  # a connector bug after the request may have gone out
                 log.exception("delivery %s: connector %s raised", claim.delivery_id, claim.account.network)
                 message = redact(

@@ -13,7 +13,7 @@ import click
 
 from scheduler import __version__
 from scheduler.cli import accounts, admin, deliveries, posting, reporting, services
-from scheduler.errors import UserError
+from scheduler.errors import UserError, one_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -36,7 +36,7 @@ for module in (accounts, posting, deliveries, reporting, services, admin):
 
 
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"postmast: error: {message}", err=True)
+    click.echo(f"postmast: error: {one_line(message)}", err=True)
     sys.exit(code)
 
 

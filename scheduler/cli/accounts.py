@@ -7,7 +7,7 @@ import sys
 import click
 
 from connectors import Connector, available
-from scheduler.accounts import Accounts, connector_class
+from scheduler.accounts import FIELD_RE, Accounts, connector_class
 from scheduler.cli.output import console, emit_json, json_option, table
 from scheduler.context import Context
 from scheduler.errors import UserError
@@ -36,7 +36,8 @@ def read_secret_lines() -> dict[str, str]:
         raise UserError("the secrets on stdin are not valid UTF-8 text") from None
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
     for number, line in enumerate(lines, 1):
-        if "=" not in line or not line.partition("=")[0].strip():
+        if "=" not in line or not FIELD_RE.fullmatch(line.partition("=")[0].strip()):
+            # a pasted bare token is not KEY=VALUE: say so without echoing any part of it
             raise UserError(
                 f"line {number} of the secrets on stdin is not KEY=VALUE (its value is not shown)"
             )

@@ -72,7 +72,7 @@ def test_check_secrets_reports_unknown_and_missing_without_values() -> None:
     assert Minimal.check_secrets({"token": "s3cret"}) == []
     problems = Minimal.check_secrets({"password": "hunter2"})
     assert [p.message for p in problems] == [
-        "unknown secret 'password' for minimal",
+        "an unknown secret name was given for minimal (known: token)",
         "missing secret 'token': the token",
     ]
     assert not any("hunter2" in p.message for p in problems)

@@ -324,14 +324,15 @@ def test_unknown_settings_are_named_with_the_known_ones() -> None:
 @pytest.mark.parametrize("limit", ["0", "-5", "abc", "1.5", " 10", "1e3", "²", "١٢٣x"])
 def test_bad_max_length(limit: str) -> None:
     problems = Webhook.check_settings({"url": "https://example.org/h", "max_length": limit})
-    assert [p.message for p in problems] == ["max_length must be a positive whole number"]
+    assert [p.message for p in problems] == ["max_length must be a positive whole number (at most 99999999)"]
 
 
 def test_secrets() -> None:
     assert Webhook.check_secrets({}) == []
     assert Webhook.check_secrets({"signing_secret": "x"}) == []
     [problem] = Webhook.check_secrets({"token": "x"})
-    assert "'token'" in problem.message
+    assert problem.message == "an unknown secret name was given for webhook (known: signing_secret)"
+    assert "'token'" not in problem.message  # a name may be a pasted secret: never echoed
 
 
 def test_max_length_setting_limits_validation() -> None:

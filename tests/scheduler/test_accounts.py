@@ -94,7 +94,7 @@ def test_valid_names(accounts: Accounts, name: str) -> None:
             "mastodon",
             INSTANCE,
             {"access_token": SECRET, "password": "hunter2hunter2"},
-            "unknown secret 'password' for mastodon",
+            "an unknown secret name was given for mastodon",
         ),
         ("mastodon", {}, {"access_token": SECRET}, "missing setting 'instance'"),
         ("mastodon", INSTANCE, {}, "missing secret 'access_token'"),
@@ -151,7 +151,8 @@ def test_malformed_targets(accounts: Accounts, target: str) -> None:
 
 def test_parse_target_lowercases_only_the_network() -> None:
     assert parse_target("MasToDon:Brand") == ("mastodon", "Brand")
-    assert parse_target("webhook:a:b") == ("webhook", "a:b")
+    with pytest.raises(UserError, match="must look like NETWORK:NAME"):
+        parse_target("webhook:a:b")  # no account name holds a colon
 
 
 def test_unknown_account_is_not_found(accounts: Accounts) -> None:
@@ -182,7 +183,7 @@ def test_update_settings_and_secrets(store: Store, accounts: Accounts, vault: Va
         ({"instance": ""}, None, "missing setting 'instance'"),
         ({"colour": "blue"}, None, "unknown setting 'colour'"),
         ({}, {}, "missing secret 'access_token'"),
-        ({"max_length": "1000"}, {"token": "abcdefgh"}, "unknown secret 'token'"),
+        ({"max_length": "1000"}, {"token": "abcdefgh"}, "an unknown secret name was given for mastodon"),
     ],
 )
 def test_invalid_update_changes_nothing(

@@ -255,6 +255,8 @@ def test_row_as_dict(store: Store, service: Deliveries, account: int) -> None:
         "url": "https://m.example/@brand/r1",
         "error": None,
         "error_class": None,
+        "items_total": 1,
+        "items": [],
     }
 
 

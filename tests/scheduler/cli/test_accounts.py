@@ -143,7 +143,7 @@ def test_account_list_empty(cli: Cli) -> None:
         ("access_token=SEK\x00RET123\n", ["secret 'access_token' contains control characters"]),
         ("access_token=SEK\x1bRET123\n", ["secret 'access_token' contains control characters"]),
         (f"access_token={SECRET}\naccess_token={SECRET}\n", ["secret 'access_token' is given twice"]),
-        (f"access_token={SECRET}\ntoken={SECRET}\n", ["unknown secret 'token' for mastodon"]),
+        (f"access_token={SECRET}\ntoken={SECRET}\n", ["an unknown secret name was given for mastodon"]),
         ("", ["missing secret 'access_token'"]),
     ],
 )
