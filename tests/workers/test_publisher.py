@@ -254,3 +254,29 @@ def test_lease_and_deadline_come_from_the_settings(store, vault, settings, accou
     assert seen["lease"] == settings.timings.lease
     assert 0 < seen["deadline_left"] <= settings.timings.task_time_limit
     assert timedelta(seconds=seen["lease"]) > timedelta(seconds=settings.timings.task_time_limit)
+
+
+def test_one_notice_per_auth_incident_and_waiting_deliveries_are_missed_at_their_deadline(
+    store, clock, vault, settings, account, mastodon, caplog
+) -> None:
+    from scheduler.dispatcher import Dispatcher as _Dispatcher
+
+    first = add_delivery(store, account, status=Status.QUEUED, lateness=600)
+    second = add_delivery(store, account, status=Status.QUEUED, lateness=600)
+    for _ in range(2):
+        mastodon.inject(Fault(response=Response(401, {"error": "The access token was revoked"})))
+    publisher = Publisher(store, vault, settings)
+    with caplog.at_level("ERROR", logger="postmast.worker"):
+        assert publisher.publish(first) == "retry_wait"
+        # the second was queued before the flag: it is put back without a request
+        assert publisher.publish(second) == "waiting (account needs re-authorisation)"
+    notices = [r for r in caplog.records if "needs re-authorisation" in r.getMessage()]
+    assert len(notices) == 1  # one notice per incident
+    assert len(mastodon.requests) == 1
+    # they wait (not failed) while the account is flagged, and are missed when their lateness runs out
+    dispatcher = _Dispatcher(store, settings, lambda ids: None)
+    clock.advance(300)
+    assert dispatcher.tick().dispatched == []
+    assert {status_of(store, first), status_of(store, second)} <= {Status.RETRY_WAIT, Status.SCHEDULED}
+    clock.advance(301)
+    assert sorted(dispatcher.tick().missed) == sorted([first, second])
