@@ -176,7 +176,12 @@ class Connector(ABC):
                         "media",
                     )
                 )
-            if self.max_alt_text is not None and graphemes(item.alt) > self.max_alt_text:
+            alt_problems = text_problems(item.alt)
+            if alt_problems:
+                problems.append(
+                    Problem(f"alt text of {item.filename}: {alt_problems[0].removeprefix('text ')}", "media")
+                )
+            elif self.max_alt_text is not None and graphemes(item.alt) > self.max_alt_text:
                 problems.append(
                     Problem(f"alt text of {item.filename} is over {self.max_alt_text} characters", "media")
                 )

@@ -116,6 +116,8 @@ def check_fields(values: Mapping[str, str], what: str) -> None:
         problems = text_problems(value)
         if problems:
             raise UserError(f"{what} {key!r}: {problems[0].replace('text', 'the value', 1)}")
+        if any(c in value for c in "\t\r\n"):
+            raise UserError(f"{what} {key!r}: the value contains a tab or a line break")
         if len(value) > 4096:
             raise UserError(f"{what} {key!r} is longer than 4096 characters")
 

@@ -196,6 +196,8 @@ class Posts:
         unknown = sorted(set(request.options) - set(OPTIONS))
         if unknown:
             raise UserError(f"{prefix}unknown option {unknown[0]!r} (known: {', '.join(OPTIONS)})")
+        if any(not str(remote).strip() for remote in request.reply_to.values()):
+            raise UserError(f"{prefix}a reply target needs the remote id of the post it answers")
         strays = sorted(set(request.reply_to) - set(request.targets))
         if strays:
             raise UserError(f"{prefix}--reply-to names {strays[0]}, which is not a --to target")
