@@ -16,35 +16,31 @@ with the servers' own books. The exit code is 0 only when all of them hold.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import redis
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
+from bench.chaos_result import ChaosResult, judge
 from bench.chaos_server import ChaosMastodon
+from bench.chaos_stack import Process, RedisServer, database
 from scheduler.accounts import Accounts
 from scheduler.config import Settings
 from scheduler.context import Context
 from scheduler.models import Delivery
 from scheduler.posts import PostRequest, Posts
-from scheduler.states import PENDING, TERMINAL, Status
+from scheduler.states import PENDING, Status
 from workers.app import create_app, enqueue_all
 
 TIMINGS = {
@@ -82,181 +78,10 @@ class ChaosConfig:
     )
 
 
-@dataclass
-class ChaosResult:
-    deliveries: int
-    accounts: int
-    elapsed: float
-    states: dict[str, int]
-    duplicates_seen_by_servers: int
-    lost: int
-    requests_in_rate_limit_windows: int
-    report_published: int
-    servers_statuses: int
-    report_mismatches: int
-    failed_or_missed_but_on_server: int
-    kills: dict[str, int]
-    redis_restarts: int
-    duplicate_messages_sent: int
-    faults_injected: dict[str, int]
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.duplicates_seen_by_servers == 0
-            and self.lost == 0
-            and self.requests_in_rate_limit_windows == 0
-            and self.report_published == self.servers_statuses
-            and self.report_mismatches == 0
-            and self.failed_or_missed_but_on_server == 0
-        )
-
-    def render(self) -> str:
-        s = self.states
-        counts = "   ".join(
-            f"{name} {s.get(name, 0)}" for name in ("published", "failed", "unknown", "missed")
-        )
-        checks = [
-            ("duplicates seen by the servers", self.duplicates_seen_by_servers),
-            ("deliveries lost (not terminal, not explained)", self.lost),
-            ("requests sent inside a rate-limit window", self.requests_in_rate_limit_windows),
-            ("report rows disagreeing with the servers", self.report_mismatches),
-            ("failed or missed, yet on a server", self.failed_or_missed_but_on_server),
-        ]
-        lines = [
-            f"chaos run: {self.deliveries} deliveries, {self.accounts} accounts, {self.elapsed:.0f} s",
-            f"  SIGKILL + restart: {dict(self.kills)}; Redis restarts: {self.redis_restarts}; "
-            f"duplicate broker messages sent: {self.duplicate_messages_sent}",
-            f"  faults injected by the servers: {dict(self.faults_injected)}",
-            f"  {counts}",
-            *(f"  {label:<48} {value}  (must be 0)" for label, value in checks),
-            f"  published by report --json: {self.report_published}; statuses on the servers: "
-            f"{self.servers_statuses}  (must be equal)",
-            f"  verdict: {'OK' if self.ok else 'FAILED'}",
-        ]
-        return "\n".join(lines)
-
-
-class Process:
-    """A postmast service in its own process group, restartable."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name, self.args, self.env, self.logs = name, args, env, logs
-        self.generation = 0
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        self.generation += 1
-        log = open(self.logs / f"{self.name}.{self.generation}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "scheduler", *self.args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill9(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill9()
-
-
-class RedisServer:
-    """A private Redis with AOF on, so a restart keeps the queue."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.dir = workdir / "redis"
-        self.dir.mkdir()
-        from tests.services import free_port
-
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("the chaos run needs redis-server")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.dir),
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--maxmemory-policy",
-                "noeviction",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            try:
-                if redis.Redis.from_url(self.url).ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise SystemExit("the chaos run's redis-server did not start")
-
-    def restart(self) -> None:
-        with contextlib.suppress(redis.ConnectionError):
-            redis.Redis.from_url(self.url).shutdown()  # with AOF on, this fsyncs the log
-        if self.process:
-            self.process.wait(10)
-        time.sleep(0.5)
-        self.start()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
-def _database(admin_url: str) -> tuple[str, Any]:
-    name = f"postmast_chaos_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(
-                text(
-                    f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-                    " AND pid <> pg_backend_pid()"
-                )
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), drop
-
-
 def run(config: ChaosConfig, workdir: Path, say: Any = print) -> ChaosResult:
     rng = random.Random(config.seed)
     started = time.monotonic()
-    database_url, drop_database = _database(config.pg_admin_url)
+    database_url, drop_database = database(config.pg_admin_url)
     broker = RedisServer(workdir)
     tokens = {f"chaos-token-{n}": f"user{n}" for n in range(config.accounts)}
     server = ChaosMastodon(
@@ -384,8 +209,16 @@ def run(config: ChaosConfig, workdir: Path, say: Any = print) -> ChaosResult:
                 timeout=120,
             ).stdout
         )
-        return _judge(
-            config, report, server, time.monotonic() - started, kills, redis_restarts, duplicates_sent, tokens
+        return judge(
+            config.deliveries,
+            config.accounts,
+            report,
+            server,
+            time.monotonic() - started,
+            kills,
+            redis_restarts,
+            duplicates_sent,
+            tokens,
         )
     finally:
         stop_chaos.set()
@@ -415,57 +248,6 @@ def _unknown_being_checked(ctx: Context) -> int:
             )
             or 0
         )
-
-
-def _judge(
-    config: ChaosConfig,
-    report: dict[str, Any],
-    server: ChaosMastodon,
-    elapsed: float,
-    kills: Counter[str],
-    redis_restarts: int,
-    duplicates_sent: int,
-    tokens: dict[str, str],
-) -> ChaosResult:
-    rows = report["deliveries"]
-    states = Counter(r["status"] for r in rows)
-    per_text = server.statuses_per_text()
-    duplicates = sum(n - 1 for n in per_text.values() if n > 1)
-    account_token = {f"mastodon:chaos{n}": token for n, token in enumerate(tokens)}
-    with server.lock:
-        by_id = {s["id"]: s for s in server.statuses.values()}
-    mismatches = 0
-    wrong = 0
-    for row in rows:
-        on_server = per_text.get((account_token[row["target"]], row["text"]), 0)
-        if row["status"] == "published":
-            status = by_id.get(row["remote_id"])
-            if status is None or status.get("text") != row["text"] or on_server != 1:
-                mismatches += 1
-        elif row["status"] in ("failed", "missed") and on_server:
-            wrong += 1
-    lost = sum(
-        1
-        for r in rows
-        if r["status"] not in {s.value for s in TERMINAL} and not (r["status"] == "unknown" and r["error"])
-    )
-    return ChaosResult(
-        deliveries=config.deliveries,
-        accounts=config.accounts,
-        elapsed=elapsed,
-        states=dict(states),
-        duplicates_seen_by_servers=duplicates,
-        lost=lost,
-        requests_in_rate_limit_windows=len(server.violations),
-        report_published=states.get("published", 0),
-        servers_statuses=len(per_text),
-        report_mismatches=mismatches,
-        failed_or_missed_but_on_server=wrong,
-        kills=dict(kills),
-        redis_restarts=redis_restarts,
-        duplicate_messages_sent=duplicates_sent,
-        faults_injected=dict(server.injected),
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
