@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -62,48 +61,40 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Runtime:
-    """Per-process objects of the tasks, built lazily so forked children never share connections."""
-
-    pid: int
-    publisher: Publisher
-
-
 def create_app(settings: Settings) -> Celery:
     app = Celery("postmast", set_as_current=False)
     app.conf.update(celery_config(settings))
-    runtimes: dict[int, _Runtime] = {}
+    publishers: dict[int, Publisher] = {}
 
-    def runtime() -> _Runtime:
+    def publisher() -> Publisher:
+        """This process's publisher, built lazily so forked children never share connections."""
         pid = os.getpid()
-        if pid not in runtimes:
+        if pid not in publishers:
             store = Store(settings.database_url)
             vault = Vault.from_settings(settings.secret_key, settings.key_file)
-            runtimes.clear()
-            runtimes[pid] = _Runtime(
-                pid,
-                Publisher(store, vault, settings, enqueue=lambda ids: enqueue_all(app, ids, settings.queue)),
+            publishers.clear()
+            publishers[pid] = Publisher(
+                store, vault, settings, enqueue=lambda ids: enqueue_all(app, ids, settings.queue)
             )
-        return runtimes[pid]
+        return publishers[pid]
 
     @app.task(name=PUBLISH_TASK, ignore_result=True, acks_late=True, shared=False)  # type: ignore[untyped-decorator]
     def publish(delivery_id: int) -> str:
         if not isinstance(delivery_id, int):
             log.error("ignoring a malformed message: %r is not a delivery id", delivery_id)
             return "malformed"
-        return runtime().publisher.publish(delivery_id)
+        return publisher().publish(delivery_id)
 
     return app
 
 
-def enqueue(app: Celery, delivery_id: int, queue: str, task: str = PUBLISH_TASK) -> None:
+def enqueue(app: Celery, delivery_id: int, queue: str) -> None:
     """Hand one delivery id to the workers: ids only, and never an ETA."""
-    app.send_task(task, args=[delivery_id], queue=queue)
+    app.send_task(PUBLISH_TASK, args=[delivery_id], queue=queue)
 
 
-def enqueue_all(app: Celery, ids: Sequence[int], queue: str, task: str = PUBLISH_TASK) -> None:
+def enqueue_all(app: Celery, ids: Sequence[int], queue: str) -> None:
     """Hand several ids over one broker connection."""
     with app.producer_or_acquire() as producer:
         for delivery_id in ids:
-            app.send_task(task, args=[delivery_id], queue=queue, producer=producer)
+            app.send_task(PUBLISH_TASK, args=[delivery_id], queue=queue, producer=producer)
