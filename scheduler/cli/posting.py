@@ -181,15 +181,11 @@ def import_posts(file: Path, dry_run: bool, tz_name: str | None, as_json: bool) 
     posts = Posts(ctx.store, default_max_lateness=ctx.settings.timings.max_lateness)
     if dry_run:
         plans = [plan for request in requests for plan in posts.plan(request)]
+        bad = next((p for p in plans if not p.ok), None)
         if as_json:
             emit_json({"posts": len(requests), "targets": [p.as_dict() for p in plans]})
-        else:
-            click.echo(
-                f"{len(requests)} posts, {len(plans)} deliveries: all valid"
-                if all(p.ok for p in plans)
-                else ""
-            )
-        bad = next((p for p in plans if not p.ok), None)
+        elif bad is None:
+            click.echo(f"{len(requests)} posts, {len(plans)} deliveries: all valid (dry run; nothing stored)")
         if bad is not None:
             raise Rejected(f"{bad.target}: {bad.problems[0]} (dry run; nothing stored)")
         return

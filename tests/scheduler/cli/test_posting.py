@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from scheduler.models import Delivery, Post
 from scheduler.store import Store
+from tests.conftest import table_counts
 from tests.scheduler.cli.conftest import Cli, as_json, error_line, ok
 
 NO_POSTS = {"posts": 0, "deliveries": 0}
@@ -201,3 +202,75 @@ def test_relative_time(cli: Cli, two_accounts: dict[str, int]) -> None:
     data = as_json(cli("post", "soon", "--to", "webhook:team", "--at", "in 10m", "--json"))
     due = datetime.fromisoformat(data["deliveries"][0]["due_at"])
     assert before + timedelta(minutes=10) <= due <= datetime.now(UTC) + timedelta(minutes=10)
+
+
+# -- threads, media and import files ----------------------------------------------------------------
+
+
+def test_a_thread_with_an_image_dry_run_shows_every_item(
+    cli: Cli, two_accounts: dict[str, int], tmp_path
+) -> None:
+    from tests.factories import tiny_png
+
+    (tmp_path / "logo.png").write_bytes(tiny_png(40, 30))
+    data = json.loads(
+        ok(
+            cli(
+                "post",
+                "1/ hello",
+                "--then",
+                "2/ more",
+                "--media",
+                str(tmp_path / "logo.png"),
+                "--alt",
+                "A fox",
+                "--cw",
+                "launch",
+                "--lang",
+                "en",
+                "--to",
+                "mastodon:brand",
+                "--dry-run",
+                "--json",
+            )
+        ).out
+    )
+    [target] = data["targets"]
+    # the content warning counts with each text
+    assert target["ok"] and [item["length"] for item in target["items"]] == [8 + 6, 7 + 6]
+    first, second = (item["payload"] for item in target["items"])
+    assert first["status"] == "1/ hello" and first["spoiler_text"] == "launch" and first["language"] == "en"
+    assert len(first["media_ids"]) == 1 and "media_ids" not in second
+
+
+def test_import_a_csv_file_queues_every_post(
+    cli: Cli, two_accounts: dict[str, int], tmp_path, counts: Callable[[], dict[str, int]], db_url: str
+) -> None:
+    from tests.factories import tiny_png
+
+    (tmp_path / "logo.png").write_bytes(tiny_png())
+    (tmp_path / "december.csv").write_text(
+        "text,to,at,tz,media,alt\n"
+        '"Doors open at 9!",mastodon:brand webhook:team,2030-12-01 09:00,Europe/Berlin,,\n'
+        '"Our logo",mastodon:brand,2030-12-02 12:00,Europe/Berlin,logo.png,A blue fox\n'
+    )
+    dry = ok(cli("import", str(tmp_path / "december.csv"), "--dry-run"))
+    assert "2 posts, 3 deliveries: all valid" in dry.out
+    assert posts_and_deliveries(counts) == NO_POSTS
+    data = as_json(cli("import", str(tmp_path / "december.csv"), "--json"))
+    assert [len(p["deliveries"]) for p in data["posts"]] == [2, 1]
+    assert data["posts"][0]["deliveries"][0]["due_at"] == "2030-12-01T08:00:00+00:00"
+    assert posts_and_deliveries(counts) == {"posts": 2, "deliveries": 3}
+    assert table_counts(db_url, ["media"]) == {"media": 1}
+
+
+def test_import_with_one_bad_row_writes_nothing(
+    cli: Cli, two_accounts: dict[str, int], tmp_path, counts: Callable[[], dict[str, int]]
+) -> None:
+    (tmp_path / "posts.json").write_text(json.dumps([
+        {"text": "fine", "to": ["webhook:team"], "at": "2030-12-01T09:00Z"},
+        {"text": "x" * 600, "to": ["mastodon:brand"], "at": "2030-12-01T09:00Z"},
+    ]))  # fmt: skip
+    line = error_line(cli("import", str(tmp_path / "posts.json")))
+    assert "post 2: mastodon:brand: text is 600 characters" in line and "nothing was queued" in line
+    assert posts_and_deliveries(counts) == NO_POSTS
