@@ -110,6 +110,10 @@ class Services:
         return self.start(name, "scheduler", "--loglevel=INFO")
 
     def stop_all(self) -> None:
+        """SIGTERM to every service at once, then wait for each (they stop in parallel)."""
+        for service in self.started:
+            if service.alive():
+                service.process.send_signal(signal.SIGTERM)
         for service in reversed(self.started):
             service.stop()
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import redis
 
-from scheduler.accounts import Accounts
+from scheduler.models import Account, AccountStatus
 from scheduler.posts import PostRequest, Posts
 from scheduler.states import Status
 from scheduler.store import Store
@@ -37,9 +37,21 @@ def test_two_dispatchers_enqueue_each_delivery_exactly_once(database, tmp_path, 
     procs = Services(env, tmp_path)
     try:
         ctx = context(env)
-        accounts = Accounts(ctx.store, ctx.vault)
-        for number in range(1000):  # one in flight per account: 1,000 accounts make 1,000 due at once
-            accounts.add("webhook", f"hook{number}", {"url": "http://127.0.0.1:9/hook"}, {})
+        # one delivery in flight per account: 1,000 accounts make 1,000 due at once
+        now = ctx.store.now()
+        with ctx.store.write() as session:
+            session.add_all(
+                Account(
+                    network="webhook",
+                    name=f"hook{number}",
+                    settings={"url": "http://127.0.0.1:9/hook"},
+                    secrets=ctx.vault.encrypt({}),
+                    status=AccountStatus.ACTIVE,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for number in range(1000)
+            )
         first, second = procs.scheduler("dispatcher-1"), procs.scheduler("dispatcher-2")
         wait_for(
             lambda: "scheduler running" in first.log() and "scheduler running" in second.log(),
