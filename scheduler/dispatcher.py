@@ -233,10 +233,6 @@ class Dispatcher:
         except Exception:
             log.exception("housekeeping failed")
 
-    def next_due(self) -> datetime | None:
-        with self.store.read() as session:
-            return claims.next_due(session, self.store.now())
-
 
 class Loop:
     """Runs `Dispatcher.tick` on an APScheduler clock until stopped (SIGTERM/SIGINT or `stop`).

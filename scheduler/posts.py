@@ -24,7 +24,7 @@ from scheduler.errors import UserError
 from scheduler.models import Account, AccountStatus, Delivery, Post
 from scheduler.states import Status
 from scheduler.store import Store
-from scheduler.timespec import MAX_AHEAD, check_not_past, zone
+from scheduler.timespec import check_due_time, zone
 
 OPTIONS = ("spoiler_text", "language", "visibility")
 MAX_LATENESS = 3650 * 86400
@@ -189,10 +189,6 @@ class Posts:
         if lateness is not None and not 1 <= lateness <= MAX_LATENESS:
             raise UserError(f"{prefix}the maximum lateness must be between 1 second and 10 years")
         zone(request.timezone)
-        if request.due_at.tzinfo is not None and request.due_at - self.store.now() > MAX_AHEAD:
-            raise UserError(
-                f"{prefix}{request.due_at.isoformat(timespec='minutes')} is more than ten years away"
-            )
         unknown = sorted(set(request.options) - set(OPTIONS))
         if unknown:
             raise UserError(f"{prefix}unknown option {unknown[0]!r} (known: {', '.join(OPTIONS)})")
@@ -201,7 +197,10 @@ class Posts:
         strays = sorted(set(request.reply_to) - set(request.targets))
         if strays:
             raise UserError(f"{prefix}--reply-to names {strays[0]}, which is not a --to target")
-        check_not_past(request.due_at, self.store.now())
+        try:
+            check_due_time(request.due_at, self.store.now())
+        except UserError as exc:
+            raise UserError(f"{prefix}{exc}") from None
 
     def _plans(self, session: Session, request: PostRequest) -> list[tuple[TargetPlan, Account | None]]:
         seen: set[tuple[str, str]] = set()

@@ -114,8 +114,9 @@ def parse_since(text: str, tz: ZoneInfo, now: datetime) -> datetime:
         raise UserError(f"the time {text!r} is out of range") from None
 
 
-def check_not_past(when: datetime, now: datetime, *, grace: float = 60.0) -> None:
-    """Refuse times more than `grace` seconds in the past: probably a typo, never 'send now'."""
+def check_due_time(when: datetime, now: datetime, *, grace: float = 60.0) -> None:
+    """Refuse due times without a zone, more than `grace` seconds in the past (probably a typo,
+    never 'send now'), or more than ten years ahead."""
     if when.tzinfo is None or when.utcoffset() is None:
         raise UserError(f"{when.isoformat()} has no time zone; give one (e.g. +01:00 or --tz)")
     if when < now - timedelta(seconds=grace):
@@ -124,6 +125,8 @@ def check_not_past(when: datetime, now: datetime, *, grace: float = 60.0) -> Non
             f"{when.isoformat(timespec='minutes')} is {_human(ago)} in the past; "
             "use a future time or leave out --at to post now"
         )
+    if when - now > MAX_AHEAD:
+        raise UserError(f"{when.isoformat(timespec='minutes')} is more than ten years away")
 
 
 def _human(delta: timedelta) -> str:

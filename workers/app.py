@@ -88,13 +88,8 @@ def create_app(settings: Settings) -> Celery:
     return app
 
 
-def enqueue(app: Celery, delivery_id: int, queue: str) -> None:
-    """Hand one delivery id to the workers: ids only, and never an ETA."""
-    app.send_task(PUBLISH_TASK, args=[delivery_id], queue=queue)
-
-
 def enqueue_all(app: Celery, ids: Sequence[int], queue: str) -> None:
-    """Hand several ids over one broker connection."""
+    """Hand delivery ids to the workers over one broker connection: ids only, and never an ETA."""
     with app.producer_or_acquire() as producer:
         for delivery_id in ids:
             app.send_task(PUBLISH_TASK, args=[delivery_id], queue=queue, producer=producer)

@@ -14,7 +14,7 @@ from scheduler.states import Status
 from tests.e2e.harness import all_rows, context, settled, wait_for
 from tests.servers.base import Fault
 from tests.servers.webhook import WebhookServer
-from workers.app import create_app, enqueue
+from workers.app import create_app, enqueue_all
 
 STACKS = ["embedded", "production"]
 
@@ -51,7 +51,7 @@ def test_duplicated_messages_publish_once(stack_env, procs, cli, mastodon):
     def enqueue_three_times(ids):
         for delivery_id in ids:
             for _ in range(3):
-                enqueue(app, delivery_id, ctx.settings.queue)
+                enqueue_all(app, [delivery_id], ctx.settings.queue)
                 sent.append(delivery_id)
 
     dispatched = Dispatcher(ctx.store, ctx.settings, enqueue_three_times).tick().dispatched

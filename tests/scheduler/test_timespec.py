@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from scheduler.errors import UserError
-from scheduler.timespec import check_not_past, duration, local, parse_since, parse_when, zone
+from scheduler.timespec import check_due_time, duration, local, parse_since, parse_when, zone
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -125,12 +125,12 @@ def test_far_relative_times_are_refused() -> None:
         parse_when("in 4000d", BERLIN, NOW)
 
 
-def test_check_not_past_has_a_60_second_grace() -> None:
-    check_not_past(NOW, NOW)
-    check_not_past(NOW + timedelta(days=1), NOW)
-    check_not_past(NOW - timedelta(seconds=60), NOW)
+def test_check_due_time_has_a_60_second_grace() -> None:
+    check_due_time(NOW, NOW)
+    check_due_time(NOW + timedelta(days=1), NOW)
+    check_due_time(NOW - timedelta(seconds=60), NOW)
     with pytest.raises(UserError) as info:
-        check_not_past(NOW - timedelta(seconds=61), NOW)
+        check_due_time(NOW - timedelta(seconds=61), NOW)
     assert "is 1 min in the past" in str(info.value)
     assert "leave out --at to post now" in str(info.value)
 
@@ -143,9 +143,9 @@ def test_check_not_past_has_a_60_second_grace() -> None:
         (timedelta(days=10), "10 days"),
     ],
 )
-def test_check_not_past_says_how_far(ago: timedelta, phrase: str) -> None:
+def test_check_due_time_says_how_far(ago: timedelta, phrase: str) -> None:
     with pytest.raises(UserError, match=f"is {phrase} in the past"):
-        check_not_past(NOW - ago, NOW)
+        check_due_time(NOW - ago, NOW)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import uuid
 import redis
 
 from scheduler.config import Settings
-from workers.app import PUBLISH_TASK, celery_config, create_app, enqueue
+from workers.app import PUBLISH_TASK, celery_config, create_app, enqueue_all
 
 
 def test_reliability_settings(tmp_path) -> None:
@@ -43,7 +43,7 @@ def test_a_message_carries_the_delivery_id_only_and_no_eta(redis_url: str, tmp_p
     assert PUBLISH_TASK in app.tasks
     client = redis.Redis.from_url(redis_url)
     try:
-        enqueue(app, 42, queue)
+        enqueue_all(app, [42], queue)
         [raw] = client.lrange(queue, 0, -1)
         message = json.loads(raw)
         assert message["headers"]["task"] == PUBLISH_TASK
