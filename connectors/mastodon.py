@@ -57,8 +57,8 @@ from urllib.parse import urlsplit
 
 import regex
 
-from connectors.base import Connector, check_http_url
-from connectors.content import (
+from postmast.connectors.base import Connector, check_http_url
+from postmast.connectors.content import (
     Absent,
     Content,
     Field,
@@ -70,10 +70,10 @@ from connectors.content import (
     PublishResult,
     Undecidable,
 )
-from connectors.errors import AuthExpired, OutcomeUnknown, PermanentError
-from connectors.http import host_of
-from connectors.mastodon_media import MediaUploads
-from connectors.mastodon_rules import (
+from postmast.connectors.errors import AuthExpired, OutcomeUnknown, PermanentError
+from postmast.connectors.http import host_of
+from postmast.connectors.mastodon_media import MediaUploads
+from postmast.connectors.mastodon_rules import (
     LANGUAGES,
     VISIBILITIES,
     Limits,
@@ -83,7 +83,7 @@ from connectors.mastodon_rules import (
     instance_facts,
     is_this_item,
 )
-from connectors.text import text_problems
+from postmast.connectors.text import text_problems
 
 __all__ = ["IDEMPOTENCY_WINDOW", "VISIBILITIES", "Mastodon", "countable_length"]
 

@@ -20,11 +20,17 @@ from typing import Any
 import regex
 import requests
 
-from connectors.content import Content
-from connectors.errors import AuthExpired, OutcomeUnknown, PermanentError, RateLimited, TransientError
-from connectors.http import json_or_none, short_body
-from connectors.ratelimit import reset_any, retry_after
-from connectors.text import graphemes, http_urls
+from postmast.connectors.content import Content
+from postmast.connectors.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from postmast.connectors.http import json_or_none, short_body
+from postmast.connectors.ratelimit import reset_any, retry_after
+from postmast.connectors.text import graphemes, http_urls
 
 # Mastodon's Account::MENTION_RE: a username, optionally followed by @domain.
 MENTION = regex.compile(

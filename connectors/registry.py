@@ -11,8 +11,8 @@ import inspect
 import pkgutil
 from functools import cache
 
-import connectors
-from connectors.base import Connector
+from postmast import connectors
+from postmast.connectors.base import Connector
 
 
 class UnknownNetwork(LookupError):
@@ -26,7 +26,7 @@ def available() -> dict[str, type[Connector]]:
     for module_info in pkgutil.iter_modules(connectors.__path__):
         if module_info.name.startswith("_") or module_info.name == "registry":
             continue
-        module = importlib.import_module(f"connectors.{module_info.name}")
+        module = importlib.import_module(f"{connectors.__name__}.{module_info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if (
                 issubclass(cls, Connector)

@@ -29,11 +29,17 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from connectors.base import Connector, check_http_url
-from connectors.content import Content, Field, Problem, PublishResult
-from connectors.errors import AuthExpired, OutcomeUnknown, PermanentError, RateLimited, TransientError
-from connectors.http import json_or_none, short_body
-from connectors.ratelimit import retry_after
+from postmast.connectors.base import Connector, check_http_url
+from postmast.connectors.content import Content, Field, Problem, PublishResult
+from postmast.connectors.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from postmast.connectors.http import json_or_none, short_body
+from postmast.connectors.ratelimit import retry_after
 
 
 class Webhook(Connector):

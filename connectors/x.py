@@ -52,13 +52,22 @@ from twitter_text import parse_tweet
 from twitter_text.config import config as twitter_text_config
 from twitter_text.has_invalid_characters import has_invalid_characters
 
-from connectors.base import Connector, check_http_url
-from connectors.content import Content, Field, Found, Lookup, MediaFile, Problem, PublishResult, RemoteRef
-from connectors.errors import OutcomeUnknown
-from connectors.oauth1 import new_nonce
-from connectors.x_api import OAUTH1_SECRETS, OAUTH2_SECRETS, XApi, auth_for, is_post_id
-from connectors.x_lookup import Match, Timeline, search
-from connectors.x_media import CHUNK_SIZE, MediaUpload
+from postmast.connectors.base import Connector, check_http_url
+from postmast.connectors.content import (
+    Content,
+    Field,
+    Found,
+    Lookup,
+    MediaFile,
+    Problem,
+    PublishResult,
+    RemoteRef,
+)
+from postmast.connectors.errors import OutcomeUnknown
+from postmast.connectors.oauth1 import new_nonce
+from postmast.connectors.x_api import OAUTH1_SECRETS, OAUTH2_SECRETS, XApi, auth_for, is_post_id
+from postmast.connectors.x_lookup import Match, Timeline, search
+from postmast.connectors.x_media import CHUNK_SIZE, MediaUpload
 
 DEFAULT_API = "https://api.x.com"
 WEIGHTING: dict[str, Any] = dict(twitter_text_config["version3"])

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from connectors.errors import (
+from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
     DuplicateContent,
@@ -25,9 +25,9 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import HttpClient, json_or_none, short_body
-from connectors.oauth1 import OAuth1Signer, new_nonce
-from connectors.ratelimit import until_epoch
+from postmast.connectors.http import HttpClient, json_or_none, short_body
+from postmast.connectors.oauth1 import OAuth1Signer, new_nonce
+from postmast.connectors.ratelimit import until_epoch
 
 OAUTH1_SECRETS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
 OAUTH2_SECRETS = ("bearer_token",)

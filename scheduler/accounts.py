@@ -15,15 +15,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connectors import AuthExpired, Connector, ConnectorError, get_connector
-from connectors.http import HttpClient
-from connectors.registry import UnknownNetwork
-from connectors.text import text_problems
-from scheduler.errors import Conflict, NotFound, UserError
-from scheduler.models import Account, AccountStatus, Delivery
-from scheduler.states import PENDING, Status, transition
-from scheduler.store import Store
-from scheduler.vault import MASK, SecretsUnreadable, Vault, redact
+from postmast.connectors import AuthExpired, Connector, ConnectorError, get_connector
+from postmast.connectors.http import HttpClient
+from postmast.connectors.registry import UnknownNetwork
+from postmast.connectors.text import text_problems
+from postmast.scheduler.errors import Conflict, NotFound, UserError
+from postmast.scheduler.models import Account, AccountStatus, Delivery
+from postmast.scheduler.states import PENDING, Status, transition
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import MASK, SecretsUnreadable, Vault, redact
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 NETWORK_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")

@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Exists, Select, exists, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from scheduler.models import Account, AccountStatus, Delivery
-from scheduler.states import Status, transition_many
+from postmast.scheduler.models import Account, AccountStatus, Delivery
+from postmast.scheduler.states import Status, transition_many
 
 IN_FLIGHT = (Status.QUEUED, Status.PUBLISHING)
 WAITING = (Status.SCHEDULED, Status.RETRY_WAIT)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import platformdirs
 
-from scheduler.errors import ConfigError
+from postmast.scheduler.errors import ConfigError
 
 ENV_PREFIX = "POSTMAST_"
 

@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from scheduler.accounts import NETWORK_RE, connector_class, parse_target
-from scheduler.errors import Conflict, NotFound, UserError
-from scheduler.models import Account, Delivery, DeliveryItem, Post
-from scheduler.states import PENDING, TRANSITIONS, Status, transition
-from scheduler.store import Store
-from scheduler.timespec import check_due_time
+from postmast.scheduler.accounts import NETWORK_RE, connector_class, parse_target
+from postmast.scheduler.errors import Conflict, NotFound, UserError
+from postmast.scheduler.models import Account, Delivery, DeliveryItem, Post
+from postmast.scheduler.states import PENDING, TRANSITIONS, Status, transition
+from postmast.scheduler.store import Store
+from postmast.scheduler.timespec import check_due_time
 
 MAX_ID = 2**31 - 1
 """Ids are 32-bit on PostgreSQL: anything larger cannot name a row."""

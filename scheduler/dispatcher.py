@@ -33,11 +33,11 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select, update
 
-from scheduler import claims
-from scheduler.config import Settings
-from scheduler.models import Attempt, Delivery
-from scheduler.states import Status, transition_many
-from scheduler.store import Store
+from postmast.scheduler import claims
+from postmast.scheduler.config import Settings
+from postmast.scheduler.models import Attempt, Delivery
+from postmast.scheduler.states import Status, transition_many
+from postmast.scheduler.store import Store
 
 log = logging.getLogger("postmast.scheduler")
 

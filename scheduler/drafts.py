@@ -16,12 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors import MediaFile
-from scheduler.config import parse_duration
-from scheduler.errors import UserError
-from scheduler.media import media_file
-from scheduler.posts import Item, PostRequest
-from scheduler.timespec import parse_when, zone
+from postmast.connectors import MediaFile
+from postmast.scheduler.config import parse_duration
+from postmast.scheduler.errors import UserError
+from postmast.scheduler.media import media_file
+from postmast.scheduler.posts import Item, PostRequest
+from postmast.scheduler.timespec import parse_when, zone
 
 MAX_IMPORT_ROWS = 10_000
 FIELDS = (

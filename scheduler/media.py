@@ -16,9 +16,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.content import MediaFile
-from scheduler.errors import UserError
-from scheduler.models import Media
+from postmast.connectors.content import MediaFile
+from postmast.scheduler.errors import UserError
+from postmast.scheduler.models import Media
 
 MAX_FILE = 1_000_000_000
 """Nothing postmast sends is bigger than this (X's video limit is 512 MB)."""

@@ -16,15 +16,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from connectors import Connector, Content, MediaFile, RemoteRef
-from connectors.text import text_problems
-from scheduler import media as media_store
-from scheduler.accounts import connector_class, find, parse_target
-from scheduler.errors import UserError
-from scheduler.models import Account, AccountStatus, Delivery, Post
-from scheduler.states import Status
-from scheduler.store import Store
-from scheduler.timespec import check_due_time, zone
+from postmast.connectors import Connector, Content, MediaFile, RemoteRef
+from postmast.connectors.text import text_problems
+from postmast.scheduler import media as media_store
+from postmast.scheduler.accounts import connector_class, find, parse_target
+from postmast.scheduler.errors import UserError
+from postmast.scheduler.models import Account, AccountStatus, Delivery, Post
+from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store
+from postmast.scheduler.timespec import check_due_time, zone
 
 OPTIONS = ("spoiler_text", "language", "visibility")
 MAX_LATENESS = 3650 * 86400

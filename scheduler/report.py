@@ -6,9 +6,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from scheduler.deliveries import DeliveryRow, Filters, rows
-from scheduler.states import PENDING, Status
-from scheduler.store import Store
+from postmast.scheduler.deliveries import DeliveryRow, Filters, rows
+from postmast.scheduler.states import PENDING, Status
+from postmast.scheduler.store import Store
 
 
 @dataclass

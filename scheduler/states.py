@@ -89,7 +89,7 @@ def transition(
     `expected_token`, when given, must match the stored claim token: a worker can only
     finish its own claim. `values` are further columns to set in the same statement.
     """
-    from scheduler.models import Delivery
+    from postmast.scheduler.models import Delivery
 
     sources = _expected(expected, target)
     stmt = (
@@ -118,7 +118,7 @@ def transition_many(
     Returns the ids that moved. `ids` may lock rows (`FOR UPDATE SKIP LOCKED` on
     PostgreSQL); on SQLite the whole statement is one atomic write.
     """
-    from scheduler.models import Delivery
+    from postmast.scheduler.models import Delivery
 
     sources = _expected(expected, target)
     stmt = (

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
-from scheduler.errors import ConfigError
+from postmast.scheduler.errors import ConfigError
 
 Clock = Callable[[], datetime]
 
@@ -83,7 +83,7 @@ class Store:
             else:
                 engine = create_engine(self.database_url, pool_pre_ping=True)
             if self._migrate:
-                from scheduler.migrations import upgrade
+                from postmast.scheduler.migrations import upgrade
 
                 upgrade(engine)
             self._engine, self._pid = engine, os.getpid()

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
 
-from scheduler.errors import UserError
+from postmast.scheduler.errors import UserError
 
 _LOCAL_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?")
 _RELATIVE = re.compile(

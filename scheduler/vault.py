@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from scheduler.errors import ConfigError
+from postmast.scheduler.errors import ConfigError
 
 MASK = "••••••"
 

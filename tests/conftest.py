@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from scheduler.config import Settings
-from scheduler.store import Store
-from scheduler.vault import Vault
+from postmast.scheduler.config import Settings
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
 from tests.servers.mastodon import MastodonServer
 from tests.services import Services
 
@@ -180,7 +180,7 @@ def cli(cli_env: dict[str, str]):
     """Run `postmast ARGS` in-process; returns exit code, stdout and stderr."""
 
     def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> CliResult:
-        from scheduler.cli import main
+        from postmast.cli import main
 
         runner = CliRunner()
         with runner.isolation(input=input, env={**cli_env, **(env or {})}) as (out, err, _):

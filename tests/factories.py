@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import func, select, table
 
-from scheduler.accounts import Accounts
-from scheduler.models import Account, AccountStatus, Delivery, Post
-from scheduler.states import Status
-from scheduler.store import Store
-from scheduler.vault import Vault
+from postmast.scheduler.accounts import Accounts
+from postmast.scheduler.models import Account, AccountStatus, Delivery, Post
+from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
 
 
 def add_account(

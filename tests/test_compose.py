@@ -61,5 +61,5 @@ def test_compose_refuses_to_start_without_a_secret_key(env: dict[str, str]) -> N
 def test_dockerfile_installs_the_app_as_an_unprivileged_user() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "USER postmast" in dockerfile and 'ENTRYPOINT ["postmast"]' in dockerfile
-    for package in ("scheduler", "connectors", "workers"):
+    for package in ("postmast", "scheduler", "connectors", "workers"):
         assert f"COPY {package} ./{package}" in dockerfile

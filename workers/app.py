@@ -15,11 +15,11 @@ from typing import Any
 
 from celery import Celery
 
-from scheduler.config import Settings
-from scheduler.store import Store
-from scheduler.vault import Vault
-from workers.broker import kombu_url
-from workers.publisher import Publisher
+from postmast.scheduler.config import Settings
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
+from postmast.workers.broker import kombu_url
+from postmast.workers.publisher import Publisher
 
 PUBLISH_TASK = "postmast.publish"
 log = logging.getLogger("postmast.worker")

@@ -26,7 +26,7 @@ class EmbeddedTransport(SqlaTransport):
 
 
 def register_embedded_transport() -> None:
-    TRANSPORT_ALIASES.setdefault(EMBEDDED_SCHEME, "workers.broker:EmbeddedTransport")
+    TRANSPORT_ALIASES.setdefault(EMBEDDED_SCHEME, "postmast.workers.broker:EmbeddedTransport")
 
 
 def kombu_url(broker_url: str) -> str:

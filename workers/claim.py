@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connectors import Content, RemoteRef
-from scheduler.models import Account, AccountStatus, Attempt, Delivery, Post
-from scheduler.posts import stored_items
-from scheduler.states import Status, transition
-from scheduler.store import Store
-from workers.thread import published_items
+from postmast.connectors import Content, RemoteRef
+from postmast.scheduler.models import Account, AccountStatus, Attempt, Delivery, Post
+from postmast.scheduler.posts import stored_items
+from postmast.scheduler.states import Status, transition
+from postmast.scheduler.store import Store
+from postmast.workers.thread import published_items
 
 log = logging.getLogger("postmast.worker")
 

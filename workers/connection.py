@@ -18,12 +18,12 @@ from typing import Any
 
 from sqlalchemy import update
 
-from connectors import Connector
-from connectors.http import HttpClient
-from scheduler.config import Timings
-from scheduler.models import Account
-from scheduler.store import Store
-from scheduler.vault import Vault
+from postmast.connectors import Connector
+from postmast.connectors.http import HttpClient
+from postmast.scheduler.config import Timings
+from postmast.scheduler.models import Account
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
 
 log = logging.getLogger("postmast.worker")
 

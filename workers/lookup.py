@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
-from connectors import Absent, ConnectorError, Content, Found, RateLimited, Undecidable
-from scheduler.claims import limit_account
-from scheduler.models import Attempt, Delivery
-from scheduler.states import Status
-from scheduler.vault import redact
-from workers.claim import Claim
-from workers.connection import Connection
-from workers.retry import Decision
+from postmast.connectors import Absent, ConnectorError, Content, Found, RateLimited, Undecidable
+from postmast.scheduler.claims import limit_account
+from postmast.scheduler.models import Attempt, Delivery
+from postmast.scheduler.states import Status
+from postmast.scheduler.vault import redact
+from postmast.workers.claim import Claim
+from postmast.workers.connection import Connection
+from postmast.workers.retry import Decision
 
 if TYPE_CHECKING:
-    from workers.publisher import Publisher
+    from postmast.workers.publisher import Publisher
 
 log = logging.getLogger("postmast.worker")
 

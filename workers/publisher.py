@@ -23,19 +23,26 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from connectors import ConnectorError, Found, OutcomeUnknown, PublishResult, RateLimited, get_connector
-from scheduler import claims
-from scheduler.config import Settings
-from scheduler.errors import ConfigError
-from scheduler.models import Account, AccountStatus, Attempt
-from scheduler.states import Status, transition
-from scheduler.store import Store
-from scheduler.vault import Vault, redact
-from workers.claim import Claim, take
-from workers.connection import Connection, ConnectorFactory, open_connection
-from workers.lookup import Lookups
-from workers.retry import Decision, RetryPolicy
-from workers.thread import item_key, record_item, thread_content
+from postmast.connectors import (
+    ConnectorError,
+    Found,
+    OutcomeUnknown,
+    PublishResult,
+    RateLimited,
+    get_connector,
+)
+from postmast.scheduler import claims
+from postmast.scheduler.config import Settings
+from postmast.scheduler.errors import ConfigError
+from postmast.scheduler.models import Account, AccountStatus, Attempt
+from postmast.scheduler.states import Status, transition
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault, redact
+from postmast.workers.claim import Claim, take
+from postmast.workers.connection import Connection, ConnectorFactory, open_connection
+from postmast.workers.lookup import Lookups
+from postmast.workers.retry import Decision, RetryPolicy
+from postmast.workers.thread import item_key, record_item, thread_content
 
 log = logging.getLogger("postmast.worker")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from connectors.errors import (
+from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
     OutcomeUnknown,
@@ -17,7 +17,7 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from scheduler.states import Status
+from postmast.scheduler.states import Status
 
 
 @dataclass(frozen=True)

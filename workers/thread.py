@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connectors import Content, PublishResult, RemoteRef
-from scheduler.models import DeliveryItem
-from scheduler.store import Store
+from postmast.connectors import Content, PublishResult, RemoteRef
+from postmast.scheduler.models import DeliveryItem
+from postmast.scheduler.store import Store
 
 log = logging.getLogger("postmast.worker")
 

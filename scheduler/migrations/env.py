@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from scheduler.models import Base
+from postmast.scheduler.models import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

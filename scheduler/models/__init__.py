@@ -6,12 +6,12 @@ Times are UTC instants everywhere (`UTCDateTime`); relationships refuse lazy loa
 so every query is visible where it runs.
 """
 
-from scheduler.models.account import Account, AccountStatus
-from scheduler.models.attempt import Attempt
-from scheduler.models.base import NAMING, Base, StatusType, UTCDateTime
-from scheduler.models.delivery import Delivery, DeliveryItem
-from scheduler.models.media import Media
-from scheduler.models.post import Post
+from postmast.scheduler.models.account import Account, AccountStatus
+from postmast.scheduler.models.attempt import Attempt
+from postmast.scheduler.models.base import NAMING, Base, StatusType, UTCDateTime
+from postmast.scheduler.models.delivery import Delivery, DeliveryItem
+from postmast.scheduler.models.media import Media
+from postmast.scheduler.models.post import Post
 
 __all__ = [
     "NAMING",

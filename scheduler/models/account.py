@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from scheduler.models.base import Base, UTCDateTime
+from postmast.scheduler.models.base import Base, UTCDateTime
 
 
 class AccountStatus:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from scheduler.models.base import Base, UTCDateTime
+from postmast.scheduler.models.base import Base, UTCDateTime
 
 if TYPE_CHECKING:
-    from scheduler.models.delivery import Delivery
+    from postmast.scheduler.models.delivery import Delivery
 
 
 class Attempt(Base):

@@ -19,13 +19,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false
 
-from scheduler.models.base import Base, StatusType, UTCDateTime
-from scheduler.states import Status
+from postmast.scheduler.models.base import Base, StatusType, UTCDateTime
+from postmast.scheduler.states import Status
 
 if TYPE_CHECKING:
-    from scheduler.models.account import Account
-    from scheduler.models.attempt import Attempt
-    from scheduler.models.post import Post
+    from postmast.scheduler.models.account import Account
+    from postmast.scheduler.models.attempt import Attempt
+    from postmast.scheduler.models.post import Post
 
 
 class Delivery(Base):

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Float, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from scheduler.models.base import Base, UTCDateTime
+from postmast.scheduler.models.base import Base, UTCDateTime
 
 
 class Media(Base):

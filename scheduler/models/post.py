@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from scheduler.models.base import Base, UTCDateTime
+from postmast.scheduler.models.base import Base, UTCDateTime
 
 if TYPE_CHECKING:
-    from scheduler.models.delivery import Delivery
+    from postmast.scheduler.models.delivery import Delivery
 
 
 class Post(Base):

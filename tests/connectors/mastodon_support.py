@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors import MediaFile, mastodon_media
-from connectors.http import HttpClient
-from connectors.mastodon import Mastodon
+from postmast.connectors import MediaFile, mastodon_media
+from postmast.connectors.http import HttpClient
+from postmast.connectors.mastodon import Mastodon
 from tests.servers.mastodon import MastodonServer
 from tests.servers.replay import Interaction, ReplayServer
 

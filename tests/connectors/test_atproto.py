@@ -11,9 +11,15 @@ from typing import Any
 
 import pytest
 
-from connectors.atproto import Session
-from connectors.errors import AuthExpired, OutcomeUnknown, PermanentError, RateLimited, TransientError
-from connectors.http import HttpClient
+from postmast.connectors.atproto import Session
+from postmast.connectors.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from postmast.connectors.http import HttpClient
 from tests.servers.base import Fault, Response
 from tests.servers.bluesky import PdsProxy, create_account, forge_expired, pds_proxy, xrpc_error
 

@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from connectors import Connector, Content, Field, Measure, Problem, PublishResult
-from connectors.base import check_http_url
-from connectors.errors import (
+from postmast.connectors import Connector, Content, Field, Measure, Problem, PublishResult
+from postmast.connectors.base import check_http_url
+from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
     DuplicateContent,
@@ -17,7 +17,7 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import HttpClient
+from postmast.connectors.http import HttpClient
 
 
 class Minimal(Connector):

@@ -13,12 +13,18 @@ from typing import Any
 
 import pytest
 
-from connectors import RemoteRef, get_connector
-from connectors.bluesky import Bluesky
-from connectors.content import Absent, Content, Found, MediaFile, Undecidable
-from connectors.errors import AuthExpired, OutcomeUnknown, PermanentError, RateLimited, TransientError
-from connectors.http import HttpClient
-from connectors.tid import from_key
+from postmast.connectors import RemoteRef, get_connector
+from postmast.connectors.bluesky import Bluesky
+from postmast.connectors.content import Absent, Content, Found, MediaFile, Undecidable
+from postmast.connectors.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from postmast.connectors.http import HttpClient
+from postmast.connectors.tid import from_key
 from tests.servers.base import Fault
 from tests.servers.bluesky import (
     PdsProxy,

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors import facets
-from connectors.bluesky import Bluesky
-from connectors.content import Content, Measure
-from connectors.text import graphemes, utf8_length
+from postmast.connectors import facets
+from postmast.connectors.bluesky import Bluesky
+from postmast.connectors.content import Content, Measure
+from postmast.connectors.text import graphemes, utf8_length
 
 VECTORS = "bluesky-atproto/derived/richtext-facet-vectors.json"
 

@@ -13,8 +13,8 @@ import time
 import pytest
 import requests
 
-from connectors.errors import ConnectorError, OutcomeUnknown, TransientError
-from connectors.http import USER_AGENT, HttpClient, host_of, json_or_none, short_body
+from postmast.connectors.errors import ConnectorError, OutcomeUnknown, TransientError
+from postmast.connectors.http import USER_AGENT, HttpClient, host_of, json_or_none, short_body
 from tests.servers.base import ContractServer, Request, Response
 from tests.servers.raw import RawServer, refused_port
 

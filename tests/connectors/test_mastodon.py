@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from connectors import Content, PublishResult, RemoteRef
-from connectors.errors import AuthExpired, ConnectorError, PermanentError, TransientError
-from connectors.mastodon import Mastodon
-from connectors.mastodon_rules import Limits, instance_facts
-from connectors.ratelimit import reset_any, until_iso8601
-from scheduler.accounts import Accounts
-from scheduler.posts import PostRequest, Posts
+from postmast.connectors import Content, PublishResult, RemoteRef
+from postmast.connectors.errors import AuthExpired, ConnectorError, PermanentError, TransientError
+from postmast.connectors.mastodon import Mastodon
+from postmast.connectors.mastodon_rules import Limits, instance_facts
+from postmast.connectors.ratelimit import reset_any, until_iso8601
+from postmast.scheduler.accounts import Accounts
+from postmast.scheduler.posts import PostRequest, Posts
 from tests.connectors import mastodon_support
 from tests.connectors.mastodon_support import (
     CREDS,

@@ -14,10 +14,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors import Content, RemoteRef
-from connectors.errors import AuthExpired, OutcomeUnknown, PermanentError, RateLimited, TransientError
-from connectors.http import HttpClient
-from connectors.mastodon import Mastodon
+from postmast.connectors import Content, RemoteRef
+from postmast.connectors.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from postmast.connectors.http import HttpClient
+from postmast.connectors.mastodon import Mastodon
 from tests.connectors.mastodon_support import CREDS, KEY, connector
 from tests.servers.base import Fault, Response
 from tests.servers.mastodon import MastodonServer

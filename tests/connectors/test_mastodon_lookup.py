@@ -14,20 +14,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors import Absent, Content, Found, Lookup, PublishResult, RemoteRef, Undecidable
-from connectors.errors import AuthExpired, OutcomeUnknown
-from connectors.mastodon import Mastodon
-from scheduler.dispatcher import Dispatcher
-from scheduler.posts import Item, PostRequest, Posts
-from scheduler.states import Status, transition
-from scheduler.store import Store
+from postmast.connectors import Absent, Content, Found, Lookup, PublishResult, RemoteRef, Undecidable
+from postmast.connectors.errors import AuthExpired, OutcomeUnknown
+from postmast.connectors.mastodon import Mastodon
+from postmast.scheduler.dispatcher import Dispatcher
+from postmast.scheduler.posts import Item, PostRequest, Posts
+from postmast.scheduler.states import Status, transition
+from postmast.scheduler.store import Store
+from postmast.workers.publisher import Publisher
+from postmast.workers.thread import item_key
 from tests.connectors import mastodon_support
 from tests.connectors.mastodon_support import CREDS, KEY, connector, photo
 from tests.factories import add_account, delivery
 from tests.servers.base import Fault, Response
 from tests.servers.mastodon import MastodonServer
-from workers.publisher import Publisher
-from workers.thread import item_key
 
 # fixtures shared with the other Mastodon test files (pytest finds a fixture by its name here)
 fast_polls = mastodon_support.fast_polls

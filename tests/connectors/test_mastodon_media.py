@@ -15,10 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from connectors import Content, MediaFile, mastodon_media
-from connectors.errors import AuthExpired, ConnectorError, PermanentError, RateLimited, TransientError
-from connectors.http import HttpClient
-from connectors.mastodon import Mastodon
+from postmast.connectors import Content, MediaFile, mastodon_media
+from postmast.connectors.errors import (
+    AuthExpired,
+    ConnectorError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from postmast.connectors.http import HttpClient
+from postmast.connectors.mastodon import Mastodon
 from tests.connectors import mastodon_support
 from tests.connectors.mastodon_support import CREDS, JPEG, KEY, STATUSES, connector, photo, replay
 from tests.servers.base import Fault, Request, Response

@@ -24,19 +24,27 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from connectors import Content, Found, MediaFile, PermanentError, RateLimited, RemoteRef, mastodon_media
-from connectors.http import HttpClient
-from connectors.mastodon import Mastodon
-from scheduler.accounts import Accounts
-from scheduler.dispatcher import Dispatcher
-from scheduler.models import Account
-from scheduler.posts import Item, PostRequest, Posts
-from scheduler.states import Status, transition
-from scheduler.store import Store
+from postmast.connectors import (
+    Content,
+    Found,
+    MediaFile,
+    PermanentError,
+    RateLimited,
+    RemoteRef,
+    mastodon_media,
+)
+from postmast.connectors.http import HttpClient
+from postmast.connectors.mastodon import Mastodon
+from postmast.scheduler.accounts import Accounts
+from postmast.scheduler.dispatcher import Dispatcher
+from postmast.scheduler.models import Account
+from postmast.scheduler.posts import Item, PostRequest, Posts
+from postmast.scheduler.states import Status, transition
+from postmast.scheduler.store import Store
+from postmast.workers.publisher import Publisher
+from postmast.workers.thread import published_items
 from tests.factories import add_account, add_delivery, delivery, status_of
 from tests.servers.base import ContractServer, Fault, Request, Response
-from workers.publisher import Publisher
-from workers.thread import published_items
 
 TOKEN = {"access_token": "mock_token"}
 URL_VECTOR = "a" * 476 + " http://" + "b" * 30 + ".com/example"  # 500 by Mastodon's rule

@@ -14,10 +14,16 @@ from dataclasses import replace
 
 import pytest
 
-from connectors import Content, Measure, MediaFile
-from connectors.errors import AuthExpired, ConnectorError, OutcomeUnknown, PermanentError, TransientError
-from connectors.mastodon import Mastodon, countable_length
-from connectors.mastodon_rules import LANGUAGES, Limits
+from postmast.connectors import Content, Measure, MediaFile
+from postmast.connectors.errors import (
+    AuthExpired,
+    ConnectorError,
+    OutcomeUnknown,
+    PermanentError,
+    TransientError,
+)
+from postmast.connectors.mastodon import Mastodon, countable_length
+from postmast.connectors.mastodon_rules import LANGUAGES, Limits
 from tests.connectors.mastodon_support import (
     CREDS,
     FAMILY,

@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from oauthlib.oauth1.rfc5849 import signature as oauthlib_signature
 
-from connectors.oauth1 import (
+from postmast.connectors.oauth1 import (
     OAuth1Signer,
     authorization_header,
     base_string_uri,

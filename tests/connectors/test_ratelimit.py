@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from connectors.ratelimit import reset_any, retry_after, retry_after_in_body, until_epoch, until_iso8601
+from postmast.connectors.ratelimit import (
+    reset_any,
+    retry_after,
+    retry_after_in_body,
+    until_epoch,
+    until_iso8601,
+)
 
 NOW = datetime(2026, 8, 1, 14, 0, 0, tzinfo=UTC)
 NOW_EPOCH = int(NOW.timestamp())

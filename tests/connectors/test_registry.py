@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import connectors
-from connectors.base import Connector
-from connectors.mastodon import Mastodon
-from connectors.registry import UnknownNetwork, available, get_connector
-from connectors.webhook import Webhook
+from postmast import connectors
+from postmast.connectors.base import Connector
+from postmast.connectors.mastodon import Mastodon
+from postmast.connectors.registry import UnknownNetwork, available, get_connector
+from postmast.connectors.webhook import Webhook
 
 INFRASTRUCTURE = {"base", "content", "errors", "http", "text", "ratelimit"}
 
@@ -86,14 +86,14 @@ def extra_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[C
 
     yield add
     for module in set(sys.modules) - before:
-        if module.startswith("connectors."):
+        if module.startswith("postmast.connectors."):
             del sys.modules[module]
     available.cache_clear()
 
 
 FAKENET = """
-    from connectors import Connector, PublishResult
-    from connectors.webhook import Webhook  # imported, not defined here: must not count twice
+    from postmast.connectors import Connector, PublishResult
+    from postmast.connectors.webhook import Webhook  # imported, not defined here: must not count twice
 
 
     class Half(Connector):  # abstract: must not count
@@ -118,7 +118,7 @@ def test_a_new_module_is_discovered(extra_modules: Callable[[str, str], None]) -
     extra_modules("fakenet", FAKENET)
     found = available()
     assert {"fakenet", "mastodon", "webhook"} <= set(found)
-    assert found["fakenet"].__module__ == "connectors.fakenet"
+    assert found["fakenet"].__module__ == "postmast.connectors.fakenet"
     assert found["fakenet"].max_length == 42
     assert "half" not in found
     assert found["webhook"] is Webhook
@@ -137,7 +137,7 @@ def test_the_scan_result_is_cached_until_cleared(extra_modules: Callable[[str, s
 def test_private_modules_are_skipped(extra_modules: Callable[[str, str], None]) -> None:
     extra_modules("_draftnet", FAKENET.replace('"fakenet"', '"draftnet"'))
     assert "draftnet" not in available()
-    assert "connectors._draftnet" not in sys.modules
+    assert "postmast.connectors._draftnet" not in sys.modules
 
 
 def test_two_connectors_claiming_one_name_is_an_error(extra_modules: Callable[[str, str], None]) -> None:

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.text import graphemes, http_urls, text_problems, utf8_length
+from postmast.connectors.text import graphemes, http_urls, text_problems, utf8_length
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # man ZWJ woman ZWJ girl ZWJ boy
 FLAG_DE = "\U0001f1e9\U0001f1ea"

@@ -12,8 +12,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from connectors import Content, RemoteRef
-from connectors.errors import (
+from postmast.connectors import Content, RemoteRef
+from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
     OutcomeUnknown,
@@ -21,8 +21,8 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import HttpClient
-from connectors.webhook import Webhook
+from postmast.connectors.http import HttpClient
+from postmast.connectors.webhook import Webhook
 from tests.servers.base import Fault, Response
 from tests.servers.raw import refused_port
 from tests.servers.webhook import WebhookServer, sign

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from connectors import Content
-from connectors.errors import (
+from postmast.connectors import Content
+from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
     DuplicateContent,
@@ -27,9 +27,9 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import HttpClient
-from connectors.x import X
-from connectors.x_api import RateLimits, Window, auth_for, problem_text
+from postmast.connectors.http import HttpClient
+from postmast.connectors.x import X
+from postmast.connectors.x_api import RateLimits, Window, auth_for, problem_text
 from tests.servers.base import Fault, Response
 from tests.servers.raw import refused_port
 from tests.servers.x import BEARER, OAUTH1, UNAUTHORIZED, XServer, XUser
@@ -212,7 +212,7 @@ def test_the_same_text_twice_is_a_duplicate(x_server: XServer) -> None:
 
 
 def test_a_reply_to_an_unknown_post_is_permanent(x_server: XServer) -> None:
-    from connectors import RemoteRef
+    from postmast.connectors import RemoteRef
 
     with pytest.raises(PermanentError) as caught:
         connector(x_server).publish(Content("hi", reply_to=RemoteRef("1")), OAUTH1, "key")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors import Absent, Content, Found, MediaFile, RemoteRef, Undecidable
-from connectors.errors import AuthExpired
-from connectors.http import HttpClient
-from connectors.x import X
-from connectors.x_lookup import comparable, parent_of
+from postmast.connectors import Absent, Content, Found, MediaFile, RemoteRef, Undecidable
+from postmast.connectors.errors import AuthExpired
+from postmast.connectors.http import HttpClient
+from postmast.connectors.x import X
+from postmast.connectors.x_lookup import comparable, parent_of
 from tests.servers.base import Fault, Response
 from tests.servers.x import BEARER, OAUTH1, XServer
 
@@ -128,8 +128,8 @@ def test_the_timeline_query_fits_the_spec(x_server: XServer) -> None:
 
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("connectors.x_lookup.PAGE_SIZE", 5)
-    monkeypatch.setattr("connectors.x_lookup.MAX_PAGES", 2)
+    monkeypatch.setattr("postmast.connectors.x_lookup.PAGE_SIZE", 5)
+    monkeypatch.setattr("postmast.connectors.x_lookup.MAX_PAGES", 2)
 
 
 def test_a_post_on_the_second_page_is_found(x_server: XServer, small_pages: None) -> None:

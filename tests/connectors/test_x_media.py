@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from connectors import Content, MediaFile
-from connectors.errors import AuthExpired, PermanentError, RateLimited, TransientError
-from connectors.http import HttpClient
-from connectors.x import X
-from connectors.x_media import category
+from postmast.connectors import Content, MediaFile
+from postmast.connectors.errors import AuthExpired, PermanentError, RateLimited, TransientError
+from postmast.connectors.http import HttpClient
+from postmast.connectors.x import X
+from postmast.connectors.x_media import category
 from tests.servers.base import Fault, Request, Response
 from tests.servers.x import OAUTH1, XServer
 
@@ -166,7 +166,7 @@ def test_processing_that_fails_is_permanent(conformance: Path) -> None:
 
 
 def test_processing_that_never_ends_gives_up(conformance: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("connectors.x_media.MAX_STATUS_CHECKS", 4)
+    monkeypatch.setattr("postmast.connectors.x_media.MAX_STATUS_CHECKS", 4)
     server = XServer(conformance / "x-openapi" / "openapi.json", processing=("in_progress",)).start()
     try:
         account = connector(server)

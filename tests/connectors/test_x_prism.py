@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 import requests
 
-from connectors import Content, MediaFile, RemoteRef
-from connectors.errors import ConnectorError
-from connectors.http import HttpClient
-from connectors.x import X
-from connectors.x_lookup import Timeline
+from postmast.connectors import Content, MediaFile, RemoteRef
+from postmast.connectors.errors import ConnectorError
+from postmast.connectors.http import HttpClient
+from postmast.connectors.x import X
+from postmast.connectors.x_lookup import Timeline
 from tests.servers.x import BEARER, OAUTH1, XServer
 from tests.servers.x_openapi import XSpec
 

@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from connectors import MediaFile
-from scheduler.dispatcher import Dispatcher
-from scheduler.models import DeliveryItem
-from scheduler.posts import Item, PostRequest, Posts
-from scheduler.states import Status, transition
+from postmast.connectors import MediaFile
+from postmast.scheduler.dispatcher import Dispatcher
+from postmast.scheduler.models import DeliveryItem
+from postmast.scheduler.posts import Item, PostRequest, Posts
+from postmast.scheduler.states import Status, transition
+from postmast.workers.publisher import Publisher
 from tests.factories import add_account, delivery
 from tests.servers.base import Fault, Response
 from tests.servers.x import OAUTH1, XServer
-from workers.publisher import Publisher
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 ALT = "A lighthouse at dusk, its beam crossing low clouds"

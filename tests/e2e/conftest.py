@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from scheduler.store import Store
+from postmast.scheduler.store import Store
 from tests.conftest import truncate
 from tests.e2e.harness import Services, service_env
 

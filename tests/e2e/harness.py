@@ -15,10 +15,10 @@ from pathlib import Path
 
 import redis
 
-from scheduler.config import Settings
-from scheduler.context import Context
-from scheduler.deliveries import Deliveries, DeliveryRow, Filters
-from scheduler.states import TERMINAL, Status
+from postmast.context import Context
+from postmast.scheduler.config import Settings
+from postmast.scheduler.deliveries import Deliveries, DeliveryRow, Filters
+from postmast.scheduler.states import TERMINAL, Status
 
 FAST_TIMINGS = {
     "POSTMAST_CONNECT_TIMEOUT": "2",
@@ -62,7 +62,7 @@ class Service:
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "scheduler", *args],
+            [sys.executable, "-m", "postmast", *args],
             env=dict(env),
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -12,17 +12,17 @@ from typing import Any
 import requests
 from sqlalchemy import update
 
-from connectors import MediaFile
-from scheduler.accounts import Accounts
-from scheduler.dispatcher import Dispatcher
-from scheduler.models import Account
-from scheduler.posts import Item, PostRequest, Posts
-from scheduler.states import Status
+from postmast.connectors import MediaFile
+from postmast.scheduler.accounts import Accounts
+from postmast.scheduler.dispatcher import Dispatcher
+from postmast.scheduler.models import Account
+from postmast.scheduler.posts import Item, PostRequest, Posts
+from postmast.scheduler.states import Status
+from postmast.workers.publisher import Publisher
+from postmast.workers.thread import published_items
 from tests.factories import delivery
 from tests.servers.base import Fault, Response
 from tests.servers.bluesky import create_account, forge_expired, get_record, pds_proxy, png, records
-from workers.publisher import Publisher
-from workers.thread import published_items
 
 __all__ = ["pds_proxy"]
 

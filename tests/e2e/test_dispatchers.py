@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 import redis
 
-from scheduler.models import Account, AccountStatus
-from scheduler.posts import PostRequest, Posts
-from scheduler.states import Status
-from scheduler.store import Store
+from postmast.scheduler.models import Account, AccountStatus
+from postmast.scheduler.posts import PostRequest, Posts
+from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store
 from tests.conftest import truncate
 from tests.e2e.harness import Services, all_rows, context, queued_message_ids, service_env, wait_for
 

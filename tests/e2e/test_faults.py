@@ -7,14 +7,14 @@ import threading
 
 import pytest
 
-from scheduler.accounts import Accounts
-from scheduler.dispatcher import Dispatcher
-from scheduler.posts import PostRequest, Posts
-from scheduler.states import Status
+from postmast.scheduler.accounts import Accounts
+from postmast.scheduler.dispatcher import Dispatcher
+from postmast.scheduler.posts import PostRequest, Posts
+from postmast.scheduler.states import Status
+from postmast.workers.app import create_app, enqueue_all
 from tests.e2e.harness import all_rows, context, settled, wait_for
 from tests.servers.base import Fault
 from tests.servers.webhook import WebhookServer
-from workers.app import create_app, enqueue_all
 
 STACKS = ["embedded", "production"]
 

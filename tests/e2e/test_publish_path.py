@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from scheduler.states import Status
+from postmast.scheduler.states import Status
 from tests.e2e.harness import all_rows, context, settled, wait_for
 
 STACKS = ["embedded", "production"]

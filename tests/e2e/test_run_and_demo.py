@@ -28,7 +28,7 @@ def _read_until(process: subprocess.Popen[bytes], needles: list[str], timeout: f
 def test_run_starts_both_and_ctrl_c_stops_them_cleanly(tmp_path) -> None:
     env = service_env(tmp_path / "data")
     process = subprocess.Popen(
-        [sys.executable, "-m", "scheduler", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "postmast", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         output = _read_until(process, ["scheduler running", "ready."], 60)
@@ -51,7 +51,7 @@ def test_run_starts_both_and_ctrl_c_stops_them_cleanly(tmp_path) -> None:
 def test_demo_publishes_and_reports_on_the_embedded_default(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMAST_")}
     result = subprocess.run(
-        [sys.executable, "-m", "scheduler", "demo", "--data-dir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "postmast", "demo", "--data-dir", str(tmp_path / "demo")],
         env=env,
         capture_output=True,
         text=True,

@@ -24,9 +24,9 @@ from urllib.parse import quote, quote_plus
 import pytest
 from sqlalchemy import select
 
-from scheduler.models import Account, Attempt, Base, Delivery
-from scheduler.states import TERMINAL, Status
-from scheduler.vault import MASK
+from postmast.scheduler.models import Account, Attempt, Base, Delivery
+from postmast.scheduler.states import TERMINAL, Status
+from postmast.scheduler.vault import MASK
 from tests.conftest import CliResult
 from tests.e2e.harness import all_rows, context, wait_for
 from tests.servers.base import Fault, Request, Response

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from scheduler.accounts import Accounts
-from scheduler.posts import PostRequest, Posts
-from scheduler.states import Status
+from postmast.scheduler.accounts import Accounts
+from postmast.scheduler.posts import PostRequest, Posts
+from postmast.scheduler.states import Status
 from tests.e2e.harness import FAST_TIMINGS, all_rows, context, wait_for
 from tests.servers.base import Fault
 

@@ -25,14 +25,14 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from sqlalchemy import func, select, table
 
-from scheduler.accounts import Accounts
-from scheduler.deliveries import Deliveries
-from scheduler.errors import UserError
-from scheduler.models import Account, Delivery, Post
-from scheduler.posts import PostRequest, Posts
-from scheduler.states import Status
-from scheduler.store import Store
-from scheduler.vault import Vault
+from postmast.scheduler.accounts import Accounts
+from postmast.scheduler.deliveries import Deliveries
+from postmast.scheduler.errors import UserError
+from postmast.scheduler.models import Account, Delivery, Post
+from postmast.scheduler.posts import PostRequest, Posts
+from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
 from tests.factories import add_account
 
 

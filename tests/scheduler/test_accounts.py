@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text, update
 
-from scheduler.accounts import Accounts, parse_target
-from scheduler.errors import Conflict, NotFound, UserError
-from scheduler.models import Account, AccountStatus
-from scheduler.states import Status
-from scheduler.store import Store
-from scheduler.vault import MASK, Vault, generate_key
+from postmast.scheduler.accounts import Accounts, parse_target
+from postmast.scheduler.errors import Conflict, NotFound, UserError
+from postmast.scheduler.models import Account, AccountStatus
+from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import MASK, Vault, generate_key
 from tests.factories import add_delivery, row_counts, status_of
 
 SECRET = "SEKRET-tok-8842"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.config import Settings, Timings, normalize_database_url, parse_duration
-from scheduler.errors import ConfigError
+from postmast.scheduler.config import Settings, Timings, normalize_database_url, parse_duration
+from postmast.scheduler.errors import ConfigError
 
 
 def from_env(tmp_path: Path, **values: str) -> Settings:

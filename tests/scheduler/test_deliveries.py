@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduler.deliveries import Deliveries, Filters, parse_ids
-from scheduler.errors import Conflict, NotFound, UserError
-from scheduler.states import PENDING, Status
-from scheduler.store import Store
-from scheduler.vault import Vault
+from postmast.scheduler.deliveries import Deliveries, Filters, parse_ids
+from postmast.scheduler.errors import Conflict, NotFound, UserError
+from postmast.scheduler.states import PENDING, Status
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
 from tests.factories import add_account, add_delivery, delivery, status_of
 
 S = Status

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from scheduler.dispatcher import Dispatcher, Loop
-from scheduler.models import Account, AccountStatus, Attempt
-from scheduler.states import Status, transition
-from scheduler.store import Store
+from postmast.scheduler.dispatcher import Dispatcher, Loop
+from postmast.scheduler.models import Account, AccountStatus, Attempt
+from postmast.scheduler.states import Status, transition
+from postmast.scheduler.store import Store
 from tests.factories import add_account, add_delivery, delivery, status_of
 
 

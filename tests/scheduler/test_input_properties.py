@@ -14,14 +14,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from connectors.text import graphemes
-from scheduler.drafts import Draft, build, load_file
-from scheduler.errors import UserError
-from scheduler.models import Delivery, Post
-from scheduler.posts import OPTIONS, PostRequest
-from scheduler.store import Store
-from scheduler.timespec import parse_since, parse_when, zone
-from scheduler.vault import Vault
+from postmast.connectors.text import graphemes
+from postmast.scheduler.drafts import Draft, build, load_file
+from postmast.scheduler.errors import UserError
+from postmast.scheduler.models import Delivery, Post
+from postmast.scheduler.posts import OPTIONS, PostRequest
+from postmast.scheduler.store import Store
+from postmast.scheduler.timespec import parse_since, parse_when, zone
+from postmast.scheduler.vault import Vault
 from tests.scheduler.properties_support import (
     ACCOUNTS,
     BIG,

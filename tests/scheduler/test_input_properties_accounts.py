@@ -15,11 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from connectors import available
-from scheduler.accounts import NAME_RE
-from scheduler.models import Account
-from scheduler.store import Store
-from scheduler.vault import Vault
+from postmast.connectors import available
+from postmast.scheduler.accounts import NAME_RE
+from postmast.scheduler.models import Account
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
 from tests.scheduler.properties_support import (
     ACCOUNTS,
     GOOD_TEXT,

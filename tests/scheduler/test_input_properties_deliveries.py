@@ -16,14 +16,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from connectors import available
-from scheduler.deliveries import CANCELLABLE, RESCHEDULABLE, RETRYABLE, Filters, parse_ids
-from scheduler.errors import UserError
-from scheduler.models import Delivery
-from scheduler.states import Status
-from scheduler.store import Store
-from scheduler.timespec import zone
-from scheduler.vault import Vault
+from postmast.connectors import available
+from postmast.scheduler.deliveries import CANCELLABLE, RESCHEDULABLE, RETRYABLE, Filters, parse_ids
+from postmast.scheduler.errors import UserError
+from postmast.scheduler.models import Delivery
+from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store
+from postmast.scheduler.timespec import zone
+from postmast.scheduler.vault import Vault
 from tests.factories import add_delivery
 from tests.scheduler.properties_support import (
     DUE,

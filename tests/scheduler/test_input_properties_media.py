@@ -12,11 +12,11 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from connectors.webhook import Webhook
-from scheduler.media import media_file
-from scheduler.models import Media, Post
-from scheduler.store import Store
-from scheduler.vault import Vault
+from postmast.connectors.webhook import Webhook
+from postmast.scheduler.media import media_file
+from postmast.scheduler.models import Media, Post
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
 from tests.factories import tiny_png
 from tests.scheduler.properties_support import (
     BIG,

@@ -13,9 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from scheduler.migrations import current_revision, head_revision, upgrade
-from scheduler.models import Base
-from scheduler.store import Store
+from postmast.scheduler.migrations import current_revision, head_revision, upgrade
+from postmast.scheduler.models import Base
+from postmast.scheduler.store import Store
 from tests.services import Services
 
 TABLES = {"accounts", "posts", "deliveries", "attempts", "alembic_version"}

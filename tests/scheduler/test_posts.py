@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from scheduler.errors import UserError
-from scheduler.models import Account, AccountStatus, Delivery, Post
-from scheduler.posts import PostRequest, Posts, Rejected
-from scheduler.states import Status
-from scheduler.store import Store
-from scheduler.vault import Vault
+from postmast.scheduler.errors import UserError
+from postmast.scheduler.models import Account, AccountStatus, Delivery, Post
+from postmast.scheduler.posts import PostRequest, Posts, Rejected
+from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
 from tests.factories import add_account, row_counts
 
 DUE = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # an hour after the fake clock's now
@@ -266,7 +266,7 @@ def test_account_needing_reauthorisation_is_refused(store: Store, posts: Posts) 
 
 
 def test_removed_account_is_unknown(store: Store, vault: Vault, posts: Posts) -> None:
-    from scheduler.accounts import Accounts
+    from postmast.scheduler.accounts import Accounts
 
     Accounts(store, vault).remove("webhook:team")
     with pytest.raises(Rejected, match="webhook:team: no account webhook:team"):

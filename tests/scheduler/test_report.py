@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduler.deliveries import Filters
-from scheduler.report import build, summarize
-from scheduler.states import Status
-from scheduler.store import Store
-from scheduler.vault import Vault
+from postmast.scheduler.deliveries import Filters
+from postmast.scheduler.report import build, summarize
+from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
 from tests.factories import add_account, add_delivery, delivery
 
 S = Status

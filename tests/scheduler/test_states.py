@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from scheduler.models import Delivery
-from scheduler.states import (
+from postmast.scheduler.models import Delivery
+from postmast.scheduler.states import (
     TERMINAL,
     TRANSITIONS,
     Status,

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from scheduler.errors import ConfigError
-from scheduler.models import Post
-from scheduler.store import Store
+from postmast.scheduler.errors import ConfigError
+from postmast.scheduler.models import Post
+from postmast.scheduler.store import Store
 from tests.conftest import table_counts
 from tests.factories import add_account, add_delivery
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.errors import UserError
-from scheduler.timespec import check_due_time, duration, local, parse_since, parse_when, zone
+from postmast.scheduler.errors import UserError
+from postmast.scheduler.timespec import check_due_time, duration, local, parse_since, parse_when, zone
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")

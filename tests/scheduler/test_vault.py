@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from scheduler.errors import ConfigError
-from scheduler.vault import MASK, SecretsUnreadable, Vault, generate_key, masked, redact
+from postmast.scheduler.errors import ConfigError
+from postmast.scheduler.vault import MASK, SecretsUnreadable, Vault, generate_key, masked, redact
 from tests.conftest import TEST_KEY
 
 SECRET = "SEKRET-4f9c2a"

@@ -8,8 +8,8 @@ import uuid
 
 import redis
 
-from scheduler.config import Settings
-from workers.app import PUBLISH_TASK, celery_config, create_app, enqueue_all
+from postmast.scheduler.config import Settings
+from postmast.workers.app import PUBLISH_TASK, celery_config, create_app, enqueue_all
 
 
 def test_reliability_settings(tmp_path) -> None:

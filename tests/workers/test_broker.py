@@ -5,7 +5,7 @@ from __future__ import annotations
 from kombu import Connection
 from sqlalchemy import create_engine, text
 
-from workers.broker import clean_embedded_broker, kombu_url
+from postmast.workers.broker import clean_embedded_broker, kombu_url
 
 
 def test_consumed_messages_are_deleted_and_waiting_ones_kept(tmp_path) -> None:

@@ -6,15 +6,15 @@ from datetime import timedelta
 
 import pytest
 
-from scheduler.deliveries import Deliveries
-from scheduler.dispatcher import Dispatcher
-from scheduler.errors import Conflict
-from scheduler.states import Status
+from postmast.scheduler.deliveries import Deliveries
+from postmast.scheduler.dispatcher import Dispatcher
+from postmast.scheduler.errors import Conflict
+from postmast.scheduler.states import Status
+from postmast.workers.lookup import MAX_LOOKUPS
+from postmast.workers.publisher import Publisher
 from tests.factories import add_account, add_delivery, delivery, status_of
 from tests.servers.base import Fault, Response
 from tests.servers.webhook import WebhookServer
-from workers.lookup import MAX_LOOKUPS
-from workers.publisher import Publisher
 
 
 class Recorder:

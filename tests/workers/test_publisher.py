@@ -8,15 +8,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from connectors import Connector, Content, PublishResult
-from connectors.mastodon import Mastodon
-from scheduler.dispatcher import Dispatcher
-from scheduler.models import AccountStatus, Attempt
-from scheduler.states import Status
-from scheduler.vault import Vault
+from postmast.connectors import Connector, Content, PublishResult
+from postmast.connectors.mastodon import Mastodon
+from postmast.scheduler.dispatcher import Dispatcher
+from postmast.scheduler.models import AccountStatus, Attempt
+from postmast.scheduler.states import Status
+from postmast.scheduler.vault import Vault
+from postmast.workers.publisher import Publisher
 from tests.factories import account_status, add_account, add_delivery, delivery, status_of
 from tests.servers.base import Fault, Response
-from workers.publisher import Publisher
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_transient_error_backs_off_then_fails_after_max_attempts(
             assert outcome == "retry_wait" and row.status == Status.RETRY_WAIT
             delays.append((row.next_attempt_at - store.now()).total_seconds())
             with store.write() as session:  # what the dispatcher does when it is due again
-                from scheduler.states import transition
+                from postmast.scheduler.states import transition
 
                 assert transition(session, delivery_id, Status.RETRY_WAIT, Status.QUEUED, now=store.now())
         else:
@@ -259,7 +259,7 @@ def test_lease_and_deadline_come_from_the_settings(store, vault, settings, accou
 def test_one_notice_per_auth_incident_and_waiting_deliveries_are_missed_at_their_deadline(
     store, clock, vault, settings, account, mastodon, caplog
 ) -> None:
-    from scheduler.dispatcher import Dispatcher as _Dispatcher
+    from postmast.scheduler.dispatcher import Dispatcher as _Dispatcher
 
     first = add_delivery(store, account, status=Status.QUEUED, lateness=600)
     second = add_delivery(store, account, status=Status.QUEUED, lateness=600)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from connectors.errors import (
+from postmast.connectors.errors import (
     AuthExpired,
     DuplicateContent,
     OutcomeUnknown,
@@ -14,8 +14,8 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from scheduler.states import Status
-from workers.retry import RetryPolicy
+from postmast.scheduler.states import Status
+from postmast.workers.retry import RetryPolicy
 
 
 def policy(**kwargs: float) -> RetryPolicy:

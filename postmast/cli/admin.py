@@ -10,15 +10,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 
-from scheduler.cli.output import console, emit_json, json_option
-from scheduler.cli.reporting import render
-from scheduler.context import Context
-from scheduler.deliveries import Filters
-from scheduler.errors import ConfigError, UserError
-from scheduler.migrations import current_revision, head_revision, upgrade
-from scheduler.report import build
-from scheduler.timespec import zone
-from scheduler.vault import generate_key
+from postmast.cli.output import console, emit_json, json_option
+from postmast.cli.reporting import render
+from postmast.context import Context
+from postmast.scheduler.deliveries import Filters
+from postmast.scheduler.errors import ConfigError, UserError
+from postmast.scheduler.migrations import current_revision, head_revision, upgrade
+from postmast.scheduler.report import build
+from postmast.scheduler.timespec import zone
+from postmast.scheduler.vault import generate_key
 
 
 def safe_url(url: str) -> str:
@@ -49,7 +49,7 @@ def db_upgrade(as_json: bool) -> None:
       POSTMAST_DATABASE_URL=postgresql://postmast@db/postmast postmast db upgrade
     """
     ctx = Context.from_env()
-    from scheduler.store import Store, first_line
+    from postmast.scheduler.store import Store, first_line
 
     store = Store(ctx.settings.database_url, migrate=False)
     try:
@@ -123,7 +123,7 @@ def demo(data_dir: Path | None) -> None:
     Example:
       postmast demo
     """
-    from scheduler.demo import run_demo
+    from postmast.demo import run_demo
 
     directory = data_dir or Path(tempfile.mkdtemp(prefix="postmast-demo-"))
     if data_dir and data_dir.exists() and any(data_dir.iterdir()):

@@ -16,9 +16,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from tests.cli.conftest import Cli
 from tests.conftest import CliResult
 from tests.factories import tiny_png
-from tests.scheduler.cli.conftest import Cli
 from tests.scheduler.properties_support import LATENESS, TEXT, WHEN_TEXT, ZONE_NAME, label, mostly
 
 PROPERTY = settings(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from scheduler.config import Settings
-from scheduler.store import Clock, Store, utcnow
-from scheduler.vault import Vault
+from postmast.scheduler.config import Settings
+from postmast.scheduler.store import Clock, Store, utcnow
+from postmast.scheduler.vault import Vault
 
 
 @dataclass

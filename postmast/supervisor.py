@@ -23,7 +23,7 @@ log = logging.getLogger("postmast.run")
 
 def postmast_command(*args: str) -> list[str]:
     """The argv that runs `postmast ARGS` with this interpreter, installed or not."""
-    return [sys.executable, "-m", "scheduler", *args]
+    return [sys.executable, "-m", "postmast", *args]
 
 
 class Supervisor:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduler.cli.reporting import CSV_COLUMNS
-from scheduler.states import Status
-from scheduler.store import Store
+from postmast.cli.reporting import CSV_COLUMNS
+from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store
+from tests.cli.conftest import Cli, as_json, error_line, ok
 from tests.factories import add_delivery
-from tests.scheduler.cli.conftest import Cli, as_json, error_line, ok
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from scheduler.models import Delivery, Post
-from scheduler.store import Store
+from postmast.scheduler.models import Delivery, Post
+from postmast.scheduler.store import Store
+from tests.cli.conftest import Cli, as_json, error_line, ok
 from tests.conftest import table_counts
-from tests.scheduler.cli.conftest import Cli, as_json, error_line, ok
 
 NO_POSTS = {"posts": 0, "deliveries": 0}
 BOTH = ["--to", "mastodon:brand", "--to", "webhook:team"]

@@ -6,12 +6,12 @@ from datetime import tzinfo
 
 import click
 
-from scheduler import report as reports
-from scheduler.cli.output import console, emit_csv, emit_json, excerpt, table
-from scheduler.context import Context
-from scheduler.deliveries import DeliveryRow, Filters
-from scheduler.states import Status
-from scheduler.timespec import duration, local, parse_since, zone
+from postmast.cli.output import console, emit_csv, emit_json, excerpt, table
+from postmast.context import Context
+from postmast.scheduler import report as reports
+from postmast.scheduler.deliveries import DeliveryRow, Filters
+from postmast.scheduler.states import Status
+from postmast.scheduler.timespec import duration, local, parse_since, zone
 
 CSV_COLUMNS = [
     "id",

@@ -7,10 +7,10 @@ from functools import partial
 
 import click
 
-from scheduler.context import Context
-from scheduler.dispatcher import Dispatcher, Loop
-from scheduler.logs import configure
-from scheduler.supervisor import Supervisor, postmast_command
+from postmast.context import Context
+from postmast.logs import configure
+from postmast.scheduler.dispatcher import Dispatcher, Loop
+from postmast.supervisor import Supervisor, postmast_command
 
 LOGLEVEL = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 
@@ -46,7 +46,7 @@ def worker(concurrency: int, pool: str, loglevel: str | None, events: bool) -> N
     Example:
       POSTMAST_BROKER_URL=redis://127.0.0.1:6379/0 postmast worker -c 8
     """
-    from workers.app import create_app
+    from postmast.workers.app import create_app
 
     ctx = Context.from_env()
     level = (loglevel or ctx.settings.log_level).upper()
@@ -79,8 +79,8 @@ def scheduler_command(loglevel: str | None) -> None:
     Example:
       postmast scheduler --loglevel DEBUG
     """
-    from workers.app import create_app, enqueue_all
-    from workers.broker import clean_embedded_broker
+    from postmast.workers.app import create_app, enqueue_all
+    from postmast.workers.broker import clean_embedded_broker
 
     ctx = Context.from_env()
     configure((loglevel or ctx.settings.log_level).upper())

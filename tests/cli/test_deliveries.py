@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scheduler.states import Status, transition
-from scheduler.store import Store
+from postmast.scheduler.states import Status, transition
+from postmast.scheduler.store import Store
+from tests.cli.conftest import Cli, as_json, error_line, ok
 from tests.factories import add_delivery, status_of
-from tests.scheduler.cli.conftest import Cli, as_json, error_line, ok
 
 
 @pytest.fixture

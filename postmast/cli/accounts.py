@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from connectors import Connector, available
-from scheduler.accounts import FIELD_RE, Accounts, connector_class
-from scheduler.cli.output import console, emit_json, json_option, table
-from scheduler.context import Context
-from scheduler.errors import UserError
+from postmast.cli.output import console, emit_json, json_option, table
+from postmast.connectors import Connector, available
+from postmast.context import Context
+from postmast.scheduler.accounts import FIELD_RE, Accounts, connector_class
+from postmast.scheduler.errors import UserError
 
 
 def parse_pairs(pairs: tuple[str, ...] | list[str], what: str) -> dict[str, str]:

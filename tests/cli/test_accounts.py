@@ -12,12 +12,12 @@ import pexpect
 import pytest
 from sqlalchemy import create_engine, text
 
-from connectors import Content
-from connectors.mastodon import Mastodon
-from scheduler.store import Store
-from scheduler.vault import MASK, Vault
+from postmast.connectors import Content
+from postmast.connectors.mastodon import Mastodon
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import MASK, Vault
+from tests.cli.conftest import SECRET, Cli, as_json, error_line, ok
 from tests.conftest import REPO
-from tests.scheduler.cli.conftest import SECRET, Cli, as_json, error_line, ok
 from tests.servers.mastodon import MastodonServer
 
 
@@ -316,7 +316,7 @@ def test_hidden_prompt_under_a_pseudo_terminal(tmp_path: Path) -> None:
         )
         child = pexpect.spawn(
             sys.executable,
-            ["-m", "scheduler", "account", "add", "mastodon", "brand", "--set", f"instance={server.url}"],
+            ["-m", "postmast", "account", "add", "mastodon", "brand", "--set", f"instance={server.url}"],
             env=env,
             cwd=str(REPO),
             encoding="utf-8",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from scheduler import __version__
-from scheduler.migrations import head_revision
-from scheduler.vault import Vault
-from tests.scheduler.cli.conftest import Cli, as_json, error_line, ok
+from postmast import __version__
+from postmast.scheduler.migrations import head_revision
+from postmast.scheduler.vault import Vault
+from tests.cli.conftest import Cli, as_json, error_line, ok
 
 
 def test_db_upgrade_json(cli: Cli, db_url: str) -> None:

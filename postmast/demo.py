@@ -23,13 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from scheduler.accounts import Accounts
-from scheduler.config import Settings
-from scheduler.context import Context
-from scheduler.deliveries import Deliveries, Filters
-from scheduler.posts import PostRequest, Posts
-from scheduler.states import TERMINAL, Status
-from scheduler.supervisor import Supervisor, postmast_command
+from postmast.context import Context
+from postmast.scheduler.accounts import Accounts
+from postmast.scheduler.config import Settings
+from postmast.scheduler.deliveries import Deliveries, Filters
+from postmast.scheduler.posts import PostRequest, Posts
+from postmast.scheduler.states import TERMINAL, Status
+from postmast.supervisor import Supervisor, postmast_command
 
 
 @dataclass

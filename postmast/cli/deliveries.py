@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from scheduler.cli.output import console, emit_json, excerpt, json_option, table
-from scheduler.context import Context
-from scheduler.deliveries import RETRYABLE, Deliveries, Filters, parse_ids
-from scheduler.errors import UserError
-from scheduler.states import Status
-from scheduler.timespec import local, parse_when, zone
+from postmast.cli.output import console, emit_json, excerpt, json_option, table
+from postmast.context import Context
+from postmast.scheduler.deliveries import RETRYABLE, Deliveries, Filters, parse_ids
+from postmast.scheduler.errors import UserError
+from postmast.scheduler.states import Status
+from postmast.scheduler.timespec import local, parse_when, zone
 
 STATUS_CHOICE = click.Choice([s.value for s in Status])
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 import pytest
 
-from scheduler.cli import cli as root
-from tests.scheduler.cli.conftest import Cli, error_line, ok
+from postmast.cli import cli as root
+from tests.cli.conftest import Cli, error_line, ok
 
 
 def walk(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from scheduler.cli.output import console, emit_json, json_option, table
-from scheduler.context import Context
-from scheduler.drafts import Draft, build, load_file
-from scheduler.errors import UserError
-from scheduler.posts import PostRequest, Posts, QueuedPost, Rejected, TargetPlan
-from scheduler.timespec import local, zone
+from postmast.cli.output import console, emit_json, json_option, table
+from postmast.context import Context
+from postmast.scheduler.drafts import Draft, build, load_file
+from postmast.scheduler.errors import UserError
+from postmast.scheduler.posts import PostRequest, Posts, QueuedPost, Rejected, TargetPlan
+from postmast.scheduler.timespec import local, zone
 
 
 def read_text(text: str) -> str:

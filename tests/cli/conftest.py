@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from scheduler.store import Store
+from postmast.scheduler.store import Store
 from tests.conftest import CliResult, table_counts
 
 Cli = Callable[..., CliResult]

@@ -11,9 +11,9 @@ import sys
 
 import click
 
-from scheduler import __version__
-from scheduler.cli import accounts, admin, deliveries, posting, reporting, services
-from scheduler.errors import UserError, one_line
+from postmast import __version__
+from postmast.cli import accounts, admin, deliveries, posting, reporting, services
+from postmast.scheduler.errors import UserError, one_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
