@@ -18,6 +18,7 @@ from postmast.connectors.content import (
     Lookup,
     Measure,
     MediaFile,
+    Option,
     Problem,
     PublishResult,
     Undecidable,
@@ -58,6 +59,8 @@ class Connector(ABC):
     """Longest alt text, in characters (None: no limit known)."""
     threads: ClassVar[bool] = False
     """Whether items can reply to each other (threads, replies)."""
+    options: ClassVar[tuple[Option, ...]] = ()
+    """The post options the network takes (`--option NAME=VALUE`); `Content.options` holds their values."""
 
     def __init__(
         self,

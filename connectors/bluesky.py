@@ -60,6 +60,7 @@ from postmast.connectors.content import (
     Found,
     Lookup,
     MediaFile,
+    Option,
     Problem,
     PublishResult,
     RemoteRef,
@@ -129,6 +130,9 @@ class Bluesky(Connector):
     }
     max_alt_text: ClassVar[int | None] = 2000
     threads: ClassVar[bool] = True
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("language", "language of the text, a BCP 47 tag (e.g. en, pt-BR)", max_length=64),
+    )
 
     @classmethod
     def check_settings(cls, settings: Mapping[str, str]) -> list[Problem]:

@@ -18,6 +18,54 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Option:
+    """A post option the network takes (the manifest of `--option NAME=VALUE`)."""
+
+    name: str
+    help: str
+    kind: str = "text"
+    """`text`, `choice`, `bool` or `int`."""
+    choices: tuple[str, ...] = ()
+    per_item: bool = False
+    """True: may differ per thread item; False: one value for the whole post."""
+    max_length: int | None = None
+
+    def parse(self, raw: str) -> str | bool | int:
+        """The value from a command line or a file cell; ValueError says what is accepted."""
+        value = raw.strip()
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ValueError(
+                    f"option {self.name} takes one of {', '.join(self.choices)}, not {value[:40]!r}"
+                )
+            return value
+        if self.kind == "bool":
+            lowered = value.lower()
+            if lowered in ("true", "yes", "1", "on"):
+                return True
+            if lowered in ("false", "no", "0", "off"):
+                return False
+            raise ValueError(f"option {self.name} takes true or false, not {value[:40]!r}")
+        if self.kind == "int":
+            if not (value.isascii() and value.lstrip("-").isdecimal() and len(value) <= 12):
+                raise ValueError(f"option {self.name} takes a whole number, not {value[:40]!r}")
+            return int(value)
+        if self.max_length is not None and len(raw) > self.max_length:
+            raise ValueError(f"option {self.name} takes at most {self.max_length} characters")
+        return raw
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "help": self.help,
+            "kind": self.kind,
+            "choices": list(self.choices),
+            "per_item": self.per_item,
+            "max_length": self.max_length,
+        }
+
+
+@dataclass(frozen=True)
 class Problem:
     """Why a piece of content would be rejected by the network; shown to the user as is."""
 

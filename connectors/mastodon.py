@@ -66,6 +66,7 @@ from postmast.connectors.content import (
     Lookup,
     Measure,
     MediaFile,
+    Option,
     Problem,
     PublishResult,
     Undecidable,
@@ -114,6 +115,16 @@ class Mastodon(Connector):
     media_limits: ClassVar[Mapping[str, int]] = Limits().accepted()
     max_alt_text: ClassVar[int | None] = Limits().description
     threads: ClassVar[bool] = True
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("spoiler_text", "content warning shown before the text", per_item=True, max_length=5000),
+        Option(
+            "language",
+            "language of the text, ISO 639-1 (e.g. en, de)",
+            kind="choice",
+            choices=tuple(sorted(LANGUAGES)),
+        ),
+        Option("visibility", "who sees the post", kind="choice", choices=VISIBILITIES),
+    )
     settings_fields: ClassVar[tuple[Field, ...]] = (
         Field("instance", "base URL of the server, e.g. https://mastodon.social"),
         Field("max_length", "character limit, if not the one the instance announces", required=False),

@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from postmast.clock import Clock, system
 from postmast.scheduler.config import Settings
-from postmast.scheduler.store import Clock, Store, utcnow
+from postmast.scheduler.store import Store
 from postmast.scheduler.vault import Vault
 
 
 @dataclass
 class Context:
     settings: Settings
-    clock: Clock = field(default=utcnow)
+    clock: Clock = field(default=system)
 
     @classmethod
     def from_env(cls) -> Context:

@@ -21,7 +21,7 @@ from postmast.connectors.registry import UnknownNetwork
 from postmast.connectors.text import text_problems
 from postmast.scheduler.errors import Conflict, NotFound, UserError
 from postmast.scheduler.models import Account, AccountStatus, Delivery
-from postmast.scheduler.states import PENDING, Status, transition
+from postmast.scheduler.states import PENDING, UNSETTLED, Status, allowed, transition
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import MASK, SecretsUnreadable, Vault, redact
 
@@ -271,7 +271,7 @@ class Accounts:
             account = find(session, target)
             pending = session.execute(
                 select(Delivery.id, Delivery.status).where(
-                    Delivery.account_id == account.id, Delivery.status.in_([*PENDING, Status.UNKNOWN])
+                    Delivery.account_id == account.id, Delivery.status.in_([*PENDING, *UNSETTLED])
                 )
             ).all()
             if pending and not cancel_pending:
@@ -279,8 +279,7 @@ class Accounts:
                     f"{account.target} has {len(pending)} pending deliveries; cancel them first "
                     "or pass --cancel-pending"
                 )
-            cancellable = {Status.SCHEDULED, Status.QUEUED, Status.RETRY_WAIT}
-            blocking = [d for d, s in pending if s not in cancellable]
+            blocking = [d for d, s in pending if not allowed(s, Status.CANCELLED)]
             if blocking:
                 raise Conflict(
                     f"{account.target} has deliveries being published or with unknown outcome "

@@ -7,11 +7,16 @@ back every other delivery of that account before it is sent (`limited_until`).
 Claiming locks the account row first (`FOR UPDATE SKIP LOCKED` on PostgreSQL; a
 `BEGIN IMMEDIATE` transaction on SQLite), so the dispatchers and the workers that
 hand an account its next delivery never put two of its deliveries in flight.
+
+A delivery whose outcome is `unknown` takes its turn the same way once its settle
+delay has passed: it is claimed into `reconciling`, with a lease, and the worker that
+receives it asks the network before anything is sent. Lookups go before new posts:
+an account's earlier post may be live, and its turn comes first.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Exists, Select, exists, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
@@ -19,18 +24,19 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from postmast.scheduler.models import Account, AccountStatus, Delivery
 from postmast.scheduler.states import Status, transition_many
 
-IN_FLIGHT = (Status.QUEUED, Status.PUBLISHING)
+IN_FLIGHT = (Status.QUEUED, Status.PUBLISHING, Status.RECONCILING)
 WAITING = (Status.SCHEDULED, Status.RETRY_WAIT)
 
 
 def _due(now: datetime) -> list[ColumnElement[bool]]:
-    """Waiting, due, and within its allowed lateness, or to be looked up (that has no deadline:
-    a post that may be out there is checked even when it is too late to send it)."""
-    return [
-        Delivery.status.in_(WAITING),
-        Delivery.next_attempt_at <= now,
-        or_(Delivery.deadline_at >= now, Delivery.needs_lookup.is_(True)),
-    ]
+    """Waiting, due, and within its allowed lateness."""
+    return [Delivery.status.in_(WAITING), Delivery.next_attempt_at <= now, Delivery.deadline_at >= now]
+
+
+def _lookup_due(now: datetime) -> list[ColumnElement[bool]]:
+    """Unknown and past its settle delay. No deadline: a post that may be out there is checked
+    even when it is too late to send it."""
+    return [Delivery.status == Status.UNKNOWN, Delivery.reconcile_at <= now]
 
 
 def _ready(now: datetime) -> list[ColumnElement[bool]]:
@@ -49,17 +55,39 @@ def _busy(account_id: int | InstrumentedAttribute[int]) -> Exists:
 def ready_accounts(now: datetime, limit: int) -> Select[int]:
     """Accounts with a due delivery and nothing in flight, locked for this transaction."""
     has_due = exists().where(Delivery.account_id == Account.id, *_due(now))
+    has_lookup = exists().where(Delivery.account_id == Account.id, *_lookup_due(now))
     return (
         select(Account.id)
-        .where(*_ready(now), has_due, ~_busy(Account.id))
+        .where(*_ready(now), or_(has_due, has_lookup), ~_busy(Account.id))
         .order_by(Account.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
 
 
-def claim_for_account(session: Session, account_id: int, now: datetime) -> list[int]:
-    """Queue the account's earliest due delivery if none of its deliveries is in flight."""
+def claim_for_account(session: Session, account_id: int, now: datetime, lease: float) -> list[int]:
+    """Claim the account's next turn if none of its deliveries is in flight: its earliest due
+    lookup (`unknown -> reconciling`, leased for `lease` seconds), else its earliest due
+    delivery (`-> queued`)."""
+    lookup = (
+        select(Delivery.id)
+        .where(Delivery.account_id == account_id, *_lookup_due(now), ~_busy(account_id))
+        .order_by(Delivery.reconcile_at, Delivery.id)
+        .limit(1)
+    )
+    looked_up = transition_many(
+        session,
+        lookup,
+        Status.UNKNOWN,
+        Status.RECONCILING,
+        now=now,
+        queued_at=now,
+        claim_token=None,
+        lease_until=now + timedelta(seconds=lease),
+        reconcile_at=None,
+    )
+    if looked_up:
+        return looked_up
     earliest = (
         select(Delivery.id)
         .where(Delivery.account_id == account_id, *_due(now), ~_busy(account_id))
@@ -69,20 +97,20 @@ def claim_for_account(session: Session, account_id: int, now: datetime) -> list[
     return transition_many(session, earliest, list(WAITING), Status.QUEUED, now=now, queued_at=now)
 
 
-def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
-    """One due delivery for each ready account (at most `limit` accounts)."""
+def claim_due(session: Session, now: datetime, limit: int, lease: float) -> list[int]:
+    """One turn for each ready account (at most `limit` accounts)."""
     claimed = []
     for account_id in session.scalars(ready_accounts(now, limit)).all():
-        claimed += claim_for_account(session, account_id, now)
+        claimed += claim_for_account(session, account_id, now, lease)
     return claimed
 
 
-def claim_next(session: Session, account_id: int, now: datetime) -> list[int]:
-    """After a delivery of `account_id` finished: queue its next due one, if it may go now."""
+def claim_next(session: Session, account_id: int, now: datetime, lease: float) -> list[int]:
+    """After a delivery of `account_id` finished: claim its next turn, if it may go now."""
     locked = session.scalar(
         select(Account.id).where(Account.id == account_id, *_ready(now)).with_for_update(skip_locked=True)
     )
-    return claim_for_account(session, account_id, now) if locked is not None else []
+    return claim_for_account(session, account_id, now, lease) if locked is not None else []
 
 
 def limit_account(session: Session, account_id: int, until: datetime) -> None:
@@ -95,7 +123,7 @@ def limit_account(session: Session, account_id: int, until: datetime) -> None:
 
 
 def next_due(session: Session, now: datetime) -> datetime | None:
-    """When the dispatcher should next look: the next future due time or rate-limit end.
+    """When the dispatcher should next look: the next future due time, lookup or rate-limit end.
 
     Deliveries already due but held back (their account busy or limited) do not count:
     the worker hands an account its next delivery, and the tick covers the rest.
@@ -111,11 +139,22 @@ def next_due(session: Session, now: datetime) -> datetime | None:
         .order_by(Delivery.next_attempt_at)
         .limit(1)
     )
+    lookup = session.scalar(
+        select(Delivery.reconcile_at)
+        .join(Account, Account.id == Delivery.account_id)
+        .where(
+            Delivery.status == Status.UNKNOWN,
+            Delivery.reconcile_at > now,
+            Account.status == AccountStatus.ACTIVE,
+        )
+        .order_by(Delivery.reconcile_at)
+        .limit(1)
+    )
     limited = session.scalar(
         select(Account.limited_until)
         .where(Account.limited_until > now, Account.status == AccountStatus.ACTIVE)
         .order_by(Account.limited_until)
         .limit(1)
     )
-    candidates = [t for t in (due, limited) if t is not None]
+    candidates = [t for t in (due, lookup, limited) if t is not None]
     return min(candidates) if candidates else None

@@ -15,17 +15,19 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from postmast.scheduler.accounts import NETWORK_RE, connector_class, parse_target
+from postmast.scheduler.body import load
 from postmast.scheduler.errors import Conflict, NotFound, UserError
 from postmast.scheduler.models import Account, Delivery, DeliveryItem, Post
-from postmast.scheduler.states import PENDING, TRANSITIONS, Status, transition
+from postmast.scheduler.states import PENDING, TRANSITIONS, UNSETTLED, Status, transition
 from postmast.scheduler.store import Store
 from postmast.scheduler.timespec import check_due_time
 
 MAX_ID = 2**31 - 1
 """Ids are 32-bit on PostgreSQL: anything larger cannot name a row."""
 CANCELLABLE = frozenset(s for s in Status if Status.CANCELLED in TRANSITIONS[s])
-RESCHEDULABLE = frozenset({Status.SCHEDULED, Status.QUEUED, Status.RETRY_WAIT})
 RETRYABLE = frozenset({Status.FAILED, Status.MISSED, Status.UNKNOWN})
+RESCHEDULABLE = frozenset(s for s in Status if Status.SCHEDULED in TRANSITIONS[s]) - RETRYABLE
+"""Both read from the transition table: what it forbids (`reconciling`, `publishing`) is refused."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ def rows(session: Session, filters: Filters) -> list[DeliveryRow]:
             public_url=d.public_url,
             error=d.last_error,
             error_class=d.last_error_class,
-            items_total=len(content.get("items") or [None]),
+            items_total=len(load(content, text).items),
             items=tuple(items.get(d.id, ())),
         )
         for d, text, content, network, name in selected
@@ -177,8 +179,8 @@ class Deliveries:
             return rows(session, filters)
 
     def upcoming(self, filters: Filters) -> list[DeliveryRow]:
-        """What is still to happen or needs attention: pending and unknown deliveries."""
-        statuses = filters.statuses or [*PENDING, Status.UNKNOWN]
+        """What is still to happen or needs attention: pending and unsettled deliveries."""
+        statuses = filters.statuses or [*PENDING, *UNSETTLED]
         return self.search(
             Filters(statuses, filters.network, filters.target, filters.post_id, filters.since, filters.limit)
         )
@@ -199,11 +201,6 @@ class Deliveries:
             done = []
             for delivery_id in delivery_ids:
                 current = self._status(session, delivery_id)
-                if session.scalar(select(Delivery.needs_lookup).where(Delivery.id == delivery_id)):
-                    raise Conflict(
-                        f"delivery {delivery_id} cannot be cancelled: its last attempt's outcome is unknown "
-                        "and is being checked with the network (it may already be published)"
-                    )
                 if current not in CANCELLABLE or not transition(
                     session,
                     delivery_id,
@@ -274,8 +271,7 @@ class Deliveries:
                     deadline_at=now + timedelta(seconds=lateness or 0),
                     queued_at=None,
                     lease_until=None,
-                    needs_lookup=False,  # the person confirmed: send, do not look up first
-                    reconcile_at=None,
+                    reconcile_at=None,  # the person confirmed: send, do not look up first
                 ):
                     raise Conflict(_refusal(delivery_id, current, "retried"))
                 done.append(delivery_id)
@@ -302,7 +298,9 @@ def _refusal(delivery_id: int, current: Status, verb: str) -> str:
         Status.CANCELLED: "it is cancelled",
         Status.FAILED: "it failed; use postmast retry",
         Status.MISSED: "it was missed; use postmast retry",
-        Status.UNKNOWN: "its outcome is unknown; see postmast retry --help",
+        Status.UNKNOWN: "its outcome is unknown and it may already be published; see postmast retry --help",
+        Status.RECONCILING: "its outcome is unknown and is being checked with the network right now "
+        "(it may already be published)",
     }
     reason = hints.get(current, f"it is {current}")
     return f"delivery {delivery_id} cannot be {verb}: {reason}"

@@ -1,16 +1,16 @@
 """The dispatcher: claims due deliveries and hands their ids to the workers.
 
 Each tick, in this order:
-1. reap: `publishing` whose lease expired -> `unknown` (never back to `queued`);
+1. reap: `publishing` or `reconciling` whose lease expired -> `unknown` (never back
+   to `queued`);
 2. miss: deliveries past their deadline (due time + allowed lateness) -> `missed`;
-3. claim: for every account with nothing in flight and no rate limit, its earliest
-   due delivery -> `queued` (see `scheduler.claims`), then enqueue the ids after
+3. claim: for every account with nothing in flight and no rate limit, its next turn
+   (see `scheduler.claims`): an `unknown` delivery whose settle delay has passed ->
+   `reconciling` (the worker asks the network whether the post exists before anything
+   is sent), else its earliest due delivery -> `queued`; the ids are enqueued after
    the commit;
-4. requeue: `queued` for too long (a lost broker message) -> enqueued again; the
-   worker's claim makes any duplicate harmless;
-5. reconcile: `unknown` deliveries whose settle delay has passed go back to
-   `scheduled` marked `needs_lookup`: the worker that claims one asks the network
-   whether the post exists before it sends anything (see workers/publisher.py).
+4. requeue: `queued` (or `reconciling` and not yet taken) for too long, a lost broker
+   message -> enqueued again; the worker's claim makes any duplicate harmless.
 
 Any number of dispatchers may run at once. APScheduler is only the clock: one
 in-memory job that runs a tick and re-arms itself for the next due time, or at
@@ -31,7 +31,7 @@ from types import FrameType
 
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from postmast.scheduler import claims
 from postmast.scheduler.config import Settings
@@ -50,7 +50,6 @@ class TickResult:
     requeued: list[int]
     reaped: list[int]
     missed: list[int]
-    reconciling: list[int]
     next_due: datetime | None
 
 
@@ -76,7 +75,6 @@ class Dispatcher:
     def tick(self) -> TickResult:
         now = self.store.now()
         reaped = self.reap(now)
-        reconciling = self.schedule_lookups(now)
         missed = self.mark_missed(now)
         dispatched: list[int] = []
         while True:
@@ -92,15 +90,14 @@ class Dispatcher:
         self._maybe_housekeep()
         with self.store.read() as session:
             upcoming = claims.next_due(session, now)
-        result = TickResult(dispatched, requeued, reaped, missed, reconciling, upcoming)
-        if dispatched or requeued or reaped or missed or reconciling:
+        result = TickResult(dispatched, requeued, reaped, missed, upcoming)
+        if dispatched or requeued or reaped or missed:
             log.info(
-                "dispatched %d, re-enqueued %d, lease expired %d (now unknown), missed %d, reconciling %d",
+                "dispatched %d, re-enqueued %d, lease expired %d (now unknown), missed %d",
                 len(dispatched),
                 len(requeued),
                 len(reaped),
                 len(missed),
-                len(reconciling),
             )
         return result
 
@@ -108,27 +105,47 @@ class Dispatcher:
 
     def claim_due(self, now: datetime) -> list[int]:
         with self.store.write() as session:
-            return claims.claim_due(session, now, self.batch)
+            return claims.claim_due(session, now, self.batch, self.timings.lease)
 
     def reap(self, now: datetime) -> list[int]:
+        ids = self._expire(
+            now,
+            Status.PUBLISHING,
+            (
+                "the worker stopped answering during the publish (lease expired); the post may or may "
+                "not be on the network"
+            ),
+        )
+        ids += self._expire(
+            now,
+            Status.RECONCILING,
+            (
+                "the lookup did not finish in time (lease expired); the post may or may not be on the "
+                "network; it will be looked up again"
+            ),
+        )
+        for delivery_id in ids:
+            log.warning("delivery %s: lease expired -> unknown", delivery_id)
+        return sorted(ids)
+
+    def _expire(self, now: datetime, source: Status, message: str) -> list[int]:
+        """`source` deliveries whose lease ran out -> `unknown`, their open attempt closed."""
         expired = (
             select(Delivery.id)
-            .where(Delivery.status == Status.PUBLISHING, Delivery.lease_until < now)
+            .where(Delivery.status == source, Delivery.lease_until < now)
             .with_for_update(skip_locked=True)
-        )
-        message = (
-            "the worker stopped answering during the publish (lease expired); the post may or may "
-            "not be on the network"
         )
         with self.store.write() as session:
             ids = transition_many(
                 session,
                 expired,
-                Status.PUBLISHING,
+                source,
                 Status.UNKNOWN,
                 now=now,
                 last_error=message,
                 last_error_class="WorkerLost",
+                claim_token=None,
+                lease_until=None,
                 reconcile_at=now + timedelta(seconds=self.timings.settle),
             )
             if ids:
@@ -142,8 +159,6 @@ class Dispatcher:
                         message=message,
                     )
                 )
-        for delivery_id in ids:
-            log.warning("delivery %s: lease expired while publishing -> unknown", delivery_id)
         return ids
 
     def mark_missed(self, now: datetime) -> list[int]:
@@ -152,7 +167,6 @@ class Dispatcher:
             .where(
                 Delivery.status.in_([Status.SCHEDULED, Status.RETRY_WAIT, Status.QUEUED]),
                 Delivery.deadline_at < now,
-                Delivery.needs_lookup.is_(False),  # it may be out there: the lookup decides
             )
             .with_for_update(skip_locked=True)
         )
@@ -171,43 +185,25 @@ class Dispatcher:
         return ids
 
     def requeue_stale(self, now: datetime) -> list[int]:
-        """Refresh `queued_at` of deliveries queued too long and return them for re-enqueueing."""
+        """Refresh `queued_at` of deliveries enqueued too long ago and never taken; return them
+        for re-enqueueing (a lost broker message)."""
         cutoff = now - timedelta(seconds=self.timings.requeue_after)
-        stale = (
-            select(Delivery.id)
-            .where(Delivery.status == Status.QUEUED, Delivery.queued_at < cutoff)
-            .limit(self.batch)
-            .with_for_update(skip_locked=True)
+        waiting = (
+            Delivery.queued_at < cutoff,
+            or_(
+                Delivery.status == Status.QUEUED,
+                and_(Delivery.status == Status.RECONCILING, Delivery.claim_token.is_(None)),
+            ),
         )
+        stale = select(Delivery.id).where(*waiting).limit(self.batch).with_for_update(skip_locked=True)
         with self.store.write() as session:
             result = session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(stale), Delivery.status == Status.QUEUED, Delivery.queued_at < cutoff)
+                .where(Delivery.id.in_(stale), *waiting)
                 .values(queued_at=now)
                 .returning(Delivery.id)
             )
             return sorted(result.scalars().all())
-
-    def schedule_lookups(self, now: datetime) -> list[int]:
-        """`unknown` deliveries past their settle delay: scheduled again, to be looked up first."""
-        due = (
-            select(Delivery.id)
-            .where(Delivery.status == Status.UNKNOWN, Delivery.reconcile_at <= now)
-            .limit(self.batch)
-            .with_for_update(skip_locked=True)
-        )
-        with self.store.write() as session:
-            return transition_many(
-                session,
-                due,
-                Status.UNKNOWN,
-                Status.SCHEDULED,
-                now=now,
-                next_attempt_at=now,
-                reconcile_at=None,
-                needs_lookup=True,
-                queued_at=None,
-            )
 
     def _send(self, enqueue: Enqueue, ids: Sequence[int]) -> None:
         try:

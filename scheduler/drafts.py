@@ -1,8 +1,8 @@
 """Drafts: posts as people write them (CLI options, import files), turned into requests.
 
 This is where user input is parsed: times and zones, media specs (`[N:]PATH` with
-alt texts), thread items, options and reply targets. Every problem is a `UserError`
-naming the row or option it comes from; nothing is stored here.
+alt texts), thread items, options (`[SCOPE.]NAME=VALUE`) and reply targets. Every
+problem is a `UserError` naming the row or option it comes from; nothing is stored here.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from postmast.connectors import MediaFile
+from postmast.scheduler.accounts import FIELD_RE, NETWORK_RE, parse_target
+from postmast.scheduler.body import OptionValue
 from postmast.scheduler.config import parse_duration
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.media import media_file
@@ -32,12 +34,15 @@ FIELDS = (
     "media",
     "alt",
     "then",
+    "options",
     "cw",
     "lang",
     "visibility",
     "max_lateness",
     "reply_to",
 )
+SHORTCUTS = {"cw": "spoiler_text", "lang": "language", "visibility": "visibility"}
+"""Options with a flag and an import column of their own: `--cw TEXT` is `--option spoiler_text=TEXT`."""
 
 
 @dataclass
@@ -51,9 +56,8 @@ class Draft:
     alt: list[str] = field(default_factory=list)
     """Alt texts, paired in order with `media`."""
     then: list[str] = field(default_factory=list)
-    cw: str | None = None
-    lang: str | None = None
-    visibility: str | None = None
+    options: list[str] = field(default_factory=list)
+    """`[SCOPE.]NAME=VALUE`, SCOPE being NETWORK or NETWORK:NAME (see `parse_option`)."""
     max_lateness: str | None = None
     reply_to: list[str] = field(default_factory=list)
     """`NETWORK:NAME=REMOTE_ID`: the first item answers that post on that account."""
@@ -92,6 +96,30 @@ def _reply_targets(specs: Sequence[str]) -> dict[str, str]:
     return found
 
 
+def parse_option(spec: str) -> OptionValue:
+    """`NAME=VALUE` (every target that takes NAME), `NETWORK.NAME=VALUE` or `NETWORK:ACCOUNT.NAME=VALUE`."""
+    left, sep, value = spec.partition("=")
+    scope, _, name = left.strip().rpartition(".")
+    if not sep or not FIELD_RE.fullmatch(name):
+        raise UserError(
+            f"--option {spec[:80]!r} must look like NAME=VALUE, NETWORK.NAME=VALUE "
+            "or NETWORK:ACCOUNT.NAME=VALUE"
+        )
+    if ":" in scope:
+        network, account = parse_target(scope)
+        scope = f"{network}:{account}"
+    elif scope:
+        if not NETWORK_RE.fullmatch(scope):
+            raise UserError(f"--option {spec[:80]!r}: {scope[:40]!r} is not a network or NETWORK:ACCOUNT")
+        scope = scope.lower()
+    return OptionValue(scope, name, value)
+
+
+def shortcut(name: str, value: str | None) -> list[str]:
+    """The option spec a shortcut flag or column stands for (none when it is not given)."""
+    return [f"{SHORTCUTS[name]}={value}"] if value else []
+
+
 def build(draft: Draft, now: datetime, *, base: Path | None = None) -> PostRequest:
     """The request for `draft`: times resolved in its zone, media files read and recognised."""
     tz = zone(draft.tz)
@@ -103,14 +131,13 @@ def build(draft: Draft, now: datetime, *, base: Path | None = None) -> PostReque
             raise UserError(f"max lateness {draft.max_lateness!r} is not a duration (e.g. 30m, 2h)") from None
     items = 1 + len(draft.then)
     attached = _attachments(draft, items, base)
-    options = {"spoiler_text": draft.cw, "language": draft.lang, "visibility": draft.visibility}
     return PostRequest(
         text=draft.text,
         targets=list(draft.to),
         due_at=parse_when(draft.at, tz, now),
         timezone=tz.key,
         max_lateness=lateness,
-        options={k: v for k, v in options.items() if v},
+        options=tuple(parse_option(spec) for spec in draft.options),
         media=tuple(attached[0]),
         then=tuple(Item(text, tuple(attached[n + 1])) for n, text in enumerate(draft.then)),
         reply_to=_reply_targets(draft.reply_to),
@@ -136,6 +163,15 @@ def _optional(value: Any, what: str) -> str | None:
     if not isinstance(value, str):
         raise UserError(f"{what} must be text")
     return value
+
+
+def _options(value: Any) -> list[str]:
+    """`options`: `NAME=VALUE` cells separated by ';' (CSV), or a JSON list of them or an object."""
+    if isinstance(value, dict):
+        if not all(isinstance(v, str | int | bool) for v in value.values()):
+            raise UserError("options must map names to text, numbers or true/false")
+        return [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in value.items()]
+    return [spec for spec in _strings(value, "options", split=";") if spec]
 
 
 def draft_from_row(row: Mapping[str, Any]) -> Draft:
@@ -170,9 +206,8 @@ def draft_from_row(row: Mapping[str, Any]) -> Draft:
         media=paths,
         alt=alts,
         then=_strings(row.get("then"), "then"),
-        cw=_optional(row.get("cw"), "cw"),
-        lang=_optional(row.get("lang"), "lang"),
-        visibility=_optional(row.get("visibility"), "visibility"),
+        options=_options(row.get("options"))
+        + [spec for name in SHORTCUTS for spec in shortcut(name, _optional(row.get(name), name))],
         max_lateness=_optional(row.get("max_lateness"), "max_lateness"),
         reply_to=replies,
     )

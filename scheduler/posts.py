@@ -16,27 +16,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from postmast.connectors import Connector, Content, MediaFile, RemoteRef
+from postmast.connectors import Connector, MediaFile, available
 from postmast.connectors.text import text_problems
 from postmast.scheduler import media as media_store
 from postmast.scheduler.accounts import connector_class, find, parse_target
+from postmast.scheduler.body import Body, Item, MediaRef, OptionValue, dump
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.models import Account, AccountStatus, Delivery, Post
 from postmast.scheduler.states import Status
 from postmast.scheduler.store import Store
 from postmast.scheduler.timespec import check_due_time, zone
 
-OPTIONS = ("spoiler_text", "language", "visibility")
 MAX_LATENESS = 3650 * 86400
-"""Network-neutral options a post may carry; each connector uses those its network has."""
 
-
-@dataclass(frozen=True)
-class Item:
-    """One item of a thread: its text and attachments."""
-
-    text: str
-    media: tuple[MediaFile, ...] = ()
+__all__ = ["Item", "OptionValue", "PostRequest", "Posts", "QueuedPost", "Rejected", "TargetPlan"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +37,8 @@ class PostRequest:
     """One post as the user asked for it; `due_at` is an aware UTC datetime.
 
     `text` and `media` make the first item; `then` holds the thread's further items.
-    `reply_to` maps a target (`network:name`) to the remote id the first item answers.
+    `options` are `--option` values with their scopes; `reply_to` maps a target
+    (`network:name`) to the remote id the first item answers.
     """
 
     text: str
@@ -52,14 +46,18 @@ class PostRequest:
     due_at: datetime
     timezone: str
     max_lateness: float | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: tuple[OptionValue, ...] = ()
     media: tuple[MediaFile, ...] = ()
-    then: tuple[Item, ...] = ()
+    then: tuple[Item[MediaFile], ...] = ()
     reply_to: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def items(self) -> list[Item]:
+    def items(self) -> list[Item[MediaFile]]:
         return [Item(self.text, self.media), *self.then]
+
+    @property
+    def body(self) -> Body[MediaFile]:
+        return Body(tuple(self.items), tuple(self.options), dict(self.reply_to))
 
 
 @dataclass(frozen=True)
@@ -119,18 +117,11 @@ class Rejected(UserError):
     """Raised when any target of any post in a request or batch fails validation."""
 
 
-def contents(request: PostRequest, reply_to: str | None = None) -> list[Content]:
-    """The request's items as connector content (the first one replying to `reply_to`)."""
-    options = {k: v for k, v in request.options.items() if v}
-    parent = RemoteRef(reply_to) if reply_to else None
-    return [
-        Content(item.text, item.media, reply_to=parent if number == 0 else None, options=options)
-        for number, item in enumerate(request.items)
-    ]
-
-
 def _plan(connector: Connector, target: str, request: PostRequest, problems: list[str]) -> TargetPlan:
-    items = contents(request, request.reply_to.get(target))
+    try:
+        items = request.body.contents(target, connector.options)
+    except ValueError as exc:  # an option's value this network does not take
+        return TargetPlan(target, None, connector.limit, [*problems, str(exc)], None)
     if request.reply_to.get(target) and not connector.threads:
         problems.append(f"{connector.title} does not take replies through postmast")
     problems += [p.message for p in connector.validate_thread(items)]
@@ -189,9 +180,10 @@ class Posts:
         if lateness is not None and not 1 <= lateness <= MAX_LATENESS:
             raise UserError(f"{prefix}the maximum lateness must be between 1 second and 10 years")
         zone(request.timezone)
-        unknown = sorted(set(request.options) - set(OPTIONS))
-        if unknown:
-            raise UserError(f"{prefix}unknown option {unknown[0]!r} (known: {', '.join(OPTIONS)})")
+        for option in request.options:
+            problem = option_problem(option, request.targets)
+            if problem:
+                raise UserError(f"{prefix}{problem}")
         if any(not str(remote).strip() for remote in request.reply_to.values()):
             raise UserError(f"{prefix}a reply target needs the remote id of the post it answers")
         strays = sorted(set(request.reply_to) - set(request.targets))
@@ -233,21 +225,10 @@ class Posts:
             request.max_lateness if request.max_lateness is not None else self.default_max_lateness
         )
         due = request.due_at.astimezone(UTC)  # lateness is real time, not wall-clock time
-        items = [
-            {
-                "text": item.text,
-                "media": [{"id": media_store.store(session, m, now), "alt": m.alt} for m in item.media],
-            }
-            for item in request.items
-        ]
-        content: dict[str, Any] = {"items": items}
-        if request.options:
-            content["options"] = {k: v for k, v in request.options.items() if v}
-        if request.reply_to:
-            content["reply_to"] = dict(request.reply_to)
+        body = request.body.with_media(lambda m: MediaRef(media_store.store(session, m, now), m.alt))
         post = Post(
             text=request.text,
-            content=content,
+            content=dump(body),
             timezone=request.timezone,
             max_lateness=lateness,
             created_at=now,
@@ -275,15 +256,13 @@ class Posts:
         return QueuedPost(post.id, queued)
 
 
-def stored_items(session: Session, post: Post) -> list[Content]:
-    """A stored post's items as connector content, media loaded; replies are linked by the worker."""
-    options = dict(post.content.get("options") or {})
-    items = post.content.get("items") or [{"text": post.text, "media": []}]
-    return [
-        Content(
-            item["text"],
-            tuple(media_store.load(session, m["id"], m.get("alt", "")) for m in item.get("media", [])),
-            options=options,
-        )
-        for item in items
-    ]
+def option_problem(option: OptionValue, targets: Sequence[str]) -> str | None:
+    """Why `option` cannot apply to any of `targets`, naming the networks that take it; None if it can."""
+    normal = [f"{network.lower()}:{name}" for network, _, name in (t.partition(":") for t in targets)]
+    if option.scope and not any(option.applies_to(t) for t in normal):
+        return f"--option {option.spec[:80]}: {option.scope} is not one of the --to targets"
+    taking = sorted(name for name, cls in available().items() if option.name in {o.name for o in cls.options})
+    if not any(t.partition(":")[0] in taking for t in normal if option.applies_to(t)):
+        where = f"taken by: {', '.join(taking)}" if taking else "no network takes it"
+        return f"--option {option.spec[:80]}: no target takes the option {option.name!r} ({where})"
+    return None

@@ -2,31 +2,33 @@
 
 Every change of `deliveries.status` goes through `transition` (one row) or
 `transition_many` (a set of rows): a single `UPDATE ... WHERE status IN (:expected)`
-that reports whether it won. Nothing else in the code base writes that column.
+that reports whether it won. Nothing else in the code base writes that column. The
+enum itself lives in `status` so that the models can use it without importing this.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, update
 from sqlalchemy.orm import Session
 
+from postmast.scheduler.models import Delivery
+from postmast.scheduler.status import Status
 
-class Status(StrEnum):
-    SCHEDULED = "scheduled"
-    QUEUED = "queued"
-    PUBLISHING = "publishing"
-    PUBLISHED = "published"
-    RETRY_WAIT = "retry_wait"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    CANCELLED = "cancelled"
-    MISSED = "missed"
-
+__all__ = [
+    "PENDING",
+    "TERMINAL",
+    "TRANSITIONS",
+    "UNSETTLED",
+    "Status",
+    "TransitionNotAllowed",
+    "allowed",
+    "transition",
+    "transition_many",
+]
 
 S = Status
 
@@ -35,14 +37,20 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     S.SCHEDULED: frozenset({S.QUEUED, S.CANCELLED, S.MISSED, S.SCHEDULED}),
     # claimed by a worker; cancelled or rescheduled by the user; missed if claimed too late
     S.QUEUED: frozenset({S.PUBLISHING, S.CANCELLED, S.MISSED, S.SCHEDULED}),
-    # the outcome of one attempt (the reaper sets unknown when the lease expires); missed when a
-    # lookup after an unknown outcome finds the post absent and its allowed lateness is over
+    # the outcome of one attempt (the reaper sets unknown when the lease expires)
     S.PUBLISHING: frozenset({S.PUBLISHED, S.RETRY_WAIT, S.FAILED, S.UNKNOWN, S.MISSED}),
     # due again after backoff; cancelled or rescheduled by the user; missed when too late
     S.RETRY_WAIT: frozenset({S.QUEUED, S.CANCELLED, S.MISSED, S.SCHEDULED}),
-    # reconciliation: scheduled again with `needs_lookup` (the worker asks the network before
-    # sending anything), or the user re-sends after confirming
-    S.UNKNOWN: frozenset({S.PUBLISHED, S.SCHEDULED}),
+    # the outcome of an attempt is unknown: when its settle delay has passed, the dispatcher claims
+    # it for a lookup (reconciling); a worker that learns the answer late settles it (published);
+    # the user re-sends after confirming (scheduled)
+    S.UNKNOWN: frozenset({S.RECONCILING, S.PUBLISHED, S.SCHEDULED}),
+    # a worker asks the network whether the post is there, before anything is sent: found
+    # (published, or queued to send the rest of a thread), confirmed absent (queued to send it,
+    # or missed when too late), undecided or the lookup's lease expired (unknown). Its own claim
+    # (reconciling -> reconciling) sets the token. Nothing else: no cancel, reschedule or
+    # removal while the post may already be live.
+    S.RECONCILING: frozenset({S.RECONCILING, S.PUBLISHED, S.QUEUED, S.UNKNOWN, S.MISSED}),
     # `postmast retry`: a new schedule, due now
     S.FAILED: frozenset({S.SCHEDULED}),
     S.MISSED: frozenset({S.SCHEDULED}),
@@ -54,6 +62,8 @@ TERMINAL = frozenset({S.PUBLISHED, S.FAILED, S.CANCELLED, S.MISSED})
 """States nothing moves out of without a person asking (`unknown` needs attention, so it is not here)."""
 PENDING = frozenset({S.SCHEDULED, S.QUEUED, S.PUBLISHING, S.RETRY_WAIT})
 """States on their way to the network."""
+UNSETTLED = frozenset({S.UNKNOWN, S.RECONCILING})
+"""States where the post may or may not be on the network: a lookup or a person decides."""
 
 
 class TransitionNotAllowed(ValueError):
@@ -82,15 +92,15 @@ def transition(
     *,
     now: datetime,
     expected_token: str | None = None,
+    unclaimed: bool = False,
     **values: Any,
 ) -> bool:
     """Compare-and-set one delivery from `expected` to `target`; True if this call won.
 
     `expected_token`, when given, must match the stored claim token: a worker can only
-    finish its own claim. `values` are further columns to set in the same statement.
+    finish its own claim. `unclaimed` requires that no claim token is set (a worker taking
+    a delivery nobody has taken yet). `values` are further columns to set in the same statement.
     """
-    from postmast.scheduler.models import Delivery
-
     sources = _expected(expected, target)
     stmt = (
         update(Delivery)
@@ -100,6 +110,8 @@ def transition(
     )
     if expected_token is not None:
         stmt = stmt.where(Delivery.claim_token == expected_token)
+    if unclaimed:
+        stmt = stmt.where(Delivery.claim_token.is_(None))
     result = cast(CursorResult[Any], session.execute(stmt))
     return result.rowcount == 1
 
@@ -118,8 +130,6 @@ def transition_many(
     Returns the ids that moved. `ids` may lock rows (`FOR UPDATE SKIP LOCKED` on
     PostgreSQL); on SQLite the whole statement is one atomic write.
     """
-    from postmast.scheduler.models import Delivery
-
     sources = _expected(expected, target)
     stmt = (
         update(Delivery)

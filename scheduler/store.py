@@ -8,9 +8,9 @@ PostgreSQL: psycopg 3 with pre-ping. The schema is migrated on first use.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
+from postmast.clock import Clock, system
 from postmast.scheduler.errors import ConfigError
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -58,13 +53,16 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 class Store:
-    """Owns the engine; hands out sessions for reading and for writing.
+    """Owns the engine and the clock; hands out sessions for reading and for writing.
+
+    `clock` is the one clock (DESIGN.md): everything that needs "now" asks the store,
+    or is handed the store's clock, so a test that moves it moves every part.
 
     Engines are created per process (lazily, keyed by PID): a forked worker child
     never reuses its parent's connections.
     """
 
-    def __init__(self, database_url: str, *, clock: Clock = utcnow, migrate: bool = True) -> None:
+    def __init__(self, database_url: str, *, clock: Clock = system, migrate: bool = True) -> None:
         self.database_url = database_url
         self.clock = clock
         self._migrate = migrate

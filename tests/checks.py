@@ -40,6 +40,10 @@ def ruff() -> subprocess.CompletedProcess[str]:
     return _run([sys.executable, "-m", "ruff", "check", *LINTED], REPO)
 
 
+def ruff_format() -> subprocess.CompletedProcess[str]:
+    return _run([sys.executable, "-m", "ruff", "format", "--check", *LINTED], REPO)
+
+
 def mypy() -> subprocess.CompletedProcess[str]:
     tree = link_tree(REPO / ".cache" / "typecheck")
     return _run(
@@ -64,7 +68,7 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def main() -> int:
     failed = 0
-    for check in (ruff, mypy):
+    for check in (ruff, ruff_format, mypy):
         result = check()
         sys.stdout.write(result.stdout + result.stderr)
         failed |= result.returncode

@@ -10,6 +10,11 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_is_clean() -> None:
+    result = checks.ruff_format()
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_mypy_is_clean_on_the_packages() -> None:
     result = checks.mypy()
     assert result.returncode == 0, result.stdout + result.stderr

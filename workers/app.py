@@ -83,7 +83,7 @@ def create_app(settings: Settings) -> Celery:
         if not isinstance(delivery_id, int):
             log.error("ignoring a malformed message: %r is not a delivery id", delivery_id)
             return "malformed"
-        return publisher().publish(delivery_id)
+        return publisher().publish(delivery_id).value
 
     return app
 

@@ -6,11 +6,13 @@ file grows by a row per publish, so the dispatcher deletes hidden rows now and t
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Transport as SqlaTransport
 from sqlalchemy import DateTime, bindparam, create_engine, inspect, text
+
+from postmast import clock
 
 EMBEDDED_SCHEME = "postmast-sqla"
 
@@ -45,8 +47,8 @@ def clean_embedded_broker(broker_url: str, *, older_than: float = 3600.0) -> int
     try:
         if not inspect(engine).has_table("kombu_message"):
             return 0
-        # kombu stamps `timestamp` with naive local time when it hands a message out.
-        cutoff = datetime.now() - timedelta(seconds=older_than)
+        # kombu stamps `timestamp` with the wall clock's naive local time when it hands a message out.
+        cutoff = clock.system().astimezone().replace(tzinfo=None) - timedelta(seconds=older_than)
         with engine.begin() as connection:
             result = connection.execute(
                 text("DELETE FROM kombu_message WHERE visible = 0 AND timestamp < :cutoff").bindparams(

@@ -1,9 +1,14 @@
-"""Claiming a queued delivery for this worker: `queued -> publishing`, compare-and-set.
+"""Taking a delivery for this worker, by compare-and-set, with a fresh token and a lease.
 
-The claim carries a fresh token and a lease; only the winner calls the network, so
-a duplicated broker message is a no-op. Before claiming, the account is checked:
-flagged for re-authorisation, rate-limited by the network, or busy with another of
-its deliveries, the delivery goes back to `scheduled` for later, with nothing sent.
+Two kinds of turn arrive as the same message (a delivery id):
+- `queued`: claimed `queued -> publishing`, to send it;
+- `reconciling` (the dispatcher claimed it after an unknown outcome): claimed
+  `reconciling -> reconciling` with this worker's token, to ask the network whether the
+  post is there before anything is sent.
+Only the winner calls the network, so a duplicated broker message is a no-op. Before
+claiming, the account is checked: flagged for re-authorisation, rate-limited by the
+network, or busy with another of its deliveries, the delivery goes back to wait with
+nothing sent. Every claim opens an attempt row; the task closes it.
 """
 
 from __future__ import annotations
@@ -14,47 +19,63 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from postmast.connectors import Content, RemoteRef
+from postmast.connectors import MediaFile, RemoteRef
+from postmast.scheduler import media as media_store
+from postmast.scheduler.body import Body, load
 from postmast.scheduler.models import Account, AccountStatus, Attempt, Delivery, Post
-from postmast.scheduler.posts import stored_items
 from postmast.scheduler.states import Status, transition
 from postmast.scheduler.store import Store
+from postmast.workers.outcome import Outcome
+from postmast.workers.retry import RetryPolicy
 from postmast.workers.thread import published_items
 
 log = logging.getLogger("postmast.worker")
 
 
+class Kind(StrEnum):
+    PUBLISH = "publish"
+    LOOKUP = "lookup"
+
+
 @dataclass(frozen=True)
 class Claim:
     delivery_id: int
+    kind: Kind
     token: str
     attempt: int
     attempt_id: int
     account: Account
     post: Post
     idempotency_key: str
-    items: list[Content]
+    body: Body[MediaFile]
     done: dict[int, RemoteRef]
     """Items already published in earlier attempts, by position."""
-    needs_lookup: bool = False
-    """An earlier attempt's outcome is unknown: ask the network before sending that item."""
-    deadline: datetime | None = None
+    deadline: datetime
     lookups: int = 0
-    """Lookups so far that could not decide."""
+    """Lookups since the last unknown outcome that could not decide."""
+
+    @property
+    def status(self) -> Status:
+        """The state this claim holds the delivery in."""
+        return Status.PUBLISHING if self.kind == Kind.PUBLISH else Status.RECONCILING
+
+    @property
+    def target(self) -> str:
+        return self.account.target
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def take(store: Store, delivery_id: int, *, lease: float, reauth_wait: float) -> Claim | str:
-    """Claim `delivery_id` for this worker, or say (for the logs) why not."""
+def take(store: Store, delivery_id: int, *, lease: float, policy: RetryPolicy) -> Claim | Outcome:
+    """Claim `delivery_id` for this worker, or say why not."""
     now = store.now()
-    token = str(uuid.uuid4())
     with store.write() as session:
         row = session.execute(
             select(Delivery, Account, Post)
@@ -64,92 +85,162 @@ def take(store: Store, delivery_id: int, *, lease: float, reauth_wait: float) ->
         ).one_or_none()
         if row is None:
             log.warning("delivery %s does not exist; message dropped", delivery_id)
-            return "missing"
+            return Outcome.MISSING
         delivery, account, post = row
-        if delivery.status != Status.QUEUED:
-            log.info(
-                "delivery %s is %s, not queued: duplicate message, nothing to do",
-                delivery_id,
-                delivery.status,
-            )
-            return f"skipped ({delivery.status})"
-        if now > delivery.deadline_at and not delivery.needs_lookup:
-            late = (now - delivery.due_at).total_seconds()
-            won = transition(
-                session,
-                delivery_id,
-                Status.QUEUED,
-                Status.MISSED,
-                now=now,
-                last_error=f"picked up {late:.0f}s after its due time, beyond the allowed lateness of "
-                f"{post.max_lateness}s",
-                last_error_class="Missed",
-            )
-            return "missed" if won else "skipped (raced)"
-        wait = hold_back(session, account, delivery_id, now, reauth_wait)
-        if wait is not None:
-            until, why = wait
-            transition(
-                session,
-                delivery_id,
-                Status.QUEUED,
-                Status.SCHEDULED,
-                now=now,
-                next_attempt_at=until,
-                queued_at=None,
-            )
-            log.info("delivery %s waits until %s: %s", delivery_id, until.isoformat(timespec="seconds"), why)
-            return f"waiting ({why})"
+        if delivery.status == Status.QUEUED:
+            return _take_publish(session, delivery, account, post, now, lease, policy)
+        if delivery.status == Status.RECONCILING and delivery.claim_token is None:
+            return _take_lookup(session, delivery, account, post, now, lease, policy)
+        log.info("delivery %s is %s: a duplicate message, nothing to do", delivery_id, delivery.status)
+        return Outcome.NOT_QUEUED
+
+
+def _take_publish(
+    session: Session,
+    delivery: Delivery,
+    account: Account,
+    post: Post,
+    now: datetime,
+    lease: float,
+    policy: RetryPolicy,
+) -> Claim | Outcome:
+    if now > delivery.deadline_at:
+        late = (now - delivery.due_at).total_seconds()
         won = transition(
             session,
-            delivery_id,
+            delivery.id,
             Status.QUEUED,
-            Status.PUBLISHING,
+            Status.MISSED,
             now=now,
-            claim_token=token,
-            lease_until=now + timedelta(seconds=lease),
-            attempt_count=Delivery.attempt_count + 1,
+            last_error=f"picked up {late:.0f}s after its due time, beyond the allowed lateness of "
+            f"{post.max_lateness}s",
+            last_error_class="Missed",
         )
-        if not won:
-            log.info("delivery %s was claimed by another copy of its message: nothing to do", delivery_id)
-            return "skipped (raced)"
-        number = session.scalar(select(Delivery.attempt_count).where(Delivery.id == delivery_id)) or 1
-        attempt = Attempt(delivery_id=delivery_id, number=number, started_at=now, worker=worker_name())
-        session.add(attempt)
-        session.flush()
-        return Claim(
-            delivery_id,
-            token,
-            number,
-            attempt.id,
-            account,
-            post,
-            delivery.idempotency_key,
-            stored_items(session, post),
-            published_items(session, delivery_id),
-            delivery.needs_lookup,
-            delivery.deadline_at,
-            delivery.reconcile_attempts,
+        return Outcome.MISSED if won else Outcome.RACED
+    held = hold_back(session, account, delivery.id, now, policy)
+    if held is not None:
+        until, outcome = held
+        transition(
+            session,
+            delivery.id,
+            Status.QUEUED,
+            Status.SCHEDULED,
+            now=now,
+            next_attempt_at=until,
+            queued_at=None,
         )
+        log.info("delivery %s waits until %s (%s)", delivery.id, until.isoformat(timespec="seconds"), outcome)
+        return outcome
+    token = str(uuid.uuid4())
+    won = transition(
+        session,
+        delivery.id,
+        Status.QUEUED,
+        Status.PUBLISHING,
+        now=now,
+        claim_token=token,
+        lease_until=now + timedelta(seconds=lease),
+        attempt_count=Delivery.attempt_count + 1,
+    )
+    if not won:
+        log.info("delivery %s was claimed by another copy of its message: nothing to do", delivery.id)
+        return Outcome.RACED
+    return _claim(session, Kind.PUBLISH, delivery, account, post, token, now)
+
+
+def _take_lookup(
+    session: Session,
+    delivery: Delivery,
+    account: Account,
+    post: Post,
+    now: datetime,
+    lease: float,
+    policy: RetryPolicy,
+) -> Claim | Outcome:
+    held = hold_back(session, account, delivery.id, now, policy)
+    if held is not None:
+        until, outcome = held
+        transition(
+            session,
+            delivery.id,
+            Status.RECONCILING,
+            Status.UNKNOWN,
+            now=now,
+            unclaimed=True,
+            reconcile_at=until,
+            lease_until=None,
+            queued_at=None,
+        )
+        log.info("delivery %s: lookup waits until %s (%s)", delivery.id, until.isoformat(), outcome)
+        return outcome
+    token = str(uuid.uuid4())
+    won = transition(
+        session,
+        delivery.id,
+        Status.RECONCILING,
+        Status.RECONCILING,
+        now=now,
+        unclaimed=True,
+        claim_token=token,
+        lease_until=now + timedelta(seconds=lease),
+        attempt_count=Delivery.attempt_count + 1,
+    )
+    if not won:
+        log.info("delivery %s: its lookup was taken by another copy of its message", delivery.id)
+        return Outcome.RACED
+    return _claim(session, Kind.LOOKUP, delivery, account, post, token, now)
+
+
+def _claim(
+    session: Session,
+    kind: Kind,
+    delivery: Delivery,
+    account: Account,
+    post: Post,
+    token: str,
+    now: datetime,
+) -> Claim:
+    number = session.scalar(select(Delivery.attempt_count).where(Delivery.id == delivery.id)) or 1
+    attempt = Attempt(
+        delivery_id=delivery.id, number=number, kind=kind.value, started_at=now, worker=worker_name()
+    )
+    session.add(attempt)
+    session.flush()
+    body = load(post.content, post.text).with_media(lambda ref: media_store.load(session, ref.id, ref.alt))
+    return Claim(
+        delivery.id,
+        kind,
+        token,
+        number,
+        attempt.id,
+        account,
+        post,
+        delivery.idempotency_key,
+        body,
+        published_items(session, delivery.id),
+        delivery.deadline_at,
+        delivery.reconcile_attempts,
+    )
 
 
 def hold_back(
-    session: Session, account: Account, delivery_id: int, now: datetime, reauth_wait: float
-) -> tuple[datetime, str] | None:
-    """Why and until when this account must not be sent to now, if so."""
+    session: Session, account: Account, delivery_id: int, now: datetime, policy: RetryPolicy
+) -> tuple[datetime, Outcome] | None:
+    """Until when this account must not be sent to (or asked), and why, if so."""
     if account.status != AccountStatus.ACTIVE:
-        return now + timedelta(seconds=reauth_wait), "account needs re-authorisation"
+        return now + timedelta(seconds=policy.reauth_wait), Outcome.HELD_REAUTH
     if account.limited_until is not None and account.limited_until > now:
-        return account.limited_until, "account rate-limited by the network"
+        return account.limited_until, Outcome.HELD_RATE_LIMITED
     busy = session.scalar(
         select(func.count())
         .select_from(Delivery)
         .where(
             Delivery.account_id == account.id,
-            Delivery.status == Status.PUBLISHING,
+            Delivery.status.in_([Status.PUBLISHING, Status.RECONCILING]),
+            Delivery.claim_token.is_not(None),
             Delivery.id != delivery_id,
         )
     )
     if busy:
-        return now + timedelta(seconds=1), "another delivery of the account is being published"
+        return now + timedelta(seconds=policy.busy_wait), Outcome.HELD_BUSY
     return None

@@ -1,61 +1,69 @@
-"""Looking a post up before re-sending it, after an attempt whose outcome is unknown.
+"""Reconciliation: asking the network whether a post is there before anything is re-sent.
 
 A delivery is `unknown` when a request may have reached the network without an answer
-saying what happened. After the settle delay the dispatcher schedules it again marked
-`needs_lookup`; the worker that claims it (with the same claim, lease, one-in-flight
-per account and rate limits as any publish) first asks the connector whether the item
-exists (Mastodon replays its Idempotency-Key, Bluesky reads its client-chosen record
-key, others search recent posts):
+saying what happened. After the settle delay the dispatcher claims it into
+`reconciling` (one in flight per account, rate limits respected, like any publish);
+the worker that takes it asks the connector about the first unrecorded item (Mastodon
+replays its Idempotency-Key, Bluesky reads its client-chosen record key, X searches the
+account's recent posts):
 
-- found: the item is recorded and the thread goes on, or the delivery is published;
-- confirmed absent: the item is sent now (or, past its allowed lateness, `missed`);
-- undecidable: back to `unknown`, asked again with growing delays, then left for a
-  person (`postmast queue --status unknown`, `postmast retry ID --resend-unknown`).
+- found: the item is recorded; the delivery is `published`, or `queued` to send the
+  rest of its thread;
+- confirmed absent: `queued`, and the worker sends it at once (or, past its allowed
+  lateness, `missed`);
+- undecidable: back to `unknown`, asked again after growing delays (`RetryPolicy`),
+  then left for a person (`postmast queue --status unknown`,
+  `postmast retry ID --resend-unknown`).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from postmast.connectors import Absent, ConnectorError, Content, Found, RateLimited, Undecidable
-from postmast.scheduler.claims import limit_account
-from postmast.scheduler.models import Attempt, Delivery
+from postmast.connectors import Absent, ConnectorError, Found, PublishResult, RateLimited, Undecidable
+from postmast.scheduler.models import Attempt
 from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store
 from postmast.scheduler.vault import redact
 from postmast.workers.claim import Claim
 from postmast.workers.connection import Connection
-from postmast.workers.retry import Decision
-
-if TYPE_CHECKING:
-    from postmast.workers.publisher import Publisher
+from postmast.workers.outcome import Outcome
+from postmast.workers.record import Recorder
+from postmast.workers.retry import Decision, RetryPolicy
+from postmast.workers.thread import item_key, record_item, thread_content
 
 log = logging.getLogger("postmast.worker")
 
-MAX_LOOKUPS = 10
-"""Undecided lookups before a delivery is left to a person."""
 
+class Reconciler:
+    def __init__(self, store: Store, recorder: Recorder, policy: RetryPolicy) -> None:
+        self.store = store
+        self.recorder = recorder
+        self.policy = policy
 
-class Lookups:
-    def __init__(self, publisher: Publisher) -> None:
-        self.publisher = publisher
-        self.store = publisher.store
-        self.timings = publisher.timings
-
-    def verify(
-        self, claim: Claim, connection: Connection, content: Content, key: str
-    ) -> Found | Absent | str:
-        """Found or Absent (the flag is cleared), or the outcome string once the delivery is unknown again."""
-        now = self.store.now()
-        sent_at = self._previous_attempt(claim) or now
-        replay_allowed = claim.deadline is None or now <= claim.deadline
+    def reconcile(self, claim: Claim, connection: Connection) -> Outcome | None:
+        """Look the first unrecorded item up; the task's outcome, or None when it is to be sent now."""
         connector = connection.connector
+        items = claim.body.contents(claim.target, connector.options)
+        done = dict(claim.done)
+        position = next((n for n in range(len(items)) if n not in done), None)
+        if position is None:  # every item was recorded: only the final write was lost
+            first = done[0]
+            return self.recorder.published(
+                claim, PublishResult(first.id, first.url), "every item was recorded"
+            )
+        now = self.store.now()
+        sent_at = self._sent_at(claim) or now
         try:
             answer = connector.lookup(
-                content, connection.credentials, key, sent_at=sent_at, replay_allowed=replay_allowed
+                thread_content(items, position, done),
+                connection.credentials,
+                item_key(claim.idempotency_key, position),
+                sent_at=sent_at,
+                replay_allowed=now <= claim.deadline,
             )
         except ConnectorError as exc:
             wait = exc.retry_after if isinstance(exc, RateLimited) else None
@@ -68,46 +76,65 @@ class Lookups:
             )
         if isinstance(answer, Undecidable):
             return self._undecided(claim, answer.reason)
-        with self.store.write() as session:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id == claim.delivery_id, Delivery.claim_token == claim.token)
-                .values(needs_lookup=False, reconcile_attempts=0)
+        label = f"item {position + 1} of {len(items)}" if len(items) > 1 else "the post"
+        if isinstance(answer, Found):
+            record_item(self.store, claim.delivery_id, position, answer.result, self.store.now())
+            done[position] = answer.result.ref()
+            log.info(
+                "delivery %s: %s found on the network after an unknown outcome", claim.delivery_id, label
             )
-        found = "found on the network" if isinstance(answer, Found) else "confirmed not on the network"
-        log.info("delivery %s: looked up after an unknown outcome: %s", claim.delivery_id, found)
-        return answer
+            if len(done) == len(items):
+                head = answer.result if position == 0 else PublishResult(done[0].id, done[0].url)
+                return self.recorder.published(claim, head, f"{label} found on the network")
+            self._queue(claim, f"{label} found on the network; the rest of the thread is sent next")
+            return None
+        assert isinstance(answer, Absent)
+        log.info("delivery %s: %s confirmed not on the network", claim.delivery_id, label)
+        if self.store.now() > claim.deadline:
+            return self.recorder.finish(
+                claim,
+                Decision(Status.MISSED),
+                error_class="Missed",
+                message="confirmed not on the network, and its allowed lateness is over",
+            )
+        self._queue(claim, f"{label} confirmed not on the network; it is sent now")
+        return None
 
-    def _previous_attempt(self, claim: Claim) -> datetime | None:
+    def _queue(self, claim: Claim, message: str) -> None:
+        self.recorder.finish(
+            claim,
+            Decision(Status.QUEUED),
+            error_class=None,
+            message=message,
+            columns={"reconcile_attempts": 0},
+        )
+
+    def _sent_at(self, claim: Claim) -> datetime | None:
+        """When the uncertain request went out: the start of the last publish attempt."""
         with self.store.read() as session:
             return session.scalar(
                 select(Attempt.started_at)
-                .where(Attempt.delivery_id == claim.delivery_id, Attempt.number < claim.attempt)
+                .where(Attempt.delivery_id == claim.delivery_id, Attempt.kind == "publish")
                 .order_by(Attempt.number.desc())
                 .limit(1)
             )
 
-    def _undecided(self, claim: Claim, reason: str, rate_limited_for: float | None = None) -> str:
-        now = self.store.now()
+    def _undecided(self, claim: Claim, reason: str, rate_limited_for: float | None = None) -> Outcome | None:
         lookups = claim.lookups + 1
-        delay = max(self.timings.settle, min(self.timings.retry_cap, self.timings.settle * 2**lookups))
-        if rate_limited_for is not None:
-            delay = max(delay, rate_limited_for)
-        again = now + timedelta(seconds=delay) if lookups < MAX_LOOKUPS else None
+        delay = self.policy.lookup_delay(lookups, rate_limited_for)
+        again = self.store.now() + timedelta(seconds=delay) if delay is not None else None
         if rate_limited_for is not None:  # hold back the whole account, as after a publish
-            with self.store.write() as session:
-                limit_account(session, claim.account.id, now + timedelta(seconds=max(1.0, rate_limited_for)))
+            self.recorder.limit_account(claim.account.id, rate_limited_for)
         advice = (
             "; asking again later"
             if again is not None
             else f"; check the account, then: postmast retry {claim.delivery_id} --resend-unknown"
         )
-        self.publisher.finish(
+        log.warning("delivery %s: outcome still unknown (%s)", claim.delivery_id, reason)
+        return self.recorder.finish(
             claim,
             Decision(Status.UNKNOWN),
             error_class="Unverifiable",
             message=f"outcome unknown: {reason}{advice}",
             columns={"reconcile_at": again, "reconcile_attempts": lookups},
         )
-        log.warning("delivery %s: outcome still unknown (%s)", claim.delivery_id, reason)
-        return "unknown"

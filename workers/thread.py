@@ -31,13 +31,12 @@ def published_items(session: Session, delivery_id: int) -> dict[int, RemoteRef]:
     return {row.position: RemoteRef(row.remote_id, row.public_url, dict(row.ref)) for row in rows}
 
 
-def thread_content(
-    claim_items: list[Content], position: int, done: dict[int, RemoteRef], reply_to: str | None
-) -> Content:
-    """Item `position` linked to its parent (the previous item, or the post it replies to) and root."""
+def thread_content(items: list[Content], position: int, done: dict[int, RemoteRef]) -> Content:
+    """Item `position` linked to its parent (the previous item) and root; the first item already
+    carries the post it replies to, if any."""
     if position == 0:
-        return replace(claim_items[0], reply_to=RemoteRef(reply_to) if reply_to else None)
-    return replace(claim_items[position], reply_to=done[position - 1], root=done[0])
+        return items[0]
+    return replace(items[position], reply_to=done[position - 1], root=done[0])
 
 
 def record_item(store: Store, delivery_id: int, position: int, result: PublishResult, now: datetime) -> None:

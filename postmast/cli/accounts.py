@@ -200,7 +200,8 @@ def remove(target: str, cancel_pending: bool, yes: bool) -> None:
 @account.command("networks")
 @json_option
 def networks(as_json: bool) -> None:
-    """List the networks postmast can post to, with the settings and secrets each needs.
+    """List the networks postmast can post to: the settings and secrets each needs, and the
+    post options it takes (--option NAME=VALUE; --json shows each option's values and help).
 
     \b
     Example:
@@ -223,6 +224,7 @@ def networks(as_json: bool) -> None:
                             {"name": f.name, "required": f.required, "help": f.help}
                             for f in cls.secret_fields
                         ],
+                        "options": [option.as_dict() for option in cls.options],
                         "setup": cls.setup,
                     }
                     for cls in found.values()
@@ -236,11 +238,14 @@ def networks(as_json: bool) -> None:
             cls.max_length,
             ", ".join(f.name + ("" if f.required else "?") for f in cls.settings_fields),
             ", ".join(f.name + ("" if f.required else "?") for f in cls.secret_fields),
+            ", ".join(option.name for option in cls.options) or "-",
             cls.setup,
         )
         for cls in found.values()
     ]
-    console().print(table(None, ["network", "limit", "settings", "secrets", "setup"], rows, wide=["setup"]))
+    console().print(
+        table(None, ["network", "limit", "settings", "secrets", "options", "setup"], rows, wide=["setup"])
+    )
 
 
 COMMANDS = [account]

@@ -10,7 +10,7 @@ import click
 
 from postmast.cli.output import console, emit_json, json_option, table
 from postmast.context import Context
-from postmast.scheduler.drafts import Draft, build, load_file
+from postmast.scheduler.drafts import Draft, build, load_file, shortcut
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.posts import PostRequest, Posts, QueuedPost, Rejected, TargetPlan
 from postmast.scheduler.timespec import local, zone
@@ -86,13 +86,18 @@ def show_queued(queued: Sequence[QueuedPost], tz_name: str | None, as_json: bool
     help="Attach an image or video to the first item, or to item N (repeatable).",
 )
 @click.option("--alt", multiple=True, metavar="TEXT", help="Alt text of the --media at the same position.")
-@click.option("--cw", metavar="TEXT", help="Content warning (Mastodon) shown before the text.")
-@click.option("--lang", metavar="CODE", help="Language of the text, ISO 639-1 (e.g. en, de).")
 @click.option(
-    "--visibility",
-    type=click.Choice(["public", "unlisted", "private", "direct"]),
-    help="Mastodon visibility (default: the account's setting).",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="[SCOPE.]NAME=VALUE",
+    help="A post option of the target networks (see: postmast account networks). NAME=VALUE applies to "
+    "every target that takes NAME; NETWORK.NAME=VALUE to one network; NETWORK:ACCOUNT.NAME=VALUE to one "
+    "account (repeatable).",
 )
+@click.option("--cw", metavar="TEXT", help="Shortcut for --option spoiler_text=TEXT (a content warning).")
+@click.option("--lang", metavar="CODE", help="Shortcut for --option language=CODE.")
+@click.option("--visibility", metavar="WHO", help="Shortcut for --option visibility=WHO.")
 @click.option(
     "--reply-to",
     "reply_to",
@@ -115,6 +120,7 @@ def post(
     then: tuple[str, ...],
     media: tuple[str, ...],
     alt: tuple[str, ...],
+    options: tuple[str, ...],
     cw: str | None,
     lang: str | None,
     visibility: str | None,
@@ -134,8 +140,11 @@ def post(
           --at "2026-12-01 09:00" --tz Europe/Berlin
       postmast post "Our new logo" --media logo.png --alt "A blue fox" --to mastodon:brand
       postmast post "1/ A thread" --then "2/ and more" --to mastodon:brand --dry-run --json
+      postmast post "Spoilers!" --to mastodon:brand --to bluesky:brand \\
+          --option mastodon.spoiler_text="season finale" --option language=en
     """
     ctx = Context.from_env()
+    shortcuts = shortcut("cw", cw) + shortcut("lang", lang) + shortcut("visibility", visibility)
     draft = Draft(
         read_text(text),
         list(targets),
@@ -144,9 +153,7 @@ def post(
         list(media),
         list(alt),
         list(then),
-        cw,
-        lang,
-        visibility,
+        [*shortcuts, *options],
         max_lateness,
         list(reply_to),
     )
@@ -166,10 +173,11 @@ def post(
 def import_posts(file: Path, dry_run: bool, tz_name: str | None, as_json: bool) -> None:
     """Queue every post of a .csv or .json file: all of them, or none if one is wrong.
 
-    CSV columns (first line): text, to (space-separated targets), at, tz, media and alt
-    (';'-separated), cw, lang, visibility, max_lateness. JSON: a list of objects with the
-    same fields (to, then and media as lists; media as [{"path", "alt"}]). Media paths
-    are relative to the file.
+    CSV columns (first line): text, to (space-separated targets), at, tz, media, alt and
+    options (';'-separated; options as [SCOPE.]NAME=VALUE, see post --option), then, cw,
+    lang, visibility (shortcuts for options), max_lateness, reply_to. JSON: a list of
+    objects with the same fields (to, then and media as lists; media as [{"path", "alt"}];
+    options as a list or an object). Media paths are relative to the file.
 
     \b
     Example:

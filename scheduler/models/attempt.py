@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class Attempt(Base):
-    """Written when an attempt starts; its outcome columns are filled once, when it ends.
+    """One task's work on a delivery: written when it starts, its outcome filled once, when it ends.
 
     Rows are never deleted or rewritten: completion is guarded by `finished_at IS NULL`.
     """
@@ -26,6 +26,8 @@ class Attempt(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), default="publish", server_default="publish")
+    """`publish` (the network was sent the post) or `lookup` (asked whether it is there)."""
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(16))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, Dialect, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
-from postmast.scheduler.states import Status
+from postmast.scheduler.status import Status
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

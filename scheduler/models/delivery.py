@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -17,10 +16,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.sql.expression import false
 
 from postmast.scheduler.models.base import Base, StatusType, UTCDateTime
-from postmast.scheduler.states import Status
+from postmast.scheduler.status import Status
 
 if TYPE_CHECKING:
     from postmast.scheduler.models.account import Account
@@ -58,10 +56,10 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_class: Mapped[str | None] = mapped_column(String(64))
     reconcile_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    """For an `unknown` delivery: when the network may next be asked whether the post exists."""
+    """For an `unknown` delivery: when the network may next be asked whether the post exists
+    (None: no more lookups, a person decides)."""
     reconcile_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    needs_lookup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    """The last attempt's outcome is unknown: the next attempt asks the network before sending."""
+    """Lookups since the last unknown outcome that could not decide."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

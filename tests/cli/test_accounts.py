@@ -248,7 +248,10 @@ def test_account_networks_json(cli: Cli) -> None:
     networks = {n["network"]: n for n in data["networks"]}
     assert {"mastodon", "webhook"} <= set(networks)
     mastodon = networks["mastodon"]
-    assert set(mastodon) == {"network", "title", "max_length", "settings", "secrets", "setup"}
+    assert set(mastodon) == {"network", "title", "max_length", "settings", "secrets", "options", "setup"}
+    visibility = next(o for o in mastodon["options"] if o["name"] == "visibility")
+    assert visibility["kind"] == "choice" and "unlisted" in visibility["choices"]
+    assert networks["webhook"]["options"] == []
     assert mastodon["max_length"] == 500
     assert {
         "name": "access_token",
@@ -257,7 +260,8 @@ def test_account_networks_json(cli: Cli) -> None:
     } in mastodon["secrets"]
     assert [s["name"] for s in mastodon["settings"] if s["required"]] == ["instance"]
     assert networks["webhook"]["max_length"] == 65536
-    assert "mastodon" in ok(cli("account", "networks")).out
+    table = ok(cli("account", "networks")).out
+    assert "mastodon" in table and "spoiler_text" in table
 
 
 def test_update_secrets_from_stdin_clears_needs_reauth(

@@ -197,3 +197,29 @@ def test_retry_post_retries_only_its_failed_deliveries(
         Status.SCHEDULED,
     )
     error_line(cli("retry", "--post", str(data["post"])), "nothing to retry in post")
+
+
+def test_a_delivery_being_reconciled_cannot_be_cancelled_rescheduled_or_removed(
+    cli: Cli, two_accounts: dict[str, int], cli_store: Store
+) -> None:
+    """The transition table refuses it: the post may already be live while the network is asked."""
+    checking = add_delivery(cli_store, two_accounts["mastodon:brand"], status=Status.RECONCILING)
+    queue = {d["id"]: d["status"] for d in as_json(cli("queue", "--json"))["deliveries"]}
+    assert queue[checking] == "reconciling"
+    assert "reconciling" in ok(cli("queue")).out
+    being_checked = "is being checked with the network right now"
+    error_line(cli("cancel", str(checking)), f"delivery {checking} cannot be cancelled", being_checked)
+    error_line(
+        cli("reschedule", str(checking), "--at", "2031-01-01T00:00Z"),
+        f"delivery {checking} cannot be rescheduled",
+        being_checked,
+    )
+    error_line(cli("retry", str(checking), "--resend-unknown"), f"delivery {checking} cannot be retried")
+    error_line(
+        cli("account", "remove", "mastodon:brand", "--cancel-pending", "--yes"),
+        "with unknown outcome",
+        str(checking),
+    )
+    assert status_of(cli_store, checking) == Status.RECONCILING
+    report = {d["id"]: d["status"] for d in as_json(cli("report", "--json"))["deliveries"]}
+    assert report[checking] == "reconciling"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from postmast.scheduler.body import load
 from postmast.scheduler.models import Delivery, Post
 from postmast.scheduler.store import Store
 from tests.cli.conftest import Cli, as_json, error_line, ok
@@ -274,3 +276,85 @@ def test_import_with_one_bad_row_writes_nothing(
     line = error_line(cli("import", str(tmp_path / "posts.json")))
     assert "post 2: mastodon:brand: text is 600 characters" in line and "nothing was queued" in line
     assert posts_and_deliveries(counts) == NO_POSTS
+
+
+def test_options_apply_to_the_targets_that_take_them(cli: Cli, two_accounts: dict[str, int]) -> None:
+    """`NAME=VALUE` reaches every target whose network declares NAME; the webhook declares none."""
+    data = as_json(
+        cli(
+            "post",
+            "Spoilers",
+            *BOTH,
+            "--option",
+            "spoiler_text=finale",
+            "--visibility",
+            "unlisted",
+            "--dry-run",
+            "--json",
+        )
+    )
+    payloads = {t["target"]: t["payload"] for t in data["targets"]}
+    assert payloads["mastodon:brand"]["spoiler_text"] == "finale"
+    assert payloads["mastodon:brand"]["visibility"] == "unlisted"
+    assert "spoiler_text" not in payloads["webhook:team"]
+
+
+def test_option_scopes_the_most_specific_wins(cli: Cli, two_accounts: dict[str, int]) -> None:
+    data = as_json(
+        cli(
+            "post",
+            "x",
+            *BOTH,
+            "--option",
+            "visibility=public",
+            "--option",
+            "mastodon:brand.visibility=direct",
+            "--option",
+            "mastodon.visibility=private",
+            "--dry-run",
+            "--json",
+        )
+    )
+    [mastodon] = [t for t in data["targets"] if t["target"] == "mastodon:brand"]
+    assert mastodon["payload"]["visibility"] == "direct"
+
+
+@pytest.mark.parametrize(
+    ("option", "fragments"),
+    [
+        ("colour=red", ["no target takes the option 'colour'", "no network takes it"]),
+        ("webhook.visibility=public", ["no target takes the option 'visibility'", "taken by: mastodon"]),
+        ("bluesky.language=en", ["bluesky is not one of the --to targets"]),
+        ("mastodon:other.visibility=public", ["mastodon:other is not one of the --to targets"]),
+        ("visibility", ["must look like NAME=VALUE"]),
+        ("visibility=everyone", ["visibility takes one of public, unlisted, private, direct"]),
+        ("a b.c=d", ["is not a network or NETWORK:ACCOUNT"]),
+    ],
+)
+def test_bad_options_are_one_line_and_store_nothing(
+    cli: Cli,
+    two_accounts: dict[str, int],
+    counts: Callable[[], dict[str, int]],
+    option: str,
+    fragments: list[str],
+) -> None:
+    error_line(cli("post", "x", *BOTH, "--option", option), *fragments)
+    assert posts_and_deliveries(counts) == NO_POSTS
+
+
+def test_import_takes_an_options_column(
+    cli: Cli, two_accounts: dict[str, int], tmp_path: Path, cli_store: Store
+) -> None:
+    csv = tmp_path / "posts.csv"
+    csv.write_text(
+        "text,to,at,options,cw\n"
+        '"hi",mastodon:brand webhook:team,2030-12-01T09:00Z,visibility=unlisted;language=en,boo\n'
+    )
+    ok(cli("import", str(csv)))
+    with cli_store.read() as session:
+        body = load(session.scalars(select(Post)).one().content)
+    assert {(o.scope, o.name, o.value) for o in body.options} == {
+        ("", "visibility", "unlisted"),
+        ("", "language", "en"),
+        ("", "spoiler_text", "boo"),
+    }

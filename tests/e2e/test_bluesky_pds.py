@@ -18,6 +18,7 @@ from postmast.scheduler.dispatcher import Dispatcher
 from postmast.scheduler.models import Account
 from postmast.scheduler.posts import Item, PostRequest, Posts
 from postmast.scheduler.states import Status
+from postmast.workers.outcome import Outcome
 from postmast.workers.publisher import Publisher
 from postmast.workers.thread import published_items
 from tests.factories import delivery
@@ -88,13 +89,13 @@ def test_a_thread_with_facets_and_an_image_goes_out_once_through_the_worker(
         )
     )
     publisher = Publisher(store, vault, settings)
-    assert publisher.publish(delivery_id) == "retry_wait"
+    assert publisher.publish(delivery_id) == Outcome.RETRY_WAIT
     assert len(records(pds.url, poster.did)) == 2  # items 1 and 2 exist; the worker recorded only item 1
     clock.advance(600)
     sent: list[int] = []
     Dispatcher(store, settings, sent.extend).tick()
     assert sent == [delivery_id]
-    assert publisher.publish(delivery_id) == "published"
+    assert publisher.publish(delivery_id) == Outcome.PUBLISHED
 
     row = delivery(store, delivery_id)
     with store.read() as session:
@@ -154,7 +155,7 @@ def test_a_thread_answering_a_post_keeps_its_root_and_refreshes_an_expired_sessi
         reply_to={"bluesky:brand": link},
     )
     delivery_id = queue_and_dispatch(store, settings, request)
-    assert Publisher(store, vault, settings).publish(delivery_id) == "published"
+    assert Publisher(store, vault, settings).publish(delivery_id) == Outcome.PUBLISHED
     with store.read() as session:
         items = published_items(session, delivery_id)
         saved = vault.decrypt_any(session.get(Account, account_id).session)  # type: ignore[union-attr]

@@ -26,6 +26,7 @@ from hypothesis.errors import InvalidArgument
 from sqlalchemy import func, select, table
 
 from postmast.scheduler.accounts import Accounts
+from postmast.scheduler.body import load
 from postmast.scheduler.deliveries import Deliveries
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.models import Account, Delivery, Post
@@ -236,9 +237,10 @@ def check_stored(world: World, post_id: int, req: PostRequest) -> None:
         query = select(Delivery, Account).join(Account, Account.id == Delivery.account_id)
         rows = session.execute(query.where(Delivery.post_id == post_id)).all()
     assert post.text == req.text and post.timezone == req.timezone
-    assert [i["text"] for i in post.content["items"]] == [i.text for i in req.items]
-    assert post.content.get("options", {}) == {k: v for k, v in req.options.items() if v}
-    assert post.content.get("reply_to", {}) == dict(req.reply_to)
+    body = load(post.content)
+    assert [i.text for i in body.items] == [i.text for i in req.items]
+    assert body.options == tuple(req.options)
+    assert body.reply_to == dict(req.reply_to)
     lateness = DEFAULT_LATENESS if req.max_lateness is None else req.max_lateness
     assert post.max_lateness == math.ceil(lateness)  # whole seconds, rounded up
     wanted = sorted(f"{t.partition(':')[0].lower()}:{t.partition(':')[2]}" for t in req.targets)

@@ -49,7 +49,7 @@ def test_cancel(store: Store, service: Deliveries, account: int, clock, source: 
         (S.CANCELLED, "it is cancelled"),
         (S.FAILED, "it failed; use postmast retry"),
         (S.MISSED, "it was missed; use postmast retry"),
-        (S.UNKNOWN, "its outcome is unknown; see postmast retry --help"),
+        (S.UNKNOWN, "its outcome is unknown and it may already be published; see postmast retry --help"),
     ],
 )
 def test_cancel_refused(store: Store, service: Deliveries, account: int, source: Status, reason: str) -> None:
@@ -202,10 +202,12 @@ def one_of_each(store: Store, account: int) -> dict[Status, int]:
     }
 
 
-def test_upcoming_shows_pending_and_unknown_only(service: Deliveries, one_of_each: dict[Status, int]) -> None:
+def test_upcoming_shows_pending_and_unsettled_only(
+    service: Deliveries, one_of_each: dict[Status, int]
+) -> None:
     found = service.upcoming(Filters())
-    assert {r.status for r in found} == {*PENDING, S.UNKNOWN}
-    assert [r.id for r in found] == sorted(one_of_each[s] for s in (*PENDING, S.UNKNOWN))
+    assert {r.status for r in found} == {*PENDING, S.UNKNOWN, S.RECONCILING}
+    assert [r.id for r in found] == sorted(one_of_each[s] for s in (*PENDING, S.UNKNOWN, S.RECONCILING))
     # an explicit status filter wins
     assert [r.status for r in service.upcoming(Filters([S.FAILED]))] == [S.FAILED]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -209,3 +210,45 @@ def test_loop_wakes_at_the_next_due_time_not_the_tick(database_url, vault, setti
     assert not thread.is_alive()
     assert delivery_id in sent_at, "the loop did not wake for the due delivery (tick is 30 s)"
     assert due <= sent_at[delivery_id] < due + timedelta(seconds=3)
+
+
+def test_unknown_past_its_settle_delay_is_claimed_for_a_lookup_before_new_posts(
+    store, vault, settings, clock
+) -> None:
+    account = add_account(store, vault)
+    now = store.now()
+    unknown = add_delivery(store, account, status=Status.UNKNOWN, reconcile_at=now + timedelta(seconds=10))
+    fresh = add_delivery(store, account, due=now - timedelta(seconds=5))
+    sent = Recorder()
+    dispatcher = Dispatcher(store, settings, sent)
+    assert dispatcher.tick().dispatched == [fresh]  # the lookup is not due yet
+    with store.write() as session:
+        assert transition(session, fresh, Status.QUEUED, Status.CANCELLED, now=store.now())
+    later = add_delivery(store, account, due=now)
+    clock.advance(11)
+    result = dispatcher.tick()
+    assert result.dispatched == [unknown]  # the lookup goes first; one in flight per account
+    row = delivery(store, unknown)
+    assert row.status == Status.RECONCILING and row.claim_token is None and row.reconcile_at is None
+    assert row.lease_until == store.now() + timedelta(seconds=settings.timings.lease)
+    assert status_of(store, later) == Status.SCHEDULED
+
+
+def test_a_lookup_whose_lease_expires_is_unknown_again_and_a_lost_message_is_resent(
+    store, vault, settings, clock
+) -> None:
+    account = add_account(store, vault)
+    unknown = add_delivery(store, account, status=Status.UNKNOWN, reconcile_at=store.now())
+    sent = Recorder()
+    settings = replace(settings, timings=replace(settings.timings, requeue_after=settings.timings.lease / 2))
+    dispatcher = Dispatcher(store, settings, sent)
+    assert dispatcher.tick().dispatched == [unknown]
+    clock.advance(settings.timings.requeue_after + 1)  # nobody took it: the message was lost
+    assert dispatcher.tick().requeued == [unknown]
+    assert sent.sent == [unknown, unknown]
+    clock.advance(settings.timings.lease)
+    result = dispatcher.tick()
+    assert result.reaped == [unknown]
+    row = delivery(store, unknown)
+    assert row.status == Status.UNKNOWN and "lookup did not finish" in (row.last_error or "")
+    assert row.reconcile_at == store.now() + timedelta(seconds=settings.timings.settle)

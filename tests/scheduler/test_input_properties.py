@@ -14,11 +14,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from postmast.connectors.mastodon import Mastodon
 from postmast.connectors.text import graphemes
+from postmast.scheduler.body import OptionValue
 from postmast.scheduler.drafts import Draft, build, load_file
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.models import Delivery, Post
-from postmast.scheduler.posts import OPTIONS, PostRequest
+from postmast.scheduler.posts import PostRequest
 from postmast.scheduler.store import Store
 from postmast.scheduler.timespec import parse_since, parse_when, zone
 from postmast.scheduler.vault import Vault
@@ -113,9 +115,12 @@ def test_any_due_time_and_lateness(world: World, due: datetime, lateness: float 
         check_stored(world, done.value.id, req)
 
 
+MASTODON_OPTIONS = tuple(option.name for option in Mastodon.options)
+
+
 @PROPERTY
 @given(
-    options=st.dictionaries(st.one_of(st.sampled_from(OPTIONS), TEXT), TEXT, max_size=3),
+    options=st.dictionaries(st.one_of(st.sampled_from(MASTODON_OPTIONS), TEXT), TEXT, max_size=3),
     reply_to=st.dictionaries(TARGET, TEXT, max_size=2),
     zone_name=st.one_of(st.just("UTC"), ZONE_NAME),
     to_mastodon=st.booleans(),
@@ -123,10 +128,11 @@ def test_any_due_time_and_lateness(world: World, due: datetime, lateness: float 
 def test_any_options_replies_and_zone(
     world: World, options: dict[str, str], reply_to: dict[str, str], zone_name: str, to_mastodon: bool
 ) -> None:
-    """The webhook ignores options and takes no replies; an empty remote id is refused; Mastodon
-    decides for itself (either)."""
+    """The webhook takes no options and no replies; an option no target takes and an empty remote
+    id are refused; Mastodon decides about its own options for itself (either)."""
     targets = [BIG, BRAND] if to_mastodon else [BIG]
-    req = ask("hello", targets, options=options, reply_to=reply_to, timezone=zone_name)
+    given = tuple(OptionValue("", name, value) for name, value in options.items())
+    req = ask("hello", targets, options=given, reply_to=reply_to, timezone=zone_name)
     try:
         valid_zone = zone(zone_name).key == zone_name
     except UserError:
@@ -135,7 +141,7 @@ def test_any_options_replies_and_zone(
     replies_to_webhook = any(target == BIG for target in reply_to)
     empty_reply = any(not remote.strip() for remote in reply_to.values())
     if (
-        set(options) - set(OPTIONS)
+        set(options) - (set(MASTODON_OPTIONS) if to_mastodon else set())
         or set(reply_to) - set(targets)
         or replies_to_webhook
         or empty_reply
@@ -154,7 +160,7 @@ BAD_KINDS = {
     "too far": lambda: ask(due=NOW + TEN_YEARS + timedelta(days=1)),
     "naive": lambda: ask(due=datetime(2027, 1, 1)),
     "control": lambda: ask("a\x07b"),
-    "option": lambda: ask(options={"colour": "red"}),
+    "option": lambda: ask(options=(OptionValue("", "colour", "red"),)),
     "stray reply": lambda: ask(reply_to={BRAND: "1"}),
     "reply on webhook": lambda: ask(reply_to={BIG: "1"}),
     "lateness": lambda: ask(max_lateness=-1.0),
@@ -222,9 +228,11 @@ def test_times_and_zones_parse_to_utc_or_a_clear_error(text: str, zone_name: str
         media=mostly(st.just([]), st.lists(TEXT, max_size=2)),
         alt=mostly(st.just([]), st.lists(TEXT, max_size=2)),
         then=mostly(st.just([]), st.lists(TEXT, max_size=2)),
-        cw=st.none() | TEXT,
-        lang=st.none() | TEXT,
-        visibility=st.none() | st.sampled_from(["public", "direct"]) | TEXT,
+        options=st.lists(
+            st.sampled_from(["spoiler_text=x", "visibility=direct", "mastodon.language=en", "colour=red"])
+            | TEXT,
+            max_size=3,
+        ),
         max_lateness=mostly(
             st.sampled_from([None, "30m", "2h"]), TEXT | st.sampled_from(["1e308d", "0.5", "nan"])
         ),

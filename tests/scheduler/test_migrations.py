@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from postmast.scheduler.migrations import current_revision, head_revision, upgrade
+from postmast.scheduler.migrations import alembic_config, current_revision, head_revision, upgrade
 from postmast.scheduler.models import Base
 from postmast.scheduler.store import Store
 from tests.services import Services
@@ -134,5 +135,56 @@ def test_concurrent_upgrades_of_a_fresh_database_both_succeed(fresh_url: str) ->
             assert current_revision(connection) == head_revision()
             assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
         assert set(inspect(store.engine).get_table_names()) >= TABLES
+    finally:
+        store.dispose()
+
+
+def test_upgrading_turns_a_waiting_lookup_into_an_unknown_delivery(fresh_url: str) -> None:
+    """0004: `scheduled` + `needs_lookup` becomes `unknown` with its lookup due; the flag goes."""
+    store = Store(fresh_url, migrate=False)
+    try:
+        with store.engine.connect() as connection:
+            command.upgrade(alembic_config(connection), "0003")
+            connection.commit()
+            connection.execute(
+                text(
+                    "INSERT INTO accounts (network, name, settings, secrets, status, session_version, "
+                    "created_at, updated_at) VALUES ('webhook', 'team', '{}', :s, 'active', 0, :t, :t)"
+                ),
+                {"s": b"x", "t": "2026-12-01 09:00:00"},
+            )
+            for number, (status, flag) in enumerate([("scheduled", True), ("scheduled", False)], 1):
+                connection.execute(
+                    text(
+                        "INSERT INTO posts (text, content, timezone, max_lateness, created_at) "
+                        "VALUES ('hi', '{}', 'UTC', 60, :t)"
+                    ),
+                    {"t": "2026-12-01 09:00:00"},
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO deliveries (post_id, account_id, status, due_at, next_attempt_at, "
+                        "deadline_at, attempt_count, idempotency_key, reconcile_attempts, needs_lookup, "
+                        "created_at, updated_at) "
+                        "VALUES (:post, 1, :status, :t, :next, :t, 0, :key, 0, :flag, :t, :t)"
+                    ),
+                    {
+                        "post": number,
+                        "status": status,
+                        "t": "2026-12-01 09:00:00",
+                        "next": "2026-12-01 09:05:00",
+                        "key": f"k{number}",
+                        "flag": flag,
+                    },
+                )
+            connection.commit()
+        assert upgrade(store.engine) is True
+        with store.engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT status, reconcile_at IS NOT NULL FROM deliveries ORDER BY id")
+            ).all()
+            assert [tuple(r) for r in rows] == [("unknown", True), ("scheduled", False)]
+            assert "needs_lookup" not in {c["name"] for c in inspect(connection).get_columns("deliveries")}
+            connection.execute(text("UPDATE deliveries SET status = 'reconciling' WHERE id = 1"))
     finally:
         store.dispose()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from postmast.scheduler.body import OptionValue
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.models import Account, AccountStatus, Delivery, Post
 from postmast.scheduler.posts import PostRequest, Posts, Rejected
@@ -99,13 +100,14 @@ def test_idempotency_keys_differ_across_posts(store: Store, posts: Posts) -> Non
 
 
 def test_max_lateness_and_options_are_stored(store: Store, posts: Posts) -> None:
-    posts.queue(request(max_lateness=90.0, options={"visibility": "unlisted"}))
+    posts.queue(request(max_lateness=90.0, options=(OptionValue("", "visibility", "unlisted"),)))
     with store.read() as session:
         post = session.scalars(select(Post)).one()
         assert post.max_lateness == 90
         assert post.content == {
+            "version": 2,
             "items": [{"text": post.text, "media": []}],
-            "options": {"visibility": "unlisted"},
+            "options": [{"scope": "", "name": "visibility", "value": "unlisted"}],
         }
     assert {d.deadline_at for d in stored_deliveries(store)} == {DUE + timedelta(seconds=90)}
 

@@ -14,6 +14,7 @@ from postmast.scheduler.dispatcher import Dispatcher
 from postmast.scheduler.models import AccountStatus, Attempt
 from postmast.scheduler.states import Status
 from postmast.scheduler.vault import Vault
+from postmast.workers.outcome import Outcome
 from postmast.workers.publisher import Publisher
 from tests.factories import account_status, add_account, add_delivery, delivery, status_of
 from tests.servers.base import Fault, Response
@@ -42,7 +43,7 @@ def attempts(store, delivery_id: int) -> list[Attempt]:
 
 def test_queued_delivery_is_published_and_recorded(store, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED, text="Hello fediverse")
-    assert publisher.publish(delivery_id) == "published"
+    assert publisher.publish(delivery_id) == Outcome.PUBLISHED
     row = delivery(store, delivery_id)
     [status] = mastodon.statuses.values()
     assert (
@@ -59,26 +60,26 @@ def test_queued_delivery_is_published_and_recorded(store, publisher, account, ma
 
 def test_a_second_copy_of_the_message_is_a_no_op(store, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
-    assert publisher.publish(delivery_id) == "published"
-    assert publisher.publish(delivery_id) == "skipped (published)"
+    assert publisher.publish(delivery_id) == Outcome.PUBLISHED
+    assert publisher.publish(delivery_id) == Outcome.NOT_QUEUED
     assert len(mastodon.requests) == 1 and len(attempts(store, delivery_id)) == 1
 
 
 @pytest.mark.parametrize("state", [Status.SCHEDULED, Status.PUBLISHING, Status.CANCELLED, Status.UNKNOWN])
 def test_only_queued_deliveries_are_claimed(store, publisher, account, mastodon, state) -> None:
     delivery_id = add_delivery(store, account, status=state)
-    assert publisher.publish(delivery_id).startswith("skipped")
+    assert publisher.publish(delivery_id) == Outcome.NOT_QUEUED
     assert status_of(store, delivery_id) == state and mastodon.requests == []
 
 
 def test_missing_delivery_is_dropped(publisher) -> None:
-    assert publisher.publish(999_999) == "missing"
+    assert publisher.publish(999_999) == Outcome.MISSING
 
 
 def test_claimed_past_its_deadline_is_missed_not_sent(store, clock, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED, lateness=600)
     clock.advance(601)
-    assert publisher.publish(delivery_id) == "missed"
+    assert publisher.publish(delivery_id) == Outcome.MISSED
     row = delivery(store, delivery_id)
     assert row.status == Status.MISSED and "allowed lateness of 600s" in (row.last_error or "")
     assert mastodon.requests == []
@@ -120,7 +121,7 @@ def test_rate_limited_waits_for_the_network_reset(store, publisher, account, mas
             )
         )
     )
-    assert publisher.publish(delivery_id) == "retry_wait"
+    assert publisher.publish(delivery_id) == Outcome.RETRY_WAIT
     row = delivery(store, delivery_id)
     wait = (row.next_attempt_at - store.now()).total_seconds()
     # the FakeClock is pinned; the reset is relative to the real clock: 120 s from now
@@ -131,18 +132,18 @@ def test_auth_failure_flags_the_account_and_its_deliveries_wait(store, publisher
     first = add_delivery(store, account, status=Status.QUEUED)
     second = add_delivery(store, account, status=Status.QUEUED)
     mastodon.inject(Fault(response=Response(401, {"error": "The access token was revoked"})))
-    assert publisher.publish(first) == "retry_wait"
+    assert publisher.publish(first) == Outcome.RETRY_WAIT
     assert account_status(store, account) == AccountStatus.NEEDS_REAUTH
     assert delivery(store, first).last_error_class == "AuthExpired"
     requests_before = len(mastodon.requests)
-    assert publisher.publish(second) == "waiting (account needs re-authorisation)"
+    assert publisher.publish(second) == Outcome.HELD_REAUTH
     assert len(mastodon.requests) == requests_before  # nothing sent for a flagged account
     assert status_of(store, second) == Status.SCHEDULED
 
 
 def test_permanent_error_fails_with_the_networks_reason(store, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED, text="x" * 600)
-    assert publisher.publish(delivery_id) == "failed"
+    assert publisher.publish(delivery_id) == Outcome.FAILED
     row = delivery(store, delivery_id)
     assert row.last_error_class == "PermanentError" and "character limit of 500" in (row.last_error or "")
 
@@ -151,7 +152,7 @@ def test_permanent_error_fails_with_the_networks_reason(store, publisher, accoun
 def test_gateway_errors_are_unknown_not_retried(store, publisher, account, mastodon, status) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     mastodon.inject(Fault(response=Response(status, {"error": "Bad gateway"}), after_processing=True))
-    assert publisher.publish(delivery_id) == "unknown"
+    assert publisher.publish(delivery_id) == Outcome.UNKNOWN
     assert status_of(store, delivery_id) == Status.UNKNOWN
 
 
@@ -160,7 +161,7 @@ def test_a_read_timeout_after_the_server_accepted_is_unknown(store, publisher, a
     release = threading.Event()
     mastodon.inject(Fault(hold=release))
     try:
-        assert publisher.publish(delivery_id) == "unknown"  # HTTP timeout is 2 s in the test settings
+        assert publisher.publish(delivery_id) == Outcome.UNKNOWN  # HTTP timeout is 2 s in the test settings
     finally:
         release.set()
     row = delivery(store, delivery_id)
@@ -197,7 +198,7 @@ def test_success_after_the_lease_expired_settles_as_published(
 def test_unreadable_secrets_fail_without_sending(store, settings, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     other = Vault("4M2kMMa3VapODPwS8LKBe9tHqKfuDI2YQZDQh42iaQ8=")
-    assert Publisher(store, other, settings).publish(delivery_id) == "failed"
+    assert Publisher(store, other, settings).publish(delivery_id) == Outcome.FAILED
     row = delivery(store, delivery_id)
     assert row.last_error_class == "SecretsUnreadable" and mastodon.requests == []
 
@@ -210,7 +211,7 @@ class Exploding(Mastodon):
 def test_a_connector_bug_is_unknown_and_its_message_is_secret_free(store, vault, settings, account) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     publisher = Publisher(store, vault, settings, connectors=lambda network: Exploding)
-    assert publisher.publish(delivery_id) == "unknown"
+    assert publisher.publish(delivery_id) == Outcome.UNKNOWN
     row = delivery(store, delivery_id)
     assert row.last_error_class == "InternalError" and "token-a" not in (row.last_error or "")
 
@@ -218,7 +219,7 @@ def test_a_connector_bug_is_unknown_and_its_message_is_secret_free(store, vault,
 def test_error_text_echoing_a_secret_is_redacted(store, publisher, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
     mastodon.inject(Fault(response=Response(422, {"error": "Validation failed for token token-a"})))
-    assert publisher.publish(delivery_id) == "failed"
+    assert publisher.publish(delivery_id) == Outcome.FAILED
     row = delivery(store, delivery_id)
     assert "token-a" not in (row.last_error or "") and "••••••" in (row.last_error or "")
     assert all("token-a" not in (a.message or "") for a in attempts(store, delivery_id))
@@ -249,7 +250,9 @@ def test_lease_and_deadline_come_from_the_settings(store, vault, settings, accou
             return super().publish(content, credentials, idempotency_key)
 
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
-    assert Publisher(store, vault, settings, connectors=lambda n: Spy).publish(delivery_id) == "published"
+    assert (
+        Publisher(store, vault, settings, connectors=lambda n: Spy).publish(delivery_id) == Outcome.PUBLISHED
+    )
     assert seen["read_timeout"] == settings.timings.http_timeout
     assert seen["lease"] == settings.timings.lease
     assert 0 < seen["deadline_left"] <= settings.timings.task_time_limit
@@ -267,9 +270,9 @@ def test_one_notice_per_auth_incident_and_waiting_deliveries_are_missed_at_their
         mastodon.inject(Fault(response=Response(401, {"error": "The access token was revoked"})))
     publisher = Publisher(store, vault, settings)
     with caplog.at_level("ERROR", logger="postmast.worker"):
-        assert publisher.publish(first) == "retry_wait"
+        assert publisher.publish(first) == Outcome.RETRY_WAIT
         # the second was queued before the flag: it is put back without a request
-        assert publisher.publish(second) == "waiting (account needs re-authorisation)"
+        assert publisher.publish(second) == Outcome.HELD_REAUTH
     notices = [r for r in caplog.records if "needs re-authorisation" in r.getMessage()]
     assert len(notices) == 1  # one notice per incident
     assert len(mastodon.requests) == 1

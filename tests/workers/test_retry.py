@@ -52,3 +52,19 @@ def test_rate_limit_waits_for_the_reset(retry_after: float | None, low: float, h
 
 def test_rate_limited_too_often_fails() -> None:
     assert policy(max_rate_limited=3).decide(RateLimited("x", retry_after=1), 3).status == Status.FAILED
+
+
+def test_lookups_wait_the_settle_delay_then_longer_then_stop() -> None:
+    p = policy(settle=10.0, cap=100.0, max_lookups=5)
+    assert [p.lookup_delay(n) for n in range(1, 6)] == [20.0, 40.0, 80.0, 100.0, None]
+    assert p.lookup_delay(1, rate_limited_for=300.0) == 300.0
+
+
+def test_the_policy_comes_from_the_settings(settings) -> None:
+    p = RetryPolicy.from_settings(settings)
+    assert (p.base, p.cap, p.settle, p.max_attempts) == (
+        settings.timings.retry_base,
+        settings.timings.retry_cap,
+        settings.timings.settle,
+        settings.max_attempts,
+    )
