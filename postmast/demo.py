@@ -1,10 +1,11 @@
 """`postmast demo`: the whole path of a post on this machine, with nothing to set up.
 
-It starts a local webhook receiver, adds two webhook accounts pointing at it, queues
-posts (some due now, some a few seconds later), runs a real worker and scheduler on
-the embedded default (SQLite store, SQLite broker) in a fresh data directory, waits
-until every delivery is done, then prints the delivery report and what the receiver
-saw (requests, distinct idempotency keys, signatures checked).
+It starts a local webhook receiver, adds two webhook accounts pointing at it and one
+account on the fake network (scripted to fail once, transiently, so a retry shows),
+queues posts (some due now, some a few seconds later), runs a real worker and scheduler
+on the embedded default (SQLite store, SQLite broker) in a fresh data directory, waits
+until every delivery is done, then prints the delivery report and what arrived (webhook
+requests, distinct idempotency keys, signatures checked; the fake network's outbox).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from postmast.context import Context
+from postmast.connectors.fake import read_outbox
 from postmast.scheduler.accounts import Accounts
 from postmast.scheduler.config import Settings
 from postmast.scheduler.deliveries import Deliveries, Filters
@@ -109,11 +111,21 @@ class Receiver:
 
 
 DEMO_POSTS = [
-    ("Hello from postmast 👋 One schedule, every network, exactly once.", ["team-chat", "newsroom"], 0),
-    ("Doors open in five minutes: grab a seat!", ["team-chat"], 3),
-    ("Press release: postmast 0.1 is out. Read more at https://example.org/postmast", ["newsroom"], 5),
-    ("Thanks for coming! Slides will follow tomorrow.", ["team-chat", "newsroom"], 8),
+    (
+        "Hello from postmast 👋 One schedule, every network, exactly once.",
+        ["webhook:team-chat", "webhook:newsroom", "fake:social"],
+        0,
+    ),
+    ("Doors open in five minutes: grab a seat!", ["webhook:team-chat", "fake:social"], 3),
+    (
+        "Press release: postmast 0.1 is out. Read more at https://example.org/postmast",
+        ["webhook:newsroom"],
+        5,
+    ),
+    ("Thanks for coming! Slides will follow tomorrow.", ["webhook:team-chat", "webhook:newsroom"], 8),
 ]
+FAKE_SCRIPT = "ok,transient,ok"
+"""The fake network's second answer is an outage: that post is retried after a short backoff."""
 
 
 @dataclass
@@ -122,8 +134,17 @@ class DemoResult:
     settings: Settings
     deliveries: int
     received: list[Received]
+    outbox: list[dict[str, Any]]
     finished: bool
     statuses: dict[str, int]
+
+    @property
+    def webhook_deliveries(self) -> int:
+        return sum(t.startswith("webhook:") for _, targets, _ in DEMO_POSTS for t in targets)
+
+    @property
+    def fake_deliveries(self) -> int:
+        return self.deliveries - self.webhook_deliveries
 
 
 def demo_environment(data_dir: Path) -> dict[str, str]:
@@ -145,11 +166,13 @@ def run_demo(data_dir: Path, *, progress: Callable[[int, int], None], timeout: f
             secret = secrets.token_urlsafe(24)
             receiver.secrets_by_path[f"/hooks/{name}"] = secret
             accounts.add("webhook", name, {"url": f"{base}/hooks/{name}"}, {"signing_secret": secret})
+        outbox = data_dir / "fake-outbox.jsonl"
+        accounts.add("fake", "social", {"outbox": str(outbox), "script": FAKE_SCRIPT}, {})
         posts = Posts(ctx.store, default_max_lateness=settings.timings.max_lateness)
         now = ctx.store.now()
         queued = posts.queue_many(
             [
-                PostRequest(text, [f"webhook:{t}" for t in targets], now + timedelta(seconds=delay), "UTC")
+                PostRequest(text, targets, now + timedelta(seconds=delay), "UTC")
                 for text, targets, delay in DEMO_POSTS
             ]
         )
@@ -184,6 +207,7 @@ def run_demo(data_dir: Path, *, progress: Callable[[int, int], None], timeout: f
             settings,
             total,
             list(receiver.received),
+            read_outbox(outbox),
             counts.get(Status.PUBLISHED.value, 0) == total,
             counts,
         )

@@ -130,8 +130,9 @@ def demo(data_dir: Path | None) -> None:
         raise UserError(f"{data_dir} is not empty; the demo needs a fresh directory")
     out = console()
     out.print(f"[bold]postmast demo[/bold]: store, broker and logs in {directory}")
-    out.print("starting a local webhook receiver, two accounts, 4 posts (6 deliveries) due over 8 seconds,")
-    out.print("then a real worker and scheduler on SQLite (no servers)...")
+    out.print("starting a local webhook receiver, two webhook accounts and one on the fake network")
+    out.print("(it fails once, on purpose), 4 posts (8 deliveries) due over 8 seconds, then a real")
+    out.print("worker and scheduler on SQLite (no servers)...")
     with Progress(
         TextColumn("publishing"),
         BarColumn(),
@@ -151,11 +152,16 @@ def demo(data_dir: Path | None) -> None:
     signed = sum(r.signature_ok for r in result.received)
     out.print()
     out.print(
-        f"receiver: {len(result.received)} requests for {result.deliveries} deliveries, "
+        f"webhook receiver: {len(result.received)} requests for {result.webhook_deliveries} deliveries, "
         f"{len(keys)} distinct idempotency keys, {signed} valid signatures"
     )
+    out.print(
+        f"fake network: {len(result.outbox)} posts in its outbox for {result.fake_deliveries} deliveries "
+        "(one after a retry: its script rehearses an outage)"
+    )
     out.print(f"explore: POSTMAST_DATA_DIR={directory} postmast report --json")
-    if not result.finished or len(result.received) != result.deliveries:
+    arrived = len(result.received) + len(result.outbox)
+    if not result.finished or arrived != result.deliveries:
         raise UserError(f"demo did not finish cleanly ({result.statuses}); see {directory}/services.log")
 
 

@@ -60,8 +60,9 @@ def test_demo_publishes_and_reports_on_the_embedded_default(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        "receiver: 6 requests for 6 deliveries, 6 distinct idempotency keys, 6 valid signatures"
+        "webhook receiver: 6 requests for 6 deliveries, 6 distinct idempotency keys, 6 valid signatures"
         in result.stdout
     )
-    assert result.stdout.count("published") >= 6
+    assert "fake network: 2 posts in its outbox for 2 deliveries" in result.stdout
+    assert result.stdout.count("published") >= 8
     assert (tmp_path / "demo" / "postmast.db").exists() and (tmp_path / "demo" / "broker.db").exists()
