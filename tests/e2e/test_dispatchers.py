@@ -42,9 +42,9 @@ def test_two_dispatchers_enqueue_each_delivery_exactly_once(database, tmp_path, 
         with ctx.store.write() as session:
             session.add_all(
                 Account(
-                    network="webhook",
+                    network="fake",
                     name=f"hook{number}",
-                    settings={"url": "http://127.0.0.1:9/hook"},
+                    settings={"outbox": str(tmp_path / "outbox.jsonl")},
                     secrets=ctx.vault.encrypt({}),
                     status=AccountStatus.ACTIVE,
                     created_at=now,
@@ -63,7 +63,7 @@ def test_two_dispatchers_enqueue_each_delivery_exactly_once(database, tmp_path, 
         Posts(ctx.store, default_max_lateness=3600).queue_many(
             [
                 PostRequest(
-                    f"post {i}", [f"webhook:hook{i}"], now + timedelta(seconds=1 + (i % 40) * 0.075), "UTC"
+                    f"post {i}", [f"fake:hook{i}"], now + timedelta(seconds=1 + (i % 40) * 0.075), "UTC"
                 )
                 for i in range(1000)
             ]
