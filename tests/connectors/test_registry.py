@@ -17,6 +17,7 @@ from postmast.connectors.base import Connector
 from postmast.connectors.mastodon import Mastodon
 from postmast.connectors.registry import UnknownNetwork, available, get_connector
 from postmast.connectors.webhook import Webhook
+from postmast.connectors.x import X
 
 INFRASTRUCTURE = {"base", "content", "errors", "http", "text", "ratelimit", "oauth1"}
 
@@ -53,6 +54,14 @@ def test_every_connector_has_a_complete_manifest(clean_registry: None) -> None:
         assert len(field_names) == len(set(field_names)), name
         assert all(f.secret for f in cls.secret_fields), name
         assert not any(f.secret for f in cls.settings_fields), name
+
+
+def test_finds_the_networks_of_subpackages_once_where_defined(clean_registry: None) -> None:
+    found = available()
+    assert found["x"] is X and X.__module__ == "postmast.connectors.x.connector"
+    assert found["bluesky"].__module__ == "postmast.connectors.bluesky.connector"
+    assert found["mastodon"].__module__ == "postmast.connectors.mastodon.connector"
+    assert list(found) == ["bluesky", "mastodon", "webhook", "x"]
 
 
 def test_get_connector(clean_registry: None) -> None:
@@ -164,7 +173,7 @@ def test_a_new_subpackage_is_discovered_once(extra_modules: Callable[[str, str],
     )
     found = available()  # three modules hold Fakenet: counted once, where it is defined
     assert found["fakenet"].__module__ == "postmast.connectors.fakepkg.network"
-    assert {"fakenet", "mastodon", "webhook"} <= set(found) and "half" not in found
+    assert {"fakenet", "mastodon", "webhook", "x"} <= set(found) and "half" not in found
     assert get_connector("fakenet") is found["fakenet"]
 
 

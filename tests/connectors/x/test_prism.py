@@ -28,7 +28,7 @@ from postmast.connectors import Content, MediaFile, RemoteRef
 from postmast.connectors.errors import ConnectorError
 from postmast.connectors.http import HttpClient
 from postmast.connectors.x import X
-from postmast.connectors.x_lookup import Timeline
+from postmast.connectors.x.lookup import Timeline
 from tests.servers.x import BEARER, OAUTH1, XServer
 from tests.servers.x_openapi import XSpec
 

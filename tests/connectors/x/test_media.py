@@ -1,4 +1,4 @@
-"""Media for X posts (connectors/x_media.py) against the contract server: simple upload for
+"""Media for X posts (connectors/x/media.py) against the contract server: simple upload for
 images, chunked INITIALIZE / APPEND / FINALIZE with STATUS polling for video and GIF, alt text
 through the metadata endpoint, and how failures of each step are classified.
 
@@ -19,7 +19,7 @@ from postmast.connectors import Content, MediaFile
 from postmast.connectors.errors import AuthExpired, PermanentError, RateLimited, TransientError
 from postmast.connectors.http import HttpClient
 from postmast.connectors.x import X
-from postmast.connectors.x_media import category
+from postmast.connectors.x.media import category
 from tests.servers.base import Fault, Request, Response
 from tests.servers.x import OAUTH1, XServer
 
@@ -166,7 +166,7 @@ def test_processing_that_fails_is_permanent(conformance: Path) -> None:
 
 
 def test_processing_that_never_ends_gives_up(conformance: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("postmast.connectors.x_media.MAX_STATUS_CHECKS", 4)
+    monkeypatch.setattr("postmast.connectors.x.media.MAX_STATUS_CHECKS", 4)
     server = XServer(conformance / "x-openapi" / "openapi.json", processing=("in_progress",)).start()
     try:
         account = connector(server)

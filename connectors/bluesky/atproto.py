@@ -63,7 +63,7 @@ def error_name(response: requests.Response) -> str | None:
 
 
 def failure(response: requests.Response, what: str, *, sent_post: bool = False) -> ConnectorError:
-    """The typed error for a non-2xx XRPC answer (see the table in connectors/bluesky.py)."""
+    """The typed error for a non-2xx XRPC answer (see the table in connectors/bluesky/connector.py)."""
     status = response.status_code
     body = json_or_none(response)
     name = error_name(response)

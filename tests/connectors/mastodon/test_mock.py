@@ -7,7 +7,7 @@ suffix) and reads them back from the mock. Faults come from the mock's own contr
 epoch `X-RateLimit-Reset` and `Retry-After`, latency); an answer lost after the mock
 processed a request comes from `LossyLink`, a hop in front of it. Where the mock differs
 from real Mastodon (length rule, ISO resets, unknown media ids, 202 media) the contract
-server in tests/servers/mastodon.py is the reference: see test_mastodon.py.
+server in tests/servers/mastodon.py is the reference: see test_connector.py.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from postmast.connectors import (
     PermanentError,
     RateLimited,
     RemoteRef,
-    mastodon_media,
 )
 from postmast.connectors.http import HttpClient
 from postmast.connectors.mastodon import Mastodon
+from postmast.connectors.mastodon import media as mastodon_media
 from postmast.scheduler.accounts import Accounts
 from postmast.scheduler.dispatcher import Dispatcher
 from postmast.scheduler.models import Account

@@ -1,4 +1,4 @@
-"""X's answers mapped to our error classes (the table in connectors/x.py), rate-limit headers,
+"""X's answers mapped to our error classes (the table in connectors/x/connector.py), rate-limit headers,
 and authentication as the contract server checks it (OAuth 1.0a signatures, bearer tokens).
 
 Error bodies are X's own where one was observed (NETWORKS.md §1.3: duplicate 403,
@@ -29,7 +29,7 @@ from postmast.connectors.errors import (
 )
 from postmast.connectors.http import HttpClient
 from postmast.connectors.x import X
-from postmast.connectors.x_api import RateLimits, Window, auth_for, problem_text
+from postmast.connectors.x.api import RateLimits, Window, auth_for, problem_text
 from tests.servers.base import Fault, Response
 from tests.servers.raw import refused_port
 from tests.servers.x import BEARER, OAUTH1, UNAUTHORIZED, XServer, XUser

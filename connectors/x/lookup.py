@@ -33,7 +33,7 @@ from typing import Any
 from twitter_text import extract_urls_with_indices
 
 from postmast.connectors.content import Absent, Content, Lookup, Undecidable
-from postmast.connectors.x_api import XApi, is_post_id
+from postmast.connectors.x.api import XApi, is_post_id
 
 SKEW = timedelta(minutes=5)
 """A post created this long before the attempt still counts as its result (clocks differ)."""

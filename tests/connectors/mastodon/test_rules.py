@@ -1,10 +1,10 @@
-"""The Mastodon rules (connectors/mastodon_rules.py) as the connector applies them: the length rule
+"""The Mastodon rules (connectors/mastodon/rules.py) as the connector applies them: the length rule
 (Mastodon's `StatusLengthValidator` spec vectors, URLs, mentions, graphemes, the content warning),
 the settings checks, the language and option checks, the default and cached instance limits, and
 the error table (how an answer's status maps to an error).
 
 Sources: NETWORKS.md §3 (the `StatusLengthValidator` spec vectors, the error table),
-`connectors/mastodon.py`'s docstring and `tests/servers/mastodon.py` (written from the official
+`connectors/mastodon/connector.py`'s docstring and `tests/servers/mastodon.py` (written from the official
 documentation).
 """
 
@@ -22,9 +22,9 @@ from postmast.connectors.errors import (
     PermanentError,
     TransientError,
 )
-from postmast.connectors.mastodon import Mastodon, countable_length
-from postmast.connectors.mastodon_rules import LANGUAGES, Limits
-from tests.connectors.mastodon_support import (
+from postmast.connectors.mastodon import Mastodon
+from postmast.connectors.mastodon.rules import LANGUAGES, Limits, countable_length
+from tests.connectors.mastodon.support import (
     CREDS,
     FAMILY,
     JPEG,

@@ -23,7 +23,7 @@ from typing import Any
 
 from postmast.connectors.content import MediaFile
 from postmast.connectors.errors import OutcomeUnknown, PermanentError, TransientError
-from postmast.connectors.x_api import XApi, finite, is_post_id
+from postmast.connectors.x.api import XApi, finite, is_post_id
 
 CHUNK_SIZE = 4 * 1024 * 1024
 """Bytes per APPEND: under the 5 MB X documents per chunk (v1.1 chunked upload guide)."""

@@ -1,7 +1,7 @@
-"""Mastodon's rules, shared by the connector (`connectors.mastodon`) and its media uploads.
+"""Mastodon's rules, shared by the connector (`connectors/mastodon/connector.py`) and its media uploads.
 
 - `checked`: an HTTP answer to its JSON body or the classified error (the table with its
-  sources is in `connectors.mastodon`'s docstring).
+  sources is in `connectors/mastodon/connector.py`'s docstring).
 - `countable_length`: the `StatusLengthValidator` rule.
 - `Limits`: what an instance allows, read from `GET /api/v2/instance` (`instance_facts`,
   cached per account by `discover`) with the documented defaults when it is unknown.
@@ -226,7 +226,7 @@ def reason_of(response: requests.Response) -> str:
 
 
 def checked(response: requests.Response) -> Any:
-    """The JSON body of a 2xx answer, or the classified error (see `connectors.mastodon`)."""
+    """The JSON body of a 2xx answer, or the classified error (see `connectors/mastodon/connector.py`)."""
     status = response.status_code
     if 200 <= status < 300:
         return json_or_none(response)

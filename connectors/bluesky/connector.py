@@ -1,11 +1,11 @@
 """Bluesky (AT Protocol): `com.atproto.repo.createRecord` of an `app.bsky.feed.post` on the account's PDS.
 
 Login with an app password (`createSession`); the session lives in the account's encrypted state
-and is refreshed on `ExpiredToken`, never re-created per post (connectors/atproto.py). Rich text
-facets (links, mentions, hashtags) with UTF-8 byte offsets come from connectors/facets.py.
+and is refreshed on `ExpiredToken`, never re-created per post (connectors/bluesky/atproto.py). Rich text
+facets (links, mentions, hashtags) with UTF-8 byte offsets come from connectors/bluesky/facets.py.
 
 Never twice: each item's record key is a TID derived from its idempotency key
-(connectors/tid.py), so a retry asks for the same key and the repository cannot hold a second
+(connectors/bluesky/tid.py), so a retry asks for the same key and the repository cannot hold a second
 post under it. The reference PDS answers a reused key with 500 (observed, PEERS.md): the record
 is then read back with `getRecord` and returned as the success if its text is ours. `lookup`
 reads the same key.
@@ -50,9 +50,9 @@ from urllib.parse import urlsplit
 
 import regex
 
-from postmast.connectors import facets, tid
-from postmast.connectors.atproto import Session
 from postmast.connectors.base import Connector, check_http_url
+from postmast.connectors.bluesky import facets, tid
+from postmast.connectors.bluesky.atproto import Session
 from postmast.connectors.content import (
     Absent,
     Content,

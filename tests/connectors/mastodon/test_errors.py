@@ -1,4 +1,4 @@
-"""How publishing to Mastodon fails (connectors/mastodon.py): errors from the contract server,
+"""How publishing to Mastodon fails (connectors/mastodon/connector.py): errors from the contract server,
 rate limits (the `X-RateLimit-Reset` header, `Retry-After`, the server's own budget) and transport
 failures (timeouts, refused and dropped connections, answers without a status id).
 
@@ -24,7 +24,7 @@ from postmast.connectors.errors import (
 )
 from postmast.connectors.http import HttpClient
 from postmast.connectors.mastodon import Mastodon
-from tests.connectors.mastodon_support import CREDS, KEY, connector
+from tests.connectors.mastodon.support import CREDS, KEY, connector
 from tests.servers.base import Fault, Response
 from tests.servers.mastodon import MastodonServer
 from tests.servers.raw import refused_port

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from postmast.connectors.atproto import Session
+from postmast.connectors.bluesky.atproto import Session
 from postmast.connectors.errors import (
     AuthExpired,
     OutcomeUnknown,

@@ -1,12 +1,12 @@
-"""The Mastodon connector (connectors/mastodon.py): publishing against the contract server (the
+"""The Mastodon connector (connectors/mastodon/connector.py): publishing against the contract server (the
 request's shape, replies, options and the payload), replay of real responses recorded by
 Mastodon.py against a real Mastodon server, and discovery of the instance's limits.
 
-Sources: NETWORKS.md §3, `connectors/mastodon.py`'s docstring, `tests/servers/mastodon.py`
+Sources: NETWORKS.md §3, `connectors/mastodon/connector.py`'s docstring, `tests/servers/mastodon.py`
 (written from the official documentation) and `conformance/mastodon-py-cassettes` (recorded
-traffic). Errors, rate limits and transport failures: test_mastodon_errors.py; the rules:
-test_mastodon_rules.py; media: test_mastodon_media.py; threads, lookup and the worker:
-test_mastodon_lookup.py.
+traffic). Errors, rate limits and transport failures: test_errors.py; the rules:
+test_rules.py; media: test_media.py; threads, lookup and the worker:
+test_lookup.py.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import pytest
 from postmast.connectors import Content, PublishResult, RemoteRef
 from postmast.connectors.errors import AuthExpired, ConnectorError, PermanentError, TransientError
 from postmast.connectors.mastodon import Mastodon
-from postmast.connectors.mastodon_rules import Limits, instance_facts
+from postmast.connectors.mastodon.rules import Limits, instance_facts
 from postmast.connectors.ratelimit import reset_any, until_iso8601
 from postmast.scheduler.accounts import Accounts
 from postmast.scheduler.posts import PostRequest, Posts
-from tests.connectors import mastodon_support
-from tests.connectors.mastodon_support import (
+from tests.connectors.mastodon import support as mastodon_support
+from tests.connectors.mastodon.support import (
     CREDS,
     FAMILY,
     KEY,

@@ -1,4 +1,4 @@
-"""Reconciliation for X (connectors/x_lookup.py): after an unknown outcome the connector reads
+"""Reconciliation for X (connectors/x/lookup.py): after an unknown outcome the connector reads
 `GET /2/users/me` and the account's timeline `GET /2/users/{id}/tweets` and answers Found, Absent
 or Undecidable. The contract server renders texts as X does (t.co links, HTML entities), checks
 every query parameter against the spec, and pages with `meta.next_token`.
@@ -17,7 +17,7 @@ from postmast.connectors import Absent, Content, Found, MediaFile, RemoteRef, Un
 from postmast.connectors.errors import AuthExpired
 from postmast.connectors.http import HttpClient
 from postmast.connectors.x import X
-from postmast.connectors.x_lookup import comparable, parent_of
+from postmast.connectors.x.lookup import comparable, parent_of
 from tests.servers.base import Fault, Response
 from tests.servers.x import BEARER, OAUTH1, XServer
 
@@ -128,8 +128,8 @@ def test_the_timeline_query_fits_the_spec(x_server: XServer) -> None:
 
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("postmast.connectors.x_lookup.PAGE_SIZE", 5)
-    monkeypatch.setattr("postmast.connectors.x_lookup.MAX_PAGES", 2)
+    monkeypatch.setattr("postmast.connectors.x.lookup.PAGE_SIZE", 5)
+    monkeypatch.setattr("postmast.connectors.x.lookup.MAX_PAGES", 2)
 
 
 def test_a_post_on_the_second_page_is_found(x_server: XServer, small_pages: None) -> None:

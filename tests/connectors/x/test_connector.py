@@ -24,8 +24,8 @@ from postmast.connectors import Content, MediaFile, PublishResult, RemoteRef
 from postmast.connectors.errors import AuthExpired
 from postmast.connectors.http import HttpClient
 from postmast.connectors.registry import get_connector
-from postmast.connectors.x import WEIGHTING, X, parse_text, post_id, weighted_length
-from postmast.connectors.x_api import RateLimits
+from postmast.connectors.x.api import RateLimits
+from postmast.connectors.x.connector import WEIGHTING, X, parse_text, post_id, weighted_length
 from tests.servers.replay import ReplayServer, load_cassette
 from tests.servers.x import BEARER, OAUTH1, XServer
 from tests.servers.x import weighted_length as server_weighted_length

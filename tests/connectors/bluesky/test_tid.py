@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from postmast.connectors import tid
+from postmast.connectors.bluesky import tid
 
 
 def syntax_lines(conformance: Path, name: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Shared by the Mastodon connector's test files (tests/connectors/test_mastodon*.py): credentials
+"""Shared by the Mastodon connector's test files (tests/connectors/mastodon/): credentials
 and keys, the spec vectors, the connector factories, a sample photo, the cassette directory and the
 replay server, and the fixture that makes media polling fast. A plain module, imported by them.
 """
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from postmast.connectors import MediaFile, mastodon_media
+from postmast.connectors import MediaFile
 from postmast.connectors.http import HttpClient
 from postmast.connectors.mastodon import Mastodon
+from postmast.connectors.mastodon import media as mastodon_media
 from tests.servers.mastodon import MastodonServer
 from tests.servers.replay import Interaction, ReplayServer
 

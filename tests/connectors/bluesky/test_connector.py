@@ -15,6 +15,7 @@ import pytest
 
 from postmast.connectors import RemoteRef, get_connector
 from postmast.connectors.bluesky import Bluesky
+from postmast.connectors.bluesky.tid import from_key
 from postmast.connectors.content import Absent, Content, Found, MediaFile, Undecidable
 from postmast.connectors.errors import (
     AuthExpired,
@@ -24,7 +25,6 @@ from postmast.connectors.errors import (
     TransientError,
 )
 from postmast.connectors.http import HttpClient
-from postmast.connectors.tid import from_key
 from tests.servers.base import Fault
 from tests.servers.bluesky import (
     PdsProxy,

@@ -8,13 +8,13 @@ post twice (docs methods/statuses.md; app/services/post_status_service.rb).
 Threads: item N replies to item N-1 (`in_reply_to_id`), item 0 to the post the user named.
 Options: `visibility` (or the account's `visibility` setting), `spoiler_text` (content
 warning), `language` (ISO 639-1; Mastodon silently drops an unknown code, so it is
-checked here). Media: `connectors.mastodon_media` (`POST /api/v2/media`, then poll).
+checked here). Media: `connectors/mastodon/media.py` (`POST /api/v2/media`, then poll).
 
 Length rule (`StatusLengthValidator`): grapheme clusters of the content warning plus
 the text, every http(s) URL counting `characters_reserved_per_url` and every
 `@user@domain` counting as `@user`. Limits come from `GET /api/v2/instance`
 (`discover`, cached per account); the `max_length` setting overrides the character
-limit; the documented defaults apply until the instance was asked (`mastodon_rules`).
+limit; the documented defaults apply until the instance was asked (`connectors/mastodon/rules.py`).
 
 | response                                         | error class      | source |
 |--------------------------------------------------|------------------|--------|
@@ -72,8 +72,8 @@ from postmast.connectors.content import (
 )
 from postmast.connectors.errors import AuthExpired, OutcomeUnknown, PermanentError
 from postmast.connectors.http import host_of
-from postmast.connectors.mastodon_media import MediaUploads
-from postmast.connectors.mastodon_rules import (
+from postmast.connectors.mastodon.media import MediaUploads
+from postmast.connectors.mastodon.rules import (
     LANGUAGES,
     VISIBILITIES,
     Limits,

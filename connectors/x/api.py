@@ -1,6 +1,6 @@
 """X API v2 plumbing shared by the X connector's parts: auth, requests, errors, rate limits.
 
-The error table with its sources is in `connectors/x.py`'s docstring; `classify` is
+The error table with its sources is in `connectors/x/connector.py`'s docstring; `classify` is
 that table in code. Messages carry the status, the request line (X puts no secret in
 its URLs) and X's own words, never a header or a credential.
 """
@@ -164,7 +164,7 @@ def problem_text(data: Any) -> str:
 
 
 def classify(response: requests.Response, request_line: str) -> ConnectorError:
-    """The error class of a non-2xx answer (see the table in `connectors/x.py`)."""
+    """The error class of a non-2xx answer (see the table in `connectors/x/connector.py`)."""
     status = response.status_code
     data = json_or_none(response)
     text = problem_text(data) or short_body(response) or response.reason or ""

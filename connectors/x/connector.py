@@ -5,12 +5,12 @@ Request (spec `createPosts`, `CreatePostsRequest`, additionalProperties false):
 `{"data": {"id", "text"}}` (recorded: tweepy cassette test_client_create_and_delete_tweet).
 Public URL `https://x.com/{username}/status/{id}`, or `https://x.com/i/web/status/{id}`
 when the username is unknown. A thread is a chain of replies: item N answers item N-1.
-Media go up first (`connectors/x_media.py`); OAuth 1.0a signing is `connectors/oauth1.py`.
+Media go up first (`connectors/x/media.py`); OAuth 1.0a signing is `connectors/oauth1.py`.
 
 Length: twitter-text v3 weighted length (`twitter_text.parse_tweet` with config v3:
 URLs 23, emoji and CJK 2, NFC), against the account's `max_length` (280; 25000 for
 accounts that may write long posts). X has no idempotency key: after an unknown outcome
-`lookup` searches the account's timeline (`connectors/x_lookup.py`).
+`lookup` searches the account's timeline (`connectors/x/lookup.py`).
 
 | response | error class | source |
 |---|---|---|
@@ -65,9 +65,9 @@ from postmast.connectors.content import (
 )
 from postmast.connectors.errors import OutcomeUnknown
 from postmast.connectors.oauth1 import new_nonce
-from postmast.connectors.x_api import OAUTH1_SECRETS, OAUTH2_SECRETS, XApi, auth_for, is_post_id
-from postmast.connectors.x_lookup import Match, Timeline, search
-from postmast.connectors.x_media import CHUNK_SIZE, MediaUpload
+from postmast.connectors.x.api import OAUTH1_SECRETS, OAUTH2_SECRETS, XApi, auth_for, is_post_id
+from postmast.connectors.x.lookup import Match, Timeline, search
+from postmast.connectors.x.media import CHUNK_SIZE, MediaUpload
 
 DEFAULT_API = "https://api.x.com"
 WEIGHTING: dict[str, Any] = dict(twitter_text_config["version3"])
@@ -255,7 +255,7 @@ class X(Connector):
         sent_at: datetime,
         replay_allowed: bool,
     ) -> Lookup:
-        """Search the account's timeline since the attempt (see `connectors/x_lookup.py`); never posts."""
+        """Search the account's timeline since the attempt (see `connectors/x/lookup.py`); never posts."""
         timeline = Timeline(self.api(credentials))
         me = timeline.me()
         parent = content.reply_to

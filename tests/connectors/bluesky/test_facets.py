@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from postmast.connectors import facets
-from postmast.connectors.bluesky import Bluesky
+from postmast.connectors.bluesky import Bluesky, facets
 from postmast.connectors.content import Content, Measure
 from postmast.connectors.text import graphemes, utf8_length
 

@@ -1,4 +1,4 @@
-"""Media for Mastodon (connectors/mastodon_media.py): `POST /api/v2/media`, polling until the
+"""Media for Mastodon (connectors/mastodon/media.py): `POST /api/v2/media`, polling until the
 server has processed a file, the worker's deadline, kept uploads and their reuse, media ids the
 server refuses, upload errors, the focal point, and replay of recorded media uploads.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from postmast.connectors import Content, MediaFile, mastodon_media
+from postmast.connectors import Content, MediaFile
 from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
@@ -25,8 +25,9 @@ from postmast.connectors.errors import (
 )
 from postmast.connectors.http import HttpClient
 from postmast.connectors.mastodon import Mastodon
-from tests.connectors import mastodon_support
-from tests.connectors.mastodon_support import CREDS, JPEG, KEY, STATUSES, connector, photo, replay
+from postmast.connectors.mastodon import media as mastodon_media
+from tests.connectors.mastodon import support as mastodon_support
+from tests.connectors.mastodon.support import CREDS, JPEG, KEY, STATUSES, connector, photo, replay
 from tests.servers.base import Fault, Request, Response
 from tests.servers.mastodon import MastodonServer
 from tests.servers.replay import Interaction, load_cassette

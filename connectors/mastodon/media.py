@@ -33,7 +33,7 @@ import requests
 from postmast.connectors.content import MediaFile
 from postmast.connectors.errors import OutcomeUnknown, PermanentError, TransientError
 from postmast.connectors.http import HttpClient
-from postmast.connectors.mastodon_rules import checked, reason_of
+from postmast.connectors.mastodon.rules import checked, reason_of
 
 POLL_DELAYS: tuple[float, ...] = (1.0, 1.0, 2.0, 3.0, 5.0)
 """Seconds before each `GET /api/v1/media/:id`; the last one repeats."""

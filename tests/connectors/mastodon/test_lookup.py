@@ -1,9 +1,9 @@
-"""Threads and lookup for Mastodon (connectors/mastodon.py): a thread replies item by item; after
+"""Threads and lookup for Mastodon (connectors/mastodon/connector.py): a thread replies item by item; after
 an unknown outcome `lookup` replays the idempotency key within its window or searches the recent
 statuses; reply targets given as links; and the same through the worker (a real store, the
 contract server): resuming a thread, finding a lost answer, media processed in the background.
 
-Sources: `connectors/mastodon.py`'s docstring and `tests/servers/mastodon.py` (written from the
+Sources: `connectors/mastodon/connector.py`'s docstring and `tests/servers/mastodon.py` (written from the
 official documentation).
 """
 
@@ -23,8 +23,8 @@ from postmast.scheduler.states import Status, transition
 from postmast.scheduler.store import Store
 from postmast.workers.publisher import Publisher
 from postmast.workers.thread import item_key
-from tests.connectors import mastodon_support
-from tests.connectors.mastodon_support import CREDS, KEY, connector, photo
+from tests.connectors.mastodon import support as mastodon_support
+from tests.connectors.mastodon.support import CREDS, KEY, connector, photo
 from tests.factories import add_account, delivery
 from tests.servers.base import Fault, Response
 from tests.servers.mastodon import MastodonServer
