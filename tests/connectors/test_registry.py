@@ -167,9 +167,12 @@ def test_a_module_claiming_a_shipped_name_is_an_error(extra_modules: Callable[[s
 
 def test_a_new_subpackage_is_discovered_once(extra_modules: Callable[[str, str], None]) -> None:
     extra_modules("fakepkg/network", FAKENET)
-    extra_modules("fakepkg/helpers", "from postmast.connectors.fakepkg.network import Fakenet  # imported again\n")
     extra_modules(
-        "fakepkg/__init__", "from postmast.connectors.fakepkg.network import Fakenet\n\n__all__ = ['Fakenet']\n"
+        "fakepkg/helpers", "from postmast.connectors.fakepkg.network import Fakenet  # imported again\n"
+    )
+    extra_modules(
+        "fakepkg/__init__",
+        "from postmast.connectors.fakepkg.network import Fakenet\n\n__all__ = ['Fakenet']\n",
     )
     found = available()  # three modules hold Fakenet: counted once, where it is defined
     assert found["fakenet"].__module__ == "postmast.connectors.fakepkg.network"
