@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from postmast.clock import Clock, system
 from postmast.connectors.content import (
     Content,
     Field,
@@ -36,8 +37,9 @@ class Connector(ABC):
     An instance is bound to one account's public `settings`, an HTTP client whose
     timeouts the worker chose, the account's `cache` (public facts the connector
     learnt, e.g. an instance's limits) and `state` (secrets that change, e.g. session
-    tokens; the worker persists it encrypted when the connector changes it).
-    Credentials arrive only at publish time.
+    tokens; the worker persists it encrypted when the connector changes it), and the
+    caller's `clock`: a connector never reads the wall clock itself, so the worker's
+    (the store's) "now" is the connector's. Credentials arrive only at publish time.
     """
 
     name: ClassVar[str]
@@ -66,11 +68,13 @@ class Connector(ABC):
         *,
         cache: Mapping[str, Any] | None = None,
         state: MutableMapping[str, Any] | None = None,
+        clock: Clock = system,
     ) -> None:
         self.settings = dict(settings)
         self.http = http or HttpClient()
         self.cache: dict[str, Any] = dict(cache or {})
         self.state: MutableMapping[str, Any] = state if state is not None else {}
+        self.clock: Clock = clock
 
     # -- manifest helpers -------------------------------------------------------------------------
 

@@ -22,10 +22,12 @@ answers are `TransientError`; only for the post (`sent_post=True`) are they `Out
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
+from datetime import datetime
 from typing import Any
 
 import requests
 
+from postmast.clock import Clock
 from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
@@ -62,8 +64,11 @@ def error_name(response: requests.Response) -> str | None:
     return None
 
 
-def failure(response: requests.Response, what: str, *, sent_post: bool = False) -> ConnectorError:
-    """The typed error for a non-2xx XRPC answer (see the table in connectors/bluesky/connector.py)."""
+def failure(
+    response: requests.Response, what: str, now: datetime, *, sent_post: bool = False
+) -> ConnectorError:
+    """The typed error for a non-2xx XRPC answer (see the table in connectors/bluesky/connector.py);
+    `now` (the connector's clock) turns a rate limit's reset instant into a wait."""
     status = response.status_code
     body = json_or_none(response)
     name = error_name(response)
@@ -73,7 +78,7 @@ def failure(response: requests.Response, what: str, *, sent_post: bool = False) 
     )
     if status == 429 or name == "RateLimitExceeded":
         reset = response.headers.get("RateLimit-Reset")
-        wait = until_epoch(reset) if reset else retry_after(response.headers.get("Retry-After", ""))
+        wait = until_epoch(reset, now) if reset else retry_after(response.headers.get("Retry-After", ""), now)
         return RateLimited(reason, retry_after=wait, http_status=status)
     if name in TOKEN_ERRORS or name in ACCOUNT_ERRORS or status == 401:
         return AuthExpired(reason, http_status=status)
@@ -94,12 +99,15 @@ class Session:
         identifier: str,
         password: str,
         state: MutableMapping[str, Any],
+        *,
+        clock: Clock,
     ) -> None:
         self.http = http
         self.service = service.rstrip("/")
         self.identifier = identifier
         self.password = password
         self.state = state
+        self.clock = clock
         self.logins = 0
         self.refused = False
 
@@ -151,7 +159,7 @@ class Session:
             json={"identifier": self.identifier, "password": self.password},
         )
         if response.status_code != 200:
-            error = failure(response, "the login (createSession)")
+            error = failure(response, "the login (createSession)", self.clock())
             if isinstance(error, AuthExpired | PermanentError):
                 self.refused = True
                 raise AuthExpired(
@@ -178,7 +186,7 @@ class Session:
         if error_name(response) in TOKEN_ERRORS or response.status_code == 401:
             self.login()
             return
-        raise failure(response, "the session refresh (refreshSession)")
+        raise failure(response, "the session refresh (refreshSession)", self.clock())
 
     def ensure(self) -> Mapping[str, Any]:
         """The session, logging in if there is none for this service."""
@@ -210,7 +218,7 @@ class Session:
             if name in TOKEN_ERRORS:
                 response = self._authorized(method, nsid, sent_post, headers, kwargs)
         if not 200 <= response.status_code < 300:
-            raise failure(response, nsid, sent_post=sent_post)
+            raise failure(response, nsid, self.clock(), sent_post=sent_post)
         return json_or_none(response)
 
     def _authorized(

@@ -98,8 +98,9 @@ def _root_of(ref: RemoteRef | None) -> dict[str, str] | None:
     )
 
 
-def _created_at() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _created_at(now: datetime) -> str:
+    """`createdAt` as the reference client writes it: UTC, milliseconds, `Z`."""
+    return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Bluesky(Connector):
@@ -195,7 +196,7 @@ class Bluesky(Connector):
         blobs: list[dict[str, Any]],
         reply: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        record: dict[str, Any] = {"$type": POST, "text": content.text, "createdAt": _created_at()}
+        record: dict[str, Any] = {"$type": POST, "text": content.text, "createdAt": _created_at(self.clock())}
         if found:
             record["facets"] = [f.as_json() for f in found]
         if reply:
@@ -224,7 +225,8 @@ class Bluesky(Connector):
         identifier = (
             (self.settings.get("identifier") or self.settings.get("handle") or "").strip().lstrip("@")
         )
-        return Session(self.http, self.service, identifier, credentials["app_password"], self.state).begin()
+        password = credentials["app_password"]
+        return Session(self.http, self.service, identifier, password, self.state, clock=self.clock).begin()
 
     def discover(self, credentials: Mapping[str, str]) -> dict[str, Any]:
         """Log in (or check the stored session) and remember the account's DID and handle."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 
 ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 TID_LENGTH = 13
@@ -49,10 +48,9 @@ def decode(tid: str) -> int:
     return value
 
 
-def from_time(microseconds: int | None = None, clock_id: int = 0) -> str:
-    """A TID for a moment (default now), the way the PDS makes them."""
-    micros = time.time_ns() // 1000 if microseconds is None else microseconds
-    return encode((micros & ((1 << 53) - 1)) << 10 | (clock_id & 1023))
+def from_time(microseconds: int, clock_id: int = 0) -> str:
+    """A TID for a moment (microseconds since the epoch), the way the PDS makes them."""
+    return encode((microseconds & ((1 << 53) - 1)) << 10 | (clock_id & 1023))
 
 
 def from_key(key: str) -> str:

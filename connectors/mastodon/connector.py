@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -269,7 +269,7 @@ class Mastodon(Connector):
         return {"Authorization": f"Bearer {credentials['access_token']}"}
 
     def _uploads(self, credentials: Mapping[str, str]) -> MediaUploads:
-        return MediaUploads(self.http, self.base_url, self._auth(credentials), self.state)
+        return MediaUploads(self.http, self.base_url, self._auth(credentials), self.state, clock=self.clock)
 
     def publish(
         self, content: Content, credentials: Mapping[str, str], idempotency_key: str
@@ -292,7 +292,7 @@ class Mastodon(Connector):
             json=self._body(content, media_ids),
             headers={**self._auth(credentials), "Idempotency-Key": idempotency_key},
         )
-        data = checked(response)
+        data = checked(response, self.clock())
         if not isinstance(data, dict) or not data.get("id"):
             raise OutcomeUnknown(
                 f"Mastodon answered {response.status_code} without a status id",
@@ -318,7 +318,7 @@ class Mastodon(Connector):
         of a media item reuses the ids its first attempt uploaded (kept in `state`); Mastodon
         answers a known key before it looks at the media.
         """
-        age = datetime.now(UTC) - sent_at
+        age = self.clock() - sent_at
         if replay_allowed and age < IDEMPOTENCY_WINDOW:
             uploads = self._uploads(credentials)
             try:
@@ -341,7 +341,8 @@ class Mastodon(Connector):
         headers = self._auth(credentials)
         try:
             me = checked(
-                self.http.get(f"{self.base_url}/api/v1/accounts/verify_credentials", headers=headers)
+                self.http.get(f"{self.base_url}/api/v1/accounts/verify_credentials", headers=headers),
+                self.clock(),
             )
             if not isinstance(me, dict) or not me.get("id"):
                 return Undecidable("Mastodon did not say which account the token belongs to")
@@ -350,7 +351,8 @@ class Mastodon(Connector):
                     f"{self.base_url}/api/v1/accounts/{me['id']}/statuses",
                     headers=headers,
                     params={"limit": 40, "exclude_reblogs": "true"},
-                )
+                ),
+                self.clock(),
             )
         except AuthExpired as exc:
             if exc.http_status == 403:
@@ -378,8 +380,8 @@ class Mastodon(Connector):
         headers = self._auth(credentials)
         me = self.http.get(f"{self.base_url}/api/v1/accounts/verify_credentials", headers=headers)
         if me.status_code != 403:
-            checked(me)
+            checked(me, self.clock())
         response = self.http.get(f"{self.base_url}/api/v2/instance", headers=headers)
         if response.status_code in (404, 410):
             response = self.http.get(f"{self.base_url}/api/v1/instance", headers=headers)
-        return instance_facts(checked(response))
+        return instance_facts(checked(response, self.clock()))

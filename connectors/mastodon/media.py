@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, MutableMapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 
+from postmast.clock import Clock
 from postmast.connectors.content import MediaFile
 from postmast.connectors.errors import OutcomeUnknown, PermanentError, TransientError
 from postmast.connectors.http import HttpClient
@@ -74,13 +75,13 @@ class MediaUploads:
         headers: Mapping[str, str],
         state: MutableMapping[str, Any],
         *,
-        now: datetime | None = None,
+        clock: Clock,
     ) -> None:
         self.http = http
         self.base_url = base_url
         self.headers = dict(headers)
         self.state = state
-        self.now = now or datetime.now(UTC)
+        self.clock = clock
 
     # -- the kept ids -----------------------------------------------------------------------------
 
@@ -90,12 +91,13 @@ class MediaUploads:
         if not isinstance(kept, dict):
             return {}
         fresh = {}
+        now = self.clock()
         for key, entry in kept.items():
             try:
                 started = datetime.fromisoformat(entry["at"])
             except (KeyError, TypeError, ValueError):
                 continue
-            if self.now - started < REUSE_FOR and entry.get("instance") == self.base_url:
+            if now - started < REUSE_FOR and entry.get("instance") == self.base_url:
                 fresh[key] = entry
         if fresh != kept:
             self._store(fresh)
@@ -109,7 +111,7 @@ class MediaUploads:
 
     def _remember(self, key: str, fingerprint: str, media_id: str, ready: bool) -> None:
         entries = self._entries()
-        entry = entries.get(key) or {"at": self.now.isoformat(), "instance": self.base_url, "files": {}}
+        entry = entries.get(key) or {"at": self.clock().isoformat(), "instance": self.base_url, "files": {}}
         entry["files"] = {**entry["files"], fingerprint: {"id": media_id, "ready": ready}}
         self._store({**entries, key: entry})
 
@@ -165,7 +167,7 @@ class MediaUploads:
                 f"Mastodon refused {item.filename} ({reason_of(response)})", http_status=status
             )
         try:
-            return checked(response)
+            return checked(response, self.clock())
         except OutcomeUnknown as exc:  # a 502/504 on an upload: nothing was posted
             raise TransientError(f"{exc.message} (uploading {item.filename})", http_status=status) from None
         except TransientError as exc:

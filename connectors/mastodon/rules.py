@@ -225,8 +225,9 @@ def reason_of(response: requests.Response) -> str:
     return f"Mastodon answered {response.status_code}: {error or short_body(response)}"
 
 
-def checked(response: requests.Response) -> Any:
-    """The JSON body of a 2xx answer, or the classified error (see `connectors/mastodon/connector.py`)."""
+def checked(response: requests.Response, now: datetime) -> Any:
+    """The JSON body of a 2xx answer, or the classified error (see `connectors/mastodon/connector.py`);
+    `now` (the connector's clock) turns a rate limit's reset instant into a wait."""
     status = response.status_code
     if 200 <= status < 300:
         return json_or_none(response)
@@ -235,9 +236,9 @@ def checked(response: requests.Response) -> Any:
         raise AuthExpired(reason, http_status=status)
     if status == 429:
         reset = response.headers.get("X-RateLimit-Reset")
-        wait = reset_any(reset) if reset else None
+        wait = reset_any(reset, now) if reset else None
         if wait is None:
-            wait = retry_after(response.headers.get("Retry-After", ""))
+            wait = retry_after(response.headers.get("Retry-After", ""), now)
         raise RateLimited(reason, retry_after=wait, http_status=status)
     if status in (502, 504):
         raise OutcomeUnknown(reason, http_status=status)

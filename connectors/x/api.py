@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
+from postmast.clock import Clock, system
 from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
@@ -72,13 +73,12 @@ def auth_for(
     credentials: Mapping[str, str],
     *,
     nonce: Callable[[], str] = new_nonce,
-    clock: Callable[[], float] | None = None,
+    clock: Clock = system,
 ) -> Auth:
     """The auth an account's secrets describe; `AuthExpired` when they are incomplete."""
     if credentials.get("bearer_token"):
         return BearerAuth(credentials["bearer_token"])
     if all(credentials.get(name) for name in OAUTH1_SECRETS):
-        extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
         return OAuth1Auth(
             OAuth1Signer(
                 credentials["consumer_key"],
@@ -86,7 +86,7 @@ def auth_for(
                 credentials["access_token"],
                 credentials["access_token_secret"],
                 nonce=nonce,
-                **extra,
+                clock=clock,
             )
         )
     raise AuthExpired("the account's X credentials are incomplete (see: postmast account update --secrets)")
@@ -130,7 +130,7 @@ class RateLimits:
 
         return cls(read("x-rate-limit"), read("x-user-limit-24hour"), read("x-app-limit-24hour"))
 
-    def wait(self, now: datetime | None = None) -> float | None:
+    def wait(self, now: datetime) -> float | None:
         """Seconds until the account may post again: the latest reset of the spent windows
         (or, when none says it is spent, the endpoint window's reset); None if nothing says."""
         windows = (self.window, self.user_day, self.app_day)
@@ -163,8 +163,9 @@ def problem_text(data: Any) -> str:
     return " ".join(" ".join(words).split())
 
 
-def classify(response: requests.Response, request_line: str) -> ConnectorError:
-    """The error class of a non-2xx answer (see the table in `connectors/x/connector.py`)."""
+def classify(response: requests.Response, request_line: str, now: datetime) -> ConnectorError:
+    """The error class of a non-2xx answer (see the table in `connectors/x/connector.py`);
+    `now` (the connector's clock) turns the rate-limit resets into a wait."""
     status = response.status_code
     data = json_or_none(response)
     text = problem_text(data) or short_body(response) or response.reason or ""
@@ -174,7 +175,7 @@ def classify(response: requests.Response, request_line: str) -> ConnectorError:
     code = _int(str(first["code"])) if first.get("code") is not None else None
     if status == 429 or code in _V1_RATE or kind.endswith("/usage-capped"):
         return RateLimited(
-            reason, retry_after=RateLimits.from_headers(response.headers).wait(), http_status=status
+            reason, retry_after=RateLimits.from_headers(response.headers).wait(now), http_status=status
         )
     if status == 401 or code in _V1_AUTH:
         return AuthExpired(reason, http_status=status)
@@ -211,10 +212,11 @@ class Answer:
 class XApi:
     """Sends authenticated requests to X API v2 and classifies every failure."""
 
-    def __init__(self, http: HttpClient, base_url: str, auth: Auth) -> None:
+    def __init__(self, http: HttpClient, base_url: str, auth: Auth, *, clock: Clock) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.auth = auth
+        self.clock = clock
 
     def url(self, path: str, params: Mapping[str, str] | None = None) -> str:
         query = "?" + urlencode(dict(params), quote_via=quote, safe="") if params else ""
@@ -242,7 +244,7 @@ class XApi:
         response = self.http.request(method, url, headers=headers, **kwargs)
         if 200 <= response.status_code < 300:
             return Answer(response.status_code, json_or_none(response), response.headers)
-        raise classify(response, f"{method} {path}")
+        raise classify(response, f"{method} {path}", self.clock())
 
 
 def is_post_id(value: Any) -> bool:

@@ -133,8 +133,7 @@ class X(Connector):
 
     chunk_size: int = CHUNK_SIZE
     nonce: Callable[[], str] = staticmethod(new_nonce)
-    clock: Callable[[], float] | None = None
-    """OAuth 1.0a nonce and timestamp sources; tests pin them."""
+    """OAuth 1.0a nonce source; tests pin it (the timestamp comes from `clock`)."""
 
     # -- account ----------------------------------------------------------------------------------
 
@@ -184,7 +183,8 @@ class X(Connector):
         )
 
     def api(self, credentials: Mapping[str, str]) -> XApi:
-        return XApi(self.http, self.api_base, auth_for(credentials, nonce=self.nonce, clock=self.clock))
+        auth = auth_for(credentials, nonce=self.nonce, clock=self.clock)
+        return XApi(self.http, self.api_base, auth, clock=self.clock)
 
     def media(self, api: XApi) -> MediaUpload:
         return MediaUpload(api, self.http.pause, chunk_size=self.chunk_size)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from postmast.clock import system
 from postmast.connectors.bluesky.atproto import Session
 from postmast.connectors.errors import (
     AuthExpired,
@@ -43,6 +44,7 @@ def session_for(proxy: PdsProxy, account, password: str | None = None, state: di
         account.handle,
         account.app_password if password is None else password,
         account.state(proxy.url) if state is None else state,
+        clock=system,
     ).begin()
 
 

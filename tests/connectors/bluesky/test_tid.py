@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,8 @@ def test_tids_sort_like_the_numbers_they_hold(a: int, b: int) -> None:
 
 def test_time_tids_are_valid_and_later_ones_sort_after() -> None:
     early, late = tid.from_time(1_700_000_000_000_000), tid.from_time(1_700_000_000_000_001)
-    assert tid.is_valid_tid(tid.from_time()) and early < late
+    now = int(datetime.now(UTC).timestamp() * 1_000_000)
+    assert tid.is_valid_tid(tid.from_time(now)) and early < late
     assert tid.decode(early) >> 10 == 1_700_000_000_000_000
 
 

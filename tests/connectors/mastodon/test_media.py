@@ -150,7 +150,7 @@ def test_kept_uploads_are_reused_within_a_few_hours_only(mastodon: MastodonServe
     kept = state[mastodon_media.STATE_KEY]
     assert isinstance(kept, dict) and list(kept) == [KEY]
     later = datetime.now(UTC) + mastodon_media.REUSE_FOR + timedelta(minutes=1)
-    uploads = mastodon_media.MediaUploads(account.http, account.base_url, {}, state, now=later)
+    uploads = mastodon_media.MediaUploads(account.http, account.base_url, {}, state, clock=lambda: later)
     uploads.forget("another key")  # any use drops what is too old to reuse
     assert state == {}
 

@@ -242,7 +242,10 @@ def test_a_lost_answer_is_replayed_with_the_same_key(store, vault, settings, clo
     assert [r.header("Idempotency-Key") for r in sent] == [row.idempotency_key] * 2
 
 
-def test_429_with_a_reset_holds_the_account_back(store, vault, settings, mock: Mock, account: int) -> None:
+def test_429_with_a_reset_holds_the_account_back(
+    store, vault, settings, clock, mock: Mock, account: int
+) -> None:
+    clock.now = datetime.now(UTC)  # the mock's reset is wall-clock time, and the connector reads the store's
     mock.fault(["POST"], {"type": "ratelimit"}, path="/api/v1/statuses")
     first_text, second_text = unique("limited"), unique("waits")
     first = add_delivery(store, account, status=Status.QUEUED, text=first_text)

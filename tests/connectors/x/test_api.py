@@ -11,12 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from postmast.clock import system
 from postmast.connectors import Content
 from postmast.connectors.errors import (
     AuthExpired,
@@ -299,7 +300,7 @@ def test_oauth1_requests_verify_on_the_server_with_fresh_nonces(x_server: XServe
 
 
 def test_a_replayed_nonce_is_refused(x_server: XServer) -> None:
-    account = connector(x_server, nonce=lambda: "same-nonce", clock=time.time)
+    account = connector(x_server, nonce=lambda: "same-nonce", clock=system)
     account.publish(Content("one"), OAUTH1, "k1")
     with pytest.raises(AuthExpired):
         account.publish(Content("two"), OAUTH1, "k2")
@@ -324,7 +325,7 @@ def test_refused_credentials_are_auth_expired(x_server: XServer, credentials: di
 
 def test_a_stale_timestamp_is_refused(x_server: XServer) -> None:
     with pytest.raises(AuthExpired):
-        connector(x_server, clock=lambda: time.time() - 3600).publish(Content("hi"), OAUTH1, "key")
+        connector(x_server, clock=lambda: system() - timedelta(hours=1)).publish(Content("hi"), OAUTH1, "key")
 
 
 def test_an_app_only_token_is_the_wrong_kind(x_server: XServer) -> None:
