@@ -102,7 +102,12 @@ class Publisher:
         started = time.monotonic()
         try:
             connection = open_connection(
-                claim.account, self.vault, self.timings, self.connectors, started=started
+                claim.account,
+                self.vault,
+                self.timings,
+                self.connectors,
+                clock=self.store.clock,
+                started=started,
             )
         except ConfigError as exc:
             self.finish(claim, Decision(Status.FAILED), error_class="SecretsUnreadable", message=str(exc))
