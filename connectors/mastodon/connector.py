@@ -93,10 +93,6 @@ _STATUS_ID = regex.compile(r"[0-9A-Za-z_-]{1,64}")
 """Status ids are strings "cast from an integer but not guaranteed to be a number" (entities/Status.md)."""
 
 
-def _size(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size:,} bytes"
-
-
 def _result(status: Mapping[str, Any], http_status: int) -> PublishResult:
     url = status.get("url") or status.get("uri")
     return PublishResult(str(status["id"]), str(url) if url else None, http_status)
@@ -151,9 +147,27 @@ class Mastodon(Connector):
         return Limits.from_cache(self.cache)
 
     @property
-    def limit(self) -> int:
-        override = self.settings.get("max_length")
-        return int(override) if override else self.limits.max_characters
+    def length_limit(self) -> int:
+        return self.limits.max_characters
+
+    @property
+    def media_count_limit(self) -> int:
+        return self.limits.max_media
+
+    @property
+    def accepted_media(self) -> Mapping[str, int]:
+        return self.limits.accepted()
+
+    @property
+    def alt_text_limit(self) -> int | None:
+        return self.limits.description
+
+    @property
+    def limits_source(self) -> str:
+        return f"this {self.title} server"
+
+    def alt_text_length(self, alt: str) -> int:
+        return len(alt)  # a Rails length validation: code points
 
     def count(self, text: str) -> int:
         return countable_length(text, url_weight=self.limits.url_weight)
@@ -208,40 +222,11 @@ class Mastodon(Connector):
         return problems
 
     def validate_media(self, media: Sequence[MediaFile]) -> list[Problem]:
-        if not media:
-            return []
-        limits = self.limits
-        problems = []
-        if len(media) > limits.max_media:
-            problems.append(
-                Problem(f"{len(media)} attachments, {self.title} takes at most {limits.max_media}", "media")
-            )
+        """The shared checks against this server's limits, and Mastodon's own rule about video."""
+        problems = super().validate_media(media)
         if len(media) > 1 and any(m.kind == "video" for m in media):
             # post_status_service.rb validate_media!: `images_and_video`
             problems.append(Problem(f"a video must be the only attachment of a {self.title} post", "media"))
-        for item in media:
-            size_limit = limits.size_limit(item.mime)
-            if size_limit is None:
-                accepted = ", ".join(sorted(limits.accepted())) or "none"
-                problems.append(
-                    Problem(
-                        f"{item.filename}: {item.mime} is not accepted by this {self.title} server "
-                        f"(accepted: {accepted})",
-                        "media",
-                    )
-                )
-            elif item.size > size_limit:
-                problems.append(
-                    Problem(
-                        f"{item.filename} is {_size(item.size)}, over this {self.title} server's limit "
-                        f"of {_size(size_limit)} for {item.mime}",
-                        "media",
-                    )
-                )
-            if len(item.alt) > limits.description:  # a Rails length validation: code points
-                problems.append(
-                    Problem(f"alt text of {item.filename} is over {limits.description} characters", "media")
-                )
         return problems
 
     # -- publishing -------------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pytest
 
-from postmast.connectors import Connector, Content, Field, Measure, Problem, PublishResult
+from postmast.connectors import Connector, Content, Field, Measure, MediaFile, Problem, PublishResult
 from postmast.connectors.base import check_http_url
 from postmast.connectors.errors import (
     AuthExpired,
@@ -94,6 +95,80 @@ def test_validate_order_text_sanity_then_emptiness_then_length() -> None:
     assert connector.validate(Content("abcd")) == [
         Problem("text is 4 characters, over Minimal's limit of 3", "too_long")
     ]
+
+
+# -- limits: class attributes are the defaults, instance properties what validation reads -------------
+
+
+class Pictures(Minimal):
+    """A network that takes two small PNGs with short alt text."""
+
+    title: ClassVar[str] = "Pictures"
+    max_media: ClassVar[int] = 2
+    media_limits: ClassVar[Mapping[str, int]] = {"image/png": 100}
+    max_alt_text: ClassVar[int | None] = 5
+
+
+class PerAccount(Pictures):
+    """Limits the account's own server sets (as Mastodon's): properties read from the cache."""
+
+    @property
+    def length_limit(self) -> int:
+        return int(self.cache.get("length", self.max_length))
+
+    @property
+    def media_count_limit(self) -> int:
+        return int(self.cache.get("media", self.max_media))
+
+    @property
+    def accepted_media(self) -> Mapping[str, int]:
+        return dict(self.cache.get("types", self.media_limits))
+
+    @property
+    def alt_text_limit(self) -> int | None:
+        return self.cache.get("alt", self.max_alt_text)
+
+    @property
+    def limits_source(self) -> str:
+        return "this server"
+
+
+def png(size: int = 10, alt: str = "") -> MediaFile:
+    return MediaFile(b"p" * size, "image/png", "a.png", alt)
+
+
+def test_the_limit_properties_default_to_the_manifest() -> None:
+    account = Pictures({})
+    assert (account.length_limit, account.media_count_limit, account.alt_text_limit) == (10, 2, 5)
+    assert account.accepted_media == {"image/png": 100} and account.limits_source == "Pictures"
+    assert account.alt_text_length("👍🏽 ok") == 4  # graphemes by default
+    assert Minimal({}).validate(Content("x", (png(),))) == [
+        Problem("Minimal posts made by postmast cannot carry media", "media")
+    ]
+    messages = [p.message for p in account.validate(Content("x", (png(101, "abcdef"), png(), png())))]
+    assert messages == [
+        "3 attachments, Pictures takes at most 2",
+        "a.png is 101 bytes, over Pictures's limit of 100 bytes for image/png",
+        "alt text of a.png is over 5 characters",
+    ]
+
+
+def test_a_connector_overrides_its_limits_and_keeps_the_shared_checks() -> None:
+    cache = {"length": 20, "media": 3, "types": {"image/png": 200, "image/gif": 50}, "alt": 8}
+    account = PerAccount({}, cache=cache)
+    assert account.limit == 20 and PerAccount({"max_length": "4"}, cache=cache).limit == 4
+    assert account.validate(Content("x" * 20, (png(150, "abcdefgh"), png(), png()))) == []
+    gif = MediaFile(b"g" * 60, "image/gif", "a.gif")
+    jpeg = MediaFile(b"j", "image/jpeg", "a.jpg", "bell \x07")
+    messages = [p.message for p in account.validate(Content("x", (png(alt="abcdefghi"), gif, jpeg, png())))]
+    assert messages == [
+        "4 attachments, Pictures takes at most 3",
+        "alt text of a.png is over 8 characters",
+        "a.gif is 60 bytes, over this server's limit of 50 bytes for image/gif",
+        "a.jpg: image/jpeg is not accepted by this server (accepted: image/gif, image/png)",
+        "alt text of a.jpg: contains control characters (U+0007)",
+    ]
+    assert PerAccount.max_media == 2  # the manifest still says the network's default
 
 
 @pytest.mark.parametrize(

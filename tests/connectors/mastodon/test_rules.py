@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from postmast.connectors import Content, Measure, MediaFile
+from postmast.connectors import Content, Measure, MediaFile, Problem
 from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
@@ -280,6 +280,21 @@ def test_media_rules_with_the_default_limits() -> None:
     [problem] = account.validate(Content("x", (bmp,)))
     assert "image/bmp is not accepted" in problem.message and "image/jpeg" in problem.message
     assert account.validate(Content("", (image,))) == []  # media without text is a status
+
+
+def test_alt_text_goes_through_the_shared_checks_with_this_servers_limits() -> None:
+    """Mastodon's media rules are the base class's, read from the server's limits: alt text with
+    control characters is refused too (Mastodon's own copy of the checks had lost that)."""
+    account = Mastodon({"instance": "https://m.example"}, cache={"description_limit": 10})
+    assert account.alt_text_limit == 10 and account.limits_source == "this Mastodon server"
+    [problem] = account.validate(Content("x", (MediaFile(JPEG, "image/jpeg", "a.jpg", alt="a bell \x07"),)))
+    assert problem == Problem("alt text of a.jpg: contains control characters (U+0007)", "media")
+    [problem] = account.validate(Content("x", (MediaFile(JPEG, "image/jpeg", "a.jpg", alt="é" * 11),)))
+    assert problem.message == "alt text of a.jpg is over 10 characters"
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # one grapheme, five code points
+    assert account.alt_text_length(family) == 5  # Rails counts code points
+    [problem] = account.validate(Content("x", (MediaFile(JPEG, "image/jpeg", "a.jpg", alt=family * 3),)))
+    assert problem.message == "alt text of a.jpg is over 10 characters"  # 3 graphemes, 15 code points
 
 
 # == the error table =================================================================================
