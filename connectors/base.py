@@ -19,6 +19,7 @@ from postmast.connectors.content import (
     Lookup,
     Measure,
     MediaFile,
+    Option,
     Problem,
     PublishResult,
     Undecidable,
@@ -57,6 +58,8 @@ class Connector(ABC):
     secret_fields: ClassVar[tuple[Field, ...]] = ()
     setup: ClassVar[str] = ""
     """How to obtain the settings and secrets (shown by `postmast account networks`)."""
+    options: ClassVar[tuple[Option, ...]] = ()
+    """The post options the network takes (`--option KEY=VALUE`); `Content.options` holds only these."""
     max_media: ClassVar[int] = 0
     """Attachments per item; 0 means the network takes none through postmast (see `media_count_limit`)."""
     media_limits: ClassVar[Mapping[str, int]] = {}
@@ -121,6 +124,21 @@ class Connector(ABC):
             for f in cls.secret_fields
             if f.required and not secrets.get(f.name)
         ]
+        return problems
+
+    @classmethod
+    def check_options(cls, values: Mapping[str, Any]) -> list[Problem]:
+        """Problems with a post's options for this network: unknown names, values an option does not
+        take (values as `Option.parse` returns them). Connectors add their network's own rules."""
+        declared = {option.name: option for option in cls.options}
+        problems = []
+        for name, value in values.items():
+            option = declared.get(name)
+            if option is None:
+                known = ", ".join(declared) or "none"
+                problems.append(Problem(f"unknown option {name!r} for {cls.name} (known: {known})", "option"))
+            elif (message := option.check(value)) is not None:
+                problems.append(Problem(message, "option"))
         return problems
 
     # -- this account's limits (the manifest's defaults unless a connector knows better) -----------

@@ -60,6 +60,7 @@ from postmast.connectors.content import (
     Found,
     Lookup,
     MediaFile,
+    Option,
     Problem,
     PublishResult,
     RemoteRef,
@@ -130,6 +131,9 @@ class Bluesky(Connector):
     }
     max_alt_text: ClassVar[int | None] = 2000
     threads: ClassVar[bool] = True
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("language", "the post's language: a tag such as en or pt-BR (sent as the record's langs)"),
+    )
 
     @classmethod
     def check_settings(cls, settings: Mapping[str, str]) -> list[Problem]:
@@ -139,6 +143,14 @@ class Bluesky(Connector):
         if settings.get("service"):
             problems += check_http_url(settings["service"], "service")
         return problems
+
+    @classmethod
+    def check_options(cls, values: Mapping[str, Any]) -> list[Problem]:
+        """The declared options' checks, and `language` as a language tag."""
+        language = values.get("language")
+        return super().check_options(values) + (
+            _language_problems(language) if isinstance(language, str) else []
+        )
 
     # -- text, media and options -------------------------------------------------------------------
 
@@ -151,11 +163,7 @@ class Bluesky(Connector):
             problems.append(Problem("Bluesky has no content warnings with a text (spoiler_text)", "option"))
         if content.options.get("visibility") not in (None, "", "public"):
             problems.append(Problem("every Bluesky post is public: remove the visibility option", "option"))
-        language = content.options.get("language")
-        if language and not _LANGUAGE.fullmatch(str(language)):
-            problems.append(
-                Problem(f"language {language!r} is not a language tag such as en or pt-BR", "option")
-            )
+        problems += _language_problems(content.options.get("language"))
         reply = content.reply_to
         if (
             reply is not None
@@ -365,6 +373,12 @@ class Bluesky(Connector):
         repo, rkey = (address[0], address[2]) if address else ("", urlsplit(uri).path.rsplit("/", 1)[-1])
         actor = self.cache.get("handle") or self.state.get("handle") or repo
         return f"https://bsky.app/profile/{actor}/post/{rkey}"
+
+
+def _language_problems(language: Any) -> list[Problem]:
+    if language and not _LANGUAGE.fullmatch(str(language)):
+        return [Problem(f"language {language!r} is not a language tag such as en or pt-BR", "option")]
+    return []
 
 
 def _has_root(reply: Any) -> bool:

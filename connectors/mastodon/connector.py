@@ -66,6 +66,7 @@ from postmast.connectors.content import (
     Lookup,
     Measure,
     MediaFile,
+    Option,
     Problem,
     PublishResult,
     Undecidable,
@@ -83,7 +84,6 @@ from postmast.connectors.mastodon.rules import (
     instance_facts,
     is_this_item,
 )
-from postmast.connectors.text import text_problems
 
 __all__ = ["IDEMPOTENCY_WINDOW", "VISIBILITIES", "Mastodon", "countable_length"]
 
@@ -124,6 +124,20 @@ class Mastodon(Connector):
         "Then: postmast account add mastodon NAME --set instance=https://your.server "
         "and paste 'Your access token' at the prompt."
     )
+    options: ClassVar[tuple[Option, ...]] = (
+        Option(
+            "spoiler_text",
+            "content warning: shown instead of the text until opened (counted with the text)",
+            per_item=True,
+        ),
+        Option("language", "the post's language: an ISO 639-1 code such as en, de or pt"),
+        Option(
+            "visibility",
+            "who sees the post (default: the account's visibility setting, else its own default)",
+            kind="choice",
+            choices=VISIBILITIES,
+        ),
+    )
 
     @classmethod
     def check_settings(cls, settings: Mapping[str, str]) -> list[Problem]:
@@ -133,6 +147,21 @@ class Mastodon(Connector):
         visibility = settings.get("visibility")
         if visibility and visibility not in VISIBILITIES:
             problems.append(Problem(f"visibility must be one of {', '.join(VISIBILITIES)}"))
+        return problems
+
+    @classmethod
+    def check_options(cls, values: Mapping[str, Any]) -> list[Problem]:
+        """The declared options' checks, and `language` among ISO 639-1 codes: Mastodon drops an
+        unknown code without a word, so it is refused here."""
+        problems = super().check_options(values)
+        language = values.get("language")
+        if isinstance(language, str) and language and language not in LANGUAGES:
+            problems.append(
+                Problem(
+                    f"language {language!r} is not an ISO 639-1 code (two lowercase letters, e.g. en)",
+                    "option",
+                )
+            )
         return problems
 
     @property
@@ -180,7 +209,8 @@ class Mastodon(Connector):
         )
 
     def validate(self, content: Content) -> list[Problem]:
-        problems = super().validate(content) + self._option_problems(content.options)
+        sent = {name: value for name, value in content.options.items() if value}  # as `_body` sends them
+        problems = super().validate(content) + self.check_options(sent)
         if content.reply_to and self._reply_id(content.reply_to.id) is None:
             here = host_of(self.base_url)
             problems.append(
@@ -200,26 +230,6 @@ class Mastodon(Connector):
         if parts.netloc == host_of(self.base_url) and last.isascii() and last.isdigit():
             return last
         return None
-
-    def _option_problems(self, options: Mapping[str, Any]) -> list[Problem]:
-        problems = []
-        visibility = options.get("visibility")
-        if visibility and visibility not in VISIBILITIES:
-            problems.append(Problem(f"visibility must be one of {', '.join(VISIBILITIES)}", "option"))
-        language = options.get("language")
-        if language and language not in LANGUAGES:
-            problems.append(
-                Problem(
-                    f"language {language!r} is not an ISO 639-1 code (two lowercase letters, e.g. en)",
-                    "option",
-                )
-            )
-        spoiler = options.get("spoiler_text")
-        if spoiler and not isinstance(spoiler, str):
-            problems.append(Problem("spoiler_text (content warning) must be text", "option"))
-        elif spoiler:
-            problems += [Problem(f"content warning: {p}", "option") for p in text_problems(spoiler)]
-        return problems
 
     def validate_media(self, media: Sequence[MediaFile]) -> list[Problem]:
         """The shared checks against this server's limits, and Mastodon's own rule about video."""

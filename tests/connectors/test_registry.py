@@ -14,6 +14,7 @@ import pytest
 
 from postmast import connectors
 from postmast.connectors.base import Connector
+from postmast.connectors.content import Option
 from postmast.connectors.mastodon import Mastodon
 from postmast.connectors.registry import UnknownNetwork, available, get_connector
 from postmast.connectors.webhook import Webhook
@@ -54,6 +55,9 @@ def test_every_connector_has_a_complete_manifest(clean_registry: None) -> None:
         assert len(field_names) == len(set(field_names)), name
         assert all(f.secret for f in cls.secret_fields), name
         assert not any(f.secret for f in cls.settings_fields), name
+        option_names = [o.name for o in cls.options]
+        assert all(isinstance(o, Option) and o.help for o in cls.options), name
+        assert len(option_names) == len(set(option_names)), name
 
 
 def test_finds_the_networks_of_subpackages_once_where_defined(clean_registry: None) -> None:

@@ -216,7 +216,30 @@ def test_visibility_and_content_warning_options_are_checked() -> None:
     [problem] = offline().validate(Content("hi", options={"visibility": "everyone"}))
     assert problem.code == "option" and "public, unlisted, private, direct" in problem.message
     [problem] = offline().validate(Content("hi", options={"spoiler_text": "cw \x07 bell"}))
-    assert problem.code == "option" and problem.message.startswith("content warning:")
+    # the shared Option check names the option as the user gives it (`--option spoiler_text=...`)
+    assert problem.code == "option" and problem.message == "spoiler_text contains control characters (U+0007)"
+
+
+def test_the_declared_options() -> None:
+    assert [(o.name, o.kind, o.per_item) for o in Mastodon.options] == [
+        ("spoiler_text", "text", True),
+        ("language", "text", False),
+        ("visibility", "choice", False),
+    ]
+    assert Mastodon.options[2].choices == ("public", "unlisted", "private", "direct")
+    assert Mastodon.check_options({"spoiler_text": "cw", "language": "de", "visibility": "unlisted"}) == []
+    [problem] = Mastodon.check_options({"language": "EN"})  # the ISO 639-1 check, shared with validate
+    assert problem.code == "option" and "'EN'" in problem.message and "ISO 639-1" in problem.message
+    [problem] = Mastodon.check_options({"sensitive": True})
+    assert (
+        problem.message
+        == "unknown option 'sensitive' for mastodon (known: spoiler_text, language, visibility)"
+    )
+    with pytest.raises(ValueError, match="visibility must be one of public, unlisted, private, direct"):
+        Mastodon.options[2].parse("everyone")
+    assert Mastodon.options[2].parse(" unlisted ") == "unlisted"
+    # what validate sees is what `_body` sends: an empty value is not sent, so not refused
+    assert offline().validate(Content("hi", options={"visibility": "", "language": ""})) == []
 
 
 # == the instance's limits ===========================================================================

@@ -158,6 +158,13 @@ def test_registered_as_x_with_a_manifest() -> None:
     assert X.media_limits["video/mp4"] == 512_000_000
 
 
+def test_x_declares_no_post_options() -> None:
+    """The connector sends only text, reply and media (the request schema allows nothing else)."""
+    assert X.options == () and X.check_options({}) == []
+    [problem] = X.check_options({"language": "de"})
+    assert problem.message == "unknown option 'language' for x (known: none)" and problem.code == "option"
+
+
 @pytest.mark.parametrize("secrets", [OAUTH1, BEARER, {**OAUTH1, "bearer_token": ""}])
 def test_either_complete_set_of_secrets_is_accepted(secrets: dict[str, str]) -> None:
     assert X.check_secrets(secrets) == []
