@@ -6,9 +6,11 @@ already created, before any validation, so a retry after an ambiguous failure ca
 post twice (docs methods/statuses.md; app/services/post_status_service.rb).
 
 Threads: item N replies to item N-1 (`in_reply_to_id`), item 0 to the post the user named.
-Options: `visibility` (or the account's `visibility` setting), `spoiler_text` (content
-warning), `language` (ISO 639-1; Mastodon silently drops an unknown code, so it is
-checked here). Media: `connectors/mastodon/media.py` (`POST /api/v2/media`, then poll).
+Options (declared in `options`, checked by `check_options`): `visibility` (or the account's
+`visibility` setting), `spoiler_text` (content warning, per item), `language` (ISO 639-1;
+Mastodon silently drops an unknown code, so it is checked here). Media:
+`connectors/mastodon/media.py` (`POST /api/v2/media`, then poll); the media checks are the
+base class's, fed by this server's limits (the limit properties below).
 
 Length rule (`StatusLengthValidator`): grapheme clusters of the content warning plus
 the text, every http(s) URL counting `characters_reserved_per_url` and every
