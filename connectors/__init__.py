@@ -1,4 +1,4 @@
-"""Connectors: one module per network behind one interface.
+"""Connectors: one module or subpackage per network behind one interface.
 
 A connector turns content plus credentials into HTTP calls and a response into a
 `PublishResult` or a typed error. It never sleeps, retries, touches the database

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from postmast.clock import Clock, system
 from postmast.connectors.content import (
     Content,
     Field,
@@ -34,11 +35,17 @@ def _megabytes(size: int) -> str:
 class Connector(ABC):
     """Base class of all connectors. Class attributes are the manifest.
 
+    The manifest's limits are the network's defaults. Validation reads them through
+    instance properties (`length_limit`, `media_count_limit`, `accepted_media`,
+    `alt_text_limit`), so a connector whose limits depend on the account (a Mastodon
+    server's own) overrides a property and keeps the shared checks.
+
     An instance is bound to one account's public `settings`, an HTTP client whose
     timeouts the worker chose, the account's `cache` (public facts the connector
     learnt, e.g. an instance's limits) and `state` (secrets that change, e.g. session
-    tokens; the worker persists it encrypted when the connector changes it).
-    Credentials arrive only at publish time.
+    tokens; the worker persists it encrypted when the connector changes it), and the
+    caller's `clock`: a connector never reads the wall clock itself, so the worker's
+    (the store's) "now" is the connector's. Credentials arrive only at publish time.
     """
 
     name: ClassVar[str]
@@ -46,21 +53,21 @@ class Connector(ABC):
     title: ClassVar[str]
     """Human name of the network."""
     max_length: ClassVar[int]
-    """Default text limit, by the network's own counting rule."""
+    """Default text limit, by the network's own counting rule (see `length_limit`)."""
     settings_fields: ClassVar[tuple[Field, ...]] = ()
     secret_fields: ClassVar[tuple[Field, ...]] = ()
     setup: ClassVar[str] = ""
     """How to obtain the settings and secrets (shown by `postmast account networks`)."""
+    options: ClassVar[tuple[Option, ...]] = ()
+    """The post options the network takes (`--option KEY=VALUE`); `Content.options` holds only these."""
     max_media: ClassVar[int] = 0
-    """Attachments per item; 0 means the network takes none through postmast."""
+    """Attachments per item; 0 means the network takes none through postmast (see `media_count_limit`)."""
     media_limits: ClassVar[Mapping[str, int]] = {}
-    """Accepted MIME types and the largest size of each, in bytes."""
+    """Accepted MIME types and the largest size of each, in bytes (see `accepted_media`)."""
     max_alt_text: ClassVar[int | None] = None
-    """Longest alt text, in characters (None: no limit known)."""
+    """Longest alt text, in characters (None: no limit known; see `alt_text_limit`)."""
     threads: ClassVar[bool] = False
     """Whether items can reply to each other (threads, replies)."""
-    options: ClassVar[tuple[Option, ...]] = ()
-    """The post options the network takes (`--option NAME=VALUE`); `Content.options` holds their values."""
 
     def __init__(
         self,
@@ -69,11 +76,13 @@ class Connector(ABC):
         *,
         cache: Mapping[str, Any] | None = None,
         state: MutableMapping[str, Any] | None = None,
+        clock: Clock = system,
     ) -> None:
         self.settings = dict(settings)
         self.http = http or HttpClient()
         self.cache: dict[str, Any] = dict(cache or {})
         self.state: MutableMapping[str, Any] = state if state is not None else {}
+        self.clock: Clock = clock
 
     # -- manifest helpers -------------------------------------------------------------------------
 
@@ -117,13 +126,59 @@ class Connector(ABC):
         ]
         return problems
 
+    @classmethod
+    def check_options(cls, values: Mapping[str, Any]) -> list[Problem]:
+        """Problems with a post's options for this network: unknown names, values an option does not
+        take (values as `Option.parse` returns them). Connectors add their network's own rules."""
+        declared = {option.name: option for option in cls.options}
+        problems = []
+        for name, value in values.items():
+            option = declared.get(name)
+            if option is None:
+                known = ", ".join(declared) or "none"
+                problems.append(Problem(f"unknown option {name!r} for {cls.name} (known: {known})", "option"))
+            elif (message := option.check(value)) is not None:
+                problems.append(Problem(message, "option"))
+        return problems
+
+    # -- this account's limits (the manifest's defaults unless a connector knows better) -----------
+
+    @property
+    def length_limit(self) -> int:
+        """The network's text limit for this account, before a `max_length` setting: `max_length`."""
+        return self.max_length
+
+    @property
+    def media_count_limit(self) -> int:
+        """Attachments per item for this account: `max_media`."""
+        return self.max_media
+
+    @property
+    def accepted_media(self) -> Mapping[str, int]:
+        """MIME types this account may attach, with the largest size of each: `media_limits`."""
+        return self.media_limits
+
+    @property
+    def alt_text_limit(self) -> int | None:
+        """Longest alt text for this account (None: no limit known): `max_alt_text`."""
+        return self.max_alt_text
+
+    @property
+    def limits_source(self) -> str:
+        """Whose media limits these are, as messages name it: the network, by default."""
+        return self.title
+
+    def alt_text_length(self, alt: str) -> int:
+        """Length of an alt text by the network's rule: graphemes unless the network says otherwise."""
+        return graphemes(alt)
+
     # -- text and media rules ----------------------------------------------------------------------
 
     @property
     def limit(self) -> int:
-        """This account's text limit; a `max_length` setting overrides the network default."""
+        """This account's text limit; a `max_length` setting overrides `length_limit`."""
         override = self.settings.get("max_length")
-        return int(override) if override else self.max_length
+        return int(override) if override else self.length_limit
 
     def count(self, text: str) -> int:
         """Length of `text` by the network's rule; graphemes unless the network says otherwise."""
@@ -147,47 +202,40 @@ class Connector(ABC):
                     "too_long",
                 )
             )
-        return problems + self.validate_media(content.media)
+        given = {k: v for k, v in content.options.items() if v is not None and v != ""}
+        return problems + self.check_options(given) + self.validate_media(content.media)
 
     def validate_media(self, media: Sequence[MediaFile]) -> list[Problem]:
-        """Count, types, sizes and alt text of the attachments of one item."""
+        """Count, types, sizes and alt text of the attachments of one item, against this account's limits."""
         if not media:
             return []
-        if self.max_media == 0:
+        most = self.media_count_limit
+        if most == 0:
             return [Problem(f"{self.title} posts made by postmast cannot carry media", "media")]
         problems = []
-        if len(media) > self.max_media:
-            problems.append(
-                Problem(f"{len(media)} attachments, {self.title} takes at most {self.max_media}", "media")
-            )
+        if len(media) > most:
+            problems.append(Problem(f"{len(media)} attachments, {self.title} takes at most {most}", "media"))
+        accepted, alt_limit = self.accepted_media, self.alt_text_limit
         for item in media:
-            limit = self.media_limits.get(item.mime)
+            messages = []
+            limit = accepted.get(item.mime)
             if limit is None:
-                accepted = ", ".join(sorted(self.media_limits)) or "none"
-                problems.append(
-                    Problem(
-                        f"{item.filename}: {item.mime} is not accepted by {self.title} "
-                        f"(accepted: {accepted})",
-                        "media",
-                    )
+                names = ", ".join(sorted(accepted)) or "none"
+                messages.append(
+                    f"{item.filename}: {item.mime} is not accepted by {self.limits_source} "
+                    f"(accepted: {names})"
                 )
             elif item.size > limit:
-                problems.append(
-                    Problem(
-                        f"{item.filename} is {_megabytes(item.size)}, over {self.title}'s limit "
-                        f"of {_megabytes(limit)} for {item.mime}",
-                        "media",
-                    )
+                messages.append(
+                    f"{item.filename} is {_megabytes(item.size)}, over {self.limits_source}'s limit "
+                    f"of {_megabytes(limit)} for {item.mime}"
                 )
             alt_problems = text_problems(item.alt)
             if alt_problems:
-                problems.append(
-                    Problem(f"alt text of {item.filename}: {alt_problems[0].removeprefix('text ')}", "media")
-                )
-            elif self.max_alt_text is not None and graphemes(item.alt) > self.max_alt_text:
-                problems.append(
-                    Problem(f"alt text of {item.filename} is over {self.max_alt_text} characters", "media")
-                )
+                messages.append(f"alt text of {item.filename}: {alt_problems[0].removeprefix('text ')}")
+            elif alt_limit is not None and self.alt_text_length(item.alt) > alt_limit:
+                messages.append(f"alt text of {item.filename} is over {alt_limit} characters")
+            problems += [Problem(message, "media") for message in messages]
         return problems
 
     def validate_thread(self, items: Sequence[Content]) -> list[Problem]:

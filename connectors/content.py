@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from postmast.connectors.text import graphemes, text_problems
+
+OPTION_KINDS = ("text", "choice", "bool", "int")
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -17,44 +25,100 @@ class Field:
     secret: bool = False
 
 
+def _shown(raw: str) -> str:
+    """A value as an error message quotes it: short, and never across lines."""
+    return repr(raw if len(raw) <= 40 else raw[:37] + "...")
+
+
 @dataclass(frozen=True)
 class Option:
-    """A post option the network takes (the manifest of `--option NAME=VALUE`)."""
+    """One post option a network takes: the manifest behind `--option KEY=VALUE` and the
+    `NETWORK.KEY` columns of import files. The connector declares it; the core takes it
+    generically and hands the connector only its own options, parsed (`Content.options`)."""
 
     name: str
+    """Identifier, e.g. `visibility`."""
     help: str
+    """One line for `postmast account networks`."""
     kind: str = "text"
-    """`text`, `choice`, `bool` or `int`."""
+    """`text`, `choice`, `bool` or `int`: what `parse` makes of the raw value."""
     choices: tuple[str, ...] = ()
+    """The accepted values of a `choice`."""
     per_item: bool = False
-    """True: may differ per thread item; False: one value for the whole post."""
+    """True: each item of a thread may have its own value; False: one value for the whole post."""
     max_length: int | None = None
+    """Longest `text`, in characters as people see them (graphemes)."""
+
+    def __post_init__(self) -> None:
+        # A wrong declaration is a bug in the connector: fail when its module is imported.
+        if not self.name.isidentifier():
+            raise ValueError(f"option name {self.name!r} is not an identifier")
+        if self.kind not in OPTION_KINDS:
+            raise ValueError(
+                f"option {self.name}: kind {self.kind!r} is not one of {', '.join(OPTION_KINDS)}"
+            )
+        if (self.kind == "choice") != bool(self.choices):
+            raise ValueError(f"option {self.name}: choices go with kind 'choice', and it needs some")
+        if self.max_length is not None and (self.kind != "text" or self.max_length < 1):
+            raise ValueError(f"option {self.name}: max_length is a positive limit of a 'text'")
+
+    @property
+    def accepts(self) -> str:
+        """What the option takes, in words: for messages and listings."""
+        if self.kind == "choice":
+            return f"one of {', '.join(self.choices)}"
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "int":
+            return "a whole number"
+        return f"text of at most {self.max_length} characters" if self.max_length else "text"
 
     def parse(self, raw: str) -> str | bool | int:
-        """The value from a command line or a file cell; ValueError says what is accepted."""
-        value = raw.strip()
-        if self.kind == "choice":
-            if value not in self.choices:
-                raise ValueError(
-                    f"option {self.name} takes one of {', '.join(self.choices)}, not {value[:40]!r}"
-                )
-            return value
+        """The value of `raw` (from the command line or an import file's cell).
+
+        Raises `ValueError` with a one-line message that names the option and what it accepts.
+        """
+        value: str | bool | int
         if self.kind == "bool":
-            lowered = value.lower()
-            if lowered in ("true", "yes", "1", "on"):
-                return True
-            if lowered in ("false", "no", "0", "off"):
-                return False
-            raise ValueError(f"option {self.name} takes true or false, not {value[:40]!r}")
+            word = raw.strip().lower()
+            if word not in _TRUE | _FALSE:
+                raise ValueError(f"{self.name} must be true or false (got {_shown(raw)})")
+            value = word in _TRUE
+        elif self.kind == "int":
+            if not _WHOLE_NUMBER.fullmatch(raw.strip()):
+                raise ValueError(f"{self.name} must be a whole number (got {_shown(raw)})")
+            value = int(raw.strip())
+        elif self.kind == "choice":
+            value = raw.strip()
+        else:
+            value = raw
+        problem = self.check(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    def check(self, value: Any) -> str | None:
+        """Why `value` (as `parse` returns it) is not one this option takes; None when it is."""
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else f"{self.name} must be true or false"
         if self.kind == "int":
-            if not (value.isascii() and value.lstrip("-").isdecimal() and len(value) <= 12):
-                raise ValueError(f"option {self.name} takes a whole number, not {value[:40]!r}")
-            return int(value)
-        if self.max_length is not None and len(raw) > self.max_length:
-            raise ValueError(f"option {self.name} takes at most {self.max_length} characters")
-        return raw
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            return None if whole else f"{self.name} must be a whole number"
+        if not isinstance(value, str):
+            return f"{self.name} must be {self.accepts}"
+        if self.kind == "choice":
+            return (
+                None if value in self.choices else f"{self.name} must be {self.accepts} (got {_shown(value)})"
+            )
+        broken = text_problems(value)
+        if broken:
+            return f"{self.name} {broken[0].removeprefix('text ')}"
+        if self.max_length is not None and graphemes(value) > self.max_length:
+            return f"{self.name} is {graphemes(value)} characters, over the limit of {self.max_length}"
+        return None
 
     def as_dict(self) -> dict[str, Any]:
+        """The declaration as JSON (for `--json` listings)."""
         return {
             "name": self.name,
             "help": self.help,
@@ -127,7 +191,8 @@ class Content:
     reply_to: RemoteRef | None = None
     root: RemoteRef | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
-    """Network-neutral options: `spoiler_text` (content warning), `language`, `visibility`."""
+    """This network's options (those its connector declares in `options`), values as `Option.parse`
+    returns them; a per-item option may differ from item to item."""
 
 
 @dataclass(frozen=True)

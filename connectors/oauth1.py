@@ -7,7 +7,8 @@ the HMAC-SHA1 key and digest §3.4.2, and the `Authorization: OAuth ...` header
 
 Only the query string and an `application/x-www-form-urlencoded` body are signed
 (§3.4.1.3.1): a JSON or multipart body is not part of the signature, so callers pass
-just the query parameters. The nonce and timestamp are injectable for tests.
+just the query parameters. The nonce source and the clock (a `postmast.clock.Clock`: the
+connector passes its own) are injectable; tests pin them.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from postmast.clock import Clock, system
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -121,7 +123,7 @@ class OAuth1Signer:
     token: str
     token_secret: str = field(repr=False)
     nonce: Callable[[], str] = new_nonce
-    clock: Callable[[], float] = time.time
+    clock: Clock = system
 
     def protocol_parameters(
         self, *, nonce: str | None = None, timestamp: str | None = None
@@ -131,7 +133,7 @@ class OAuth1Signer:
             ("oauth_consumer_key", self.consumer_key),
             ("oauth_nonce", nonce if nonce is not None else self.nonce()),
             ("oauth_signature_method", "HMAC-SHA1"),
-            ("oauth_timestamp", timestamp if timestamp is not None else str(int(self.clock()))),
+            ("oauth_timestamp", timestamp if timestamp is not None else str(int(self.clock().timestamp()))),
             ("oauth_token", self.token),
             ("oauth_version", "1.0"),
         ]

@@ -1,7 +1,8 @@
-"""Parsing of the networks' rate-limit reset values into seconds from now.
+"""Parsing of the networks' rate-limit reset values into seconds from `now`.
 
 Each network spells the reset differently (ISO 8601, epoch seconds, a delta, an HTTP
 date); connectors pick the parser their network documents and fall back gracefully.
+`now` is always the caller's (a connector's `clock()`): nothing here reads the wall clock.
 """
 
 from __future__ import annotations
@@ -11,11 +12,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 
-def _now(now: datetime | None) -> datetime:
-    return now if now is not None else datetime.now(UTC)
-
-
-def until_iso8601(value: str, now: datetime | None = None) -> float | None:
+def until_iso8601(value: str, now: datetime) -> float | None:
     """Seconds until an ISO 8601 instant such as `2026-08-01T15:00:00.290597Z`."""
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -23,10 +20,10 @@ def until_iso8601(value: str, now: datetime | None = None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - _now(now)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
-def until_epoch(value: str, now: datetime | None = None) -> float | None:
+def until_epoch(value: str, now: datetime) -> float | None:
     """Seconds until an epoch-seconds instant such as `1785600000` (X, Bluesky, Discord)."""
     try:
         epoch = float(value.strip())
@@ -34,10 +31,10 @@ def until_epoch(value: str, now: datetime | None = None) -> float | None:
         return None
     if not math.isfinite(epoch):
         return None
-    return max(0.0, epoch - _now(now).timestamp())
+    return max(0.0, epoch - now.timestamp())
 
 
-def retry_after(value: str, now: datetime | None = None) -> float | None:
+def retry_after(value: str, now: datetime) -> float | None:
     """An HTTP `Retry-After` value: delta seconds or an HTTP date (RFC 9110 §10.2.3)."""
     text = value.strip()
     try:
@@ -49,11 +46,11 @@ def retry_after(value: str, now: datetime | None = None) -> float | None:
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - _now(now)).total_seconds())
+        return max(0.0, (when - now).total_seconds())
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-def reset_any(value: str, now: datetime | None = None) -> float | None:
+def reset_any(value: str, now: datetime) -> float | None:
     """A reset value in whatever form: ISO 8601, epoch seconds (large), or delta seconds."""
     text = value.strip()
     try:

@@ -1,7 +1,10 @@
-"""Discovery of connectors by scanning this package: a new network is a new module.
+"""Discovery of connectors by scanning this package: a new network is a new module or subpackage.
 
-Every module is imported and every concrete `Connector` subclass it defines (with a
-`name`) is a network; modules of shared machinery simply define none.
+Every module is imported, and so is every module of every subpackage (a network that needs
+several files, e.g. `connectors/x/`); each concrete `Connector` subclass a module *defines*
+(with a `name`) is a network. A class a module merely imports (a subpackage's `__init__`
+exporting its connector, a helper importing another network's class) is counted once, where
+it is defined. Modules of shared machinery define none; `_private` modules are skipped.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from collections.abc import Iterable, Iterator
 from functools import cache
+from types import ModuleType
 
 from postmast import connectors
 from postmast.connectors.base import Connector
@@ -19,14 +24,22 @@ class UnknownNetwork(LookupError):
     """Raised when a target names a network no connector module provides."""
 
 
+def _modules(path: Iterable[str], prefix: str) -> Iterator[ModuleType]:
+    """Every public module under `path`, subpackages included, imported (errors are not hidden)."""
+    for module_info in pkgutil.iter_modules(path):
+        if module_info.name.startswith("_") or f"{prefix}{module_info.name}" == __name__:
+            continue
+        module = importlib.import_module(f"{prefix}{module_info.name}")
+        yield module
+        if module_info.ispkg:
+            yield from _modules(module.__path__, f"{module.__name__}.")
+
+
 @cache
 def available() -> dict[str, type[Connector]]:
     """Every connector class in the package, keyed by its network name."""
     found: dict[str, type[Connector]] = {}
-    for module_info in pkgutil.iter_modules(connectors.__path__):
-        if module_info.name.startswith("_") or module_info.name == "registry":
-            continue
-        module = importlib.import_module(f"{connectors.__name__}.{module_info.name}")
+    for module in _modules(connectors.__path__, f"{connectors.__name__}."):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if (
                 issubclass(cls, Connector)

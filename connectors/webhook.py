@@ -98,7 +98,7 @@ class Webhook(Connector):
         if status in (401, 403):
             raise AuthExpired(reason, http_status=status)
         if status == 429:
-            wait = retry_after(response.headers.get("Retry-After", ""))
+            wait = retry_after(response.headers.get("Retry-After", ""), self.clock())
             raise RateLimited(reason, retry_after=wait, http_status=status)
         if status in (502, 504):
             raise OutcomeUnknown(reason, http_status=status)

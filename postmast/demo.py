@@ -24,8 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from postmast.context import Context
 from postmast.connectors.fake import read_outbox
+from postmast.context import Context
 from postmast.scheduler.accounts import Accounts
 from postmast.scheduler.config import Settings
 from postmast.scheduler.deliveries import Deliveries, Filters

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from postmast.clock import Clock
 from postmast.connectors import AuthExpired, Connector, ConnectorError, get_connector
 from postmast.connectors.http import HttpClient
 from postmast.connectors.registry import UnknownNetwork
@@ -78,10 +79,11 @@ class Discovery:
         settings: Mapping[str, str],
         secrets: Mapping[str, str],
         target: str,
-        now: datetime,
+        clock: Clock,
     ) -> Discovery:
         """Ask the network: refused credentials are an error; an unreachable network only a note."""
-        instance = connector(settings, HttpClient(connect_timeout=5.0, read_timeout=15.0))
+        instance = connector(settings, HttpClient(connect_timeout=5.0, read_timeout=15.0), clock=clock)
+        now = clock()
         try:
             cache = instance.discover(secrets)
         except AuthExpired as exc:
@@ -177,7 +179,9 @@ class Accounts:
         clean_secrets = {k: v for k, v in secrets.items() if v}
         now = self.store.now()
         checked = (
-            Discovery.run(cls, settings, clean_secrets, f"{network}:{name}", now) if discover else Discovery()
+            Discovery.run(cls, settings, clean_secrets, f"{network}:{name}", self.store.clock)
+            if discover
+            else Discovery()
         )
         with self.store.write() as session:
             exists = session.scalar(
@@ -230,7 +234,7 @@ class Accounts:
             raise UserError(f"{current.target}: " + "; ".join(p.message for p in problems))
         checked = Discovery()
         if discover and clean is not None:
-            checked = Discovery.run(cls, merged, clean, current.target, now)
+            checked = Discovery.run(cls, merged, clean, current.target, self.store.clock)
         with self.store.write() as session:
             account = find(session, target)
             if clean is not None:

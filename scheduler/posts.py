@@ -207,7 +207,9 @@ class Posts:
             except UserError as exc:
                 result.append((TargetPlan(target, None, None, [str(exc)], None), None))
                 continue
-            connector = connector_class(account.network)(account.settings, cache=account.cache)
+            connector = connector_class(account.network)(
+                account.settings, cache=account.cache, clock=self.store.clock
+            )
             problems = []
             if account.status == AccountStatus.NEEDS_REAUTH:
                 problems.append(f"account needs re-authorisation ({account.status_reason or 'auth failed'})")

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from postmast.clock import Clock
 from postmast.connectors import Connector
 from postmast.connectors.http import HttpClient
 from postmast.scheduler.config import Timings
@@ -101,9 +102,11 @@ def open_connection(
     timings: Timings,
     connectors: ConnectorFactory,
     *,
+    clock: Clock,
     started: float | None = None,
 ) -> Connection:
-    """Decrypt the account's secrets and session and build its connector with the task's deadline.
+    """Decrypt the account's secrets and session and build its connector with the task's deadline
+    and the store's clock (a connector's "now" is the store's).
 
     Raises `scheduler.vault.SecretsUnreadable` when the key cannot decrypt them.
     """
@@ -115,7 +118,9 @@ def open_connection(
         read_timeout=timings.http_timeout,
         deadline=begin + timings.task_time_limit - 1.0,
     )
-    connector = connectors(account.network)(account.settings, http, cache=account.cache or {}, state=state)
+    connector = connectors(account.network)(
+        account.settings, http, cache=account.cache or {}, state=state, clock=clock
+    )
     return Connection(
         connector,
         credentials,

@@ -97,7 +97,12 @@ class Publisher:
         started = time.monotonic()
         try:
             connection = open_connection(
-                claim.account, self.vault, self.timings, self.connectors, started=started
+                claim.account,
+                self.vault,
+                self.timings,
+                self.connectors,
+                clock=self.store.clock,
+                started=started,
             )
         except ConfigError as exc:
             decision = Decision(Status.FAILED if claim.kind == Kind.PUBLISH else Status.UNKNOWN)

@@ -327,7 +327,7 @@ def test_option_scopes_the_most_specific_wins(cli: Cli, two_accounts: dict[str, 
         ("bluesky.language=en", ["bluesky is not one of the --to targets"]),
         ("mastodon:other.visibility=public", ["mastodon:other is not one of the --to targets"]),
         ("visibility", ["must look like NAME=VALUE"]),
-        ("visibility=everyone", ["visibility takes one of public, unlisted, private, direct"]),
+        ("visibility=everyone", ["visibility must be one of public, unlisted, private, direct"]),
         ("a b.c=d", ["is not a network or NETWORK:ACCOUNT"]),
     ],
 )

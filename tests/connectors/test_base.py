@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pytest
 
-from postmast.connectors import Connector, Content, Field, Measure, Problem, PublishResult
+from postmast.connectors import (
+    Connector,
+    Content,
+    Field,
+    Measure,
+    MediaFile,
+    Option,
+    Problem,
+    PublishResult,
+)
 from postmast.connectors.base import check_http_url
 from postmast.connectors.errors import (
     AuthExpired,
@@ -94,6 +105,176 @@ def test_validate_order_text_sanity_then_emptiness_then_length() -> None:
     assert connector.validate(Content("abcd")) == [
         Problem("text is 4 characters, over Minimal's limit of 3", "too_long")
     ]
+
+
+# -- options: declared by the connector, parsed and checked generically -------------------------------
+
+WARNING = Option("warning", "a content warning", max_length=5, per_item=True)
+AUDIENCE = Option("audience", "who sees it", kind="choice", choices=("all", "friends"))
+SILENT = Option("silent", "no notification", kind="bool")
+DELAY = Option("delay", "seconds to wait", kind="int")
+
+
+class WithOptions(Minimal):
+    options: ClassVar[tuple[Option, ...]] = (WARNING, AUDIENCE, SILENT, DELAY)
+
+
+def test_options_parse_raw_values_by_kind() -> None:
+    assert WARNING.parse(" cw ") == " cw "  # text as given
+    family, thumb = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466", "\U0001f44d\U0001f3fd"
+    assert WARNING.parse(family * 3 + thumb * 2) == family * 3 + thumb * 2  # 5 characters as people see them
+    assert AUDIENCE.parse(" friends\n") == "friends"
+    yes, no = ("true", "Yes", "on", "1"), ("false", "NO", "off", "0")
+    assert [SILENT.parse(v) for v in yes + no] == [True] * 4 + [False] * 4
+    assert [DELAY.parse(v) for v in ("0", " 90 ", "-5", "+7")] == [0, 90, -5, 7]
+
+
+@pytest.mark.parametrize(
+    ("option", "raw", "message"),
+    [
+        (WARNING, "spoilers", "warning is 8 characters, over the limit of 5"),
+        (WARNING, "a\x07b", "warning contains control characters (U+0007)"),
+        (AUDIENCE, "everyone", "audience must be one of all, friends (got 'everyone')"),
+        (AUDIENCE, "", "audience must be one of all, friends (got '')"),
+        (SILENT, "maybe", "silent must be true or false (got 'maybe')"),
+        (DELAY, "1.5", "delay must be a whole number (got '1.5')"),
+        (DELAY, "١٢", "delay must be a whole number (got '١٢')"),
+        (DELAY, "9" * 50, "delay must be a whole number (got '9999999999999999999999999999999999999...')"),
+    ],
+)
+def test_a_bad_raw_value_is_one_line_naming_the_option_and_what_it_takes(
+    option: Option, raw: str, message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        option.parse(raw)
+    assert str(caught.value) == message and "\n" not in str(caught.value)
+
+
+def test_a_declaration_that_cannot_work_fails_at_once() -> None:
+    for wrong in (
+        {"name": "two words", "help": "h"},
+        {"name": "x", "help": "h", "kind": "date"},
+        {"name": "x", "help": "h", "kind": "choice"},
+        {"name": "x", "help": "h", "choices": ("a",)},
+        {"name": "x", "help": "h", "kind": "int", "max_length": 3},
+        {"name": "x", "help": "h", "max_length": 0},
+    ):
+        with pytest.raises(ValueError):
+            Option(**wrong)  # type: ignore[arg-type]
+
+
+def test_options_as_dict_for_json_listings() -> None:
+    assert AUDIENCE.as_dict() == {
+        "name": "audience",
+        "help": "who sees it",
+        "kind": "choice",
+        "choices": ["all", "friends"],
+        "per_item": False,
+        "max_length": None,
+    }
+    assert WARNING.as_dict()["per_item"] is True and WARNING.as_dict()["max_length"] == 5
+    assert json.loads(json.dumps([o.as_dict() for o in WithOptions.options]))[3]["kind"] == "int"
+    assert [o.accepts for o in WithOptions.options] == [
+        "text of at most 5 characters",
+        "one of all, friends",
+        "true or false",
+        "a whole number",
+    ]
+
+
+def test_check_options_reports_unknown_names_and_wrong_values() -> None:
+    assert Minimal.options == () and Minimal.check_options({}) == []
+    assert WithOptions.check_options({"warning": "cw", "audience": "all", "silent": False, "delay": 3}) == []
+    problems = WithOptions.check_options(
+        {"colour": "red", "warning": "far too long", "audience": "everyone", "silent": "yes", "delay": True}
+    )
+    assert problems == [
+        Problem("unknown option 'colour' for minimal (known: warning, audience, silent, delay)", "option"),
+        Problem("warning is 12 characters, over the limit of 5", "option"),
+        Problem("audience must be one of all, friends (got 'everyone')", "option"),
+        Problem("silent must be true or false", "option"),  # values arrive parsed: "yes" was not
+        Problem("delay must be a whole number", "option"),
+    ]
+    assert Minimal.check_options({"visibility": "public"}) == [
+        Problem("unknown option 'visibility' for minimal (known: none)", "option")
+    ]
+    assert WithOptions({}).check_options({"warning": 5}) == [
+        Problem("warning must be text of at most 5 characters", "option")
+    ]
+
+
+# -- limits: class attributes are the defaults, instance properties what validation reads -------------
+
+
+class Pictures(Minimal):
+    """A network that takes two small PNGs with short alt text."""
+
+    title: ClassVar[str] = "Pictures"
+    max_media: ClassVar[int] = 2
+    media_limits: ClassVar[Mapping[str, int]] = {"image/png": 100}
+    max_alt_text: ClassVar[int | None] = 5
+
+
+class PerAccount(Pictures):
+    """Limits the account's own server sets (as Mastodon's): properties read from the cache."""
+
+    @property
+    def length_limit(self) -> int:
+        return int(self.cache.get("length", self.max_length))
+
+    @property
+    def media_count_limit(self) -> int:
+        return int(self.cache.get("media", self.max_media))
+
+    @property
+    def accepted_media(self) -> Mapping[str, int]:
+        return dict(self.cache.get("types", self.media_limits))
+
+    @property
+    def alt_text_limit(self) -> int | None:
+        return self.cache.get("alt", self.max_alt_text)
+
+    @property
+    def limits_source(self) -> str:
+        return "this server"
+
+
+def png(size: int = 10, alt: str = "") -> MediaFile:
+    return MediaFile(b"p" * size, "image/png", "a.png", alt)
+
+
+def test_the_limit_properties_default_to_the_manifest() -> None:
+    account = Pictures({})
+    assert (account.length_limit, account.media_count_limit, account.alt_text_limit) == (10, 2, 5)
+    assert account.accepted_media == {"image/png": 100} and account.limits_source == "Pictures"
+    assert account.alt_text_length("👍🏽 ok") == 4  # graphemes by default
+    assert Minimal({}).validate(Content("x", (png(),))) == [
+        Problem("Minimal posts made by postmast cannot carry media", "media")
+    ]
+    messages = [p.message for p in account.validate(Content("x", (png(101, "abcdef"), png(), png())))]
+    assert messages == [
+        "3 attachments, Pictures takes at most 2",
+        "a.png is 101 bytes, over Pictures's limit of 100 bytes for image/png",
+        "alt text of a.png is over 5 characters",
+    ]
+
+
+def test_a_connector_overrides_its_limits_and_keeps_the_shared_checks() -> None:
+    cache = {"length": 20, "media": 3, "types": {"image/png": 200, "image/gif": 50}, "alt": 8}
+    account = PerAccount({}, cache=cache)
+    assert account.limit == 20 and PerAccount({"max_length": "4"}, cache=cache).limit == 4
+    assert account.validate(Content("x" * 20, (png(150, "abcdefgh"), png(), png()))) == []
+    gif = MediaFile(b"g" * 60, "image/gif", "a.gif")
+    jpeg = MediaFile(b"j", "image/jpeg", "a.jpg", "bell \x07")
+    messages = [p.message for p in account.validate(Content("x", (png(alt="abcdefghi"), gif, jpeg, png())))]
+    assert messages == [
+        "4 attachments, Pictures takes at most 3",
+        "alt text of a.png is over 8 characters",
+        "a.gif is 60 bytes, over this server's limit of 50 bytes for image/gif",
+        "a.jpg: image/jpeg is not accepted by this server (accepted: image/gif, image/png)",
+        "alt text of a.jpg: contains control characters (U+0007)",
+    ]
+    assert PerAccount.max_media == 2  # the manifest still says the network's default
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import string
 import time
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -66,7 +67,7 @@ X_SIGNER = OAuth1Signer(
     "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb",
     "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE",
     nonce=lambda: "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg",
-    clock=lambda: 1318622958.9,
+    clock=lambda: datetime.fromtimestamp(1318622958.9, UTC),
 )
 X_BASE_STRING = (
     "POST&https%3A%2F%2Fapi.x.com%2F1.1%2Fstatuses%2Fupdate.json&include_entities%3Dtrue%26"
@@ -186,7 +187,7 @@ def test_oauth_core_appendix_a_through_the_signer() -> None:
         "nnch734d00sl2jdk",
         "pfkkdhi9sl3r4s00",
         nonce=lambda: "kllo9940pd9333jh",
-        clock=lambda: 1191242096,
+        clock=lambda: datetime.fromtimestamp(1191242096, UTC),
     )
     signed = dict(signer.sign("GET", "http://photos.example.net/photos?file=vacation.jpg&size=original"))
     assert signed["oauth_signature"] == "tR3+Ty81lMeYAr/Fid0kMTYa/WM="

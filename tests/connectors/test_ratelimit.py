@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from postmast.clock import system
 from postmast.connectors.ratelimit import (
     reset_any,
     retry_after,
@@ -42,9 +43,12 @@ def test_until_iso8601_rejects_other_forms(value: str) -> None:
     assert until_iso8601(value, NOW) is None
 
 
-def test_until_iso8601_defaults_to_the_real_clock() -> None:
+def test_until_iso8601_against_the_system_clock() -> None:
+    """`now` has no default: the caller reads it from its clock (here the system's)."""
     ahead = (datetime.now(UTC) + timedelta(seconds=120)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    assert until_iso8601(ahead) == pytest.approx(120, abs=5)
+    assert until_iso8601(ahead, system()) == pytest.approx(120, abs=5)
+    with pytest.raises(TypeError):
+        until_iso8601(ahead)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(

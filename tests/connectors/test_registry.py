@@ -1,4 +1,4 @@
-"""Discovery of connectors by scanning the package: a new network is a new module."""
+"""Discovery of connectors by scanning the package: a new network is a new module or subpackage."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import pytest
 
 from postmast import connectors
 from postmast.connectors.base import Connector
+from postmast.connectors.content import Option
 from postmast.connectors.mastodon import Mastodon
 from postmast.connectors.registry import UnknownNetwork, available, get_connector
 from postmast.connectors.webhook import Webhook
+from postmast.connectors.x import X
 
-INFRASTRUCTURE = {"base", "content", "errors", "http", "text", "ratelimit"}
+INFRASTRUCTURE = {"base", "content", "errors", "http", "text", "ratelimit", "oauth1"}
 
 
 @pytest.fixture
@@ -53,6 +55,17 @@ def test_every_connector_has_a_complete_manifest(clean_registry: None) -> None:
         assert len(field_names) == len(set(field_names)), name
         assert all(f.secret for f in cls.secret_fields), name
         assert not any(f.secret for f in cls.settings_fields), name
+        option_names = [o.name for o in cls.options]
+        assert all(isinstance(o, Option) and o.help for o in cls.options), name
+        assert len(option_names) == len(set(option_names)), name
+
+
+def test_finds_the_networks_of_subpackages_once_where_defined(clean_registry: None) -> None:
+    found = available()
+    assert found["x"] is X and X.__module__ == "postmast.connectors.x.connector"
+    assert found["bluesky"].__module__ == "postmast.connectors.bluesky.connector"
+    assert found["mastodon"].__module__ == "postmast.connectors.mastodon.connector"
+    assert list(found) == ["bluesky", "fake", "mastodon", "webhook", "x"]
 
 
 def test_get_connector(clean_registry: None) -> None:
@@ -81,7 +94,10 @@ def extra_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[C
     available.cache_clear()
 
     def add(name: str, source: str) -> None:
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        """`name` is a module (`fakenet`) or a module of a subpackage (`fakepkg/network`)."""
+        path = tmp_path / f"{name}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source), encoding="utf-8")
         importlib.invalidate_caches()
 
     yield add
@@ -150,4 +166,33 @@ def test_two_connectors_claiming_one_name_is_an_error(extra_modules: Callable[[s
 def test_a_module_claiming_a_shipped_name_is_an_error(extra_modules: Callable[[str, str], None]) -> None:
     extra_modules("mastodon2", FAKENET.replace('"fakenet"', '"mastodon"'))
     with pytest.raises(RuntimeError, match="mastodon"):
+        available()
+
+
+def test_a_new_subpackage_is_discovered_once(extra_modules: Callable[[str, str], None]) -> None:
+    extra_modules("fakepkg/network", FAKENET)
+    extra_modules(
+        "fakepkg/helpers", "from postmast.connectors.fakepkg.network import Fakenet  # imported again\n"
+    )
+    extra_modules(
+        "fakepkg/__init__",
+        "from postmast.connectors.fakepkg.network import Fakenet\n\n__all__ = ['Fakenet']\n",
+    )
+    found = available()  # three modules hold Fakenet: counted once, where it is defined
+    assert found["fakenet"].__module__ == "postmast.connectors.fakepkg.network"
+    assert {"fakenet", "mastodon", "webhook", "x"} <= set(found) and "half" not in found
+    assert get_connector("fakenet") is found["fakenet"]
+
+
+def test_private_modules_of_a_subpackage_are_skipped(extra_modules: Callable[[str, str], None]) -> None:
+    extra_modules("fakepkg/__init__", "")
+    extra_modules("fakepkg/_draft", FAKENET)
+    assert "fakenet" not in available()
+    assert "postmast.connectors.fakepkg._draft" not in sys.modules
+
+
+def test_a_broken_subpackage_is_an_error_not_a_silent_gap(extra_modules: Callable[[str, str], None]) -> None:
+    extra_modules("fakepkg/__init__", "")
+    extra_modules("fakepkg/network", "import postmast.connectors.no_such_module\n")
+    with pytest.raises(ImportError):
         available()

@@ -53,6 +53,14 @@ def hook(server: WebhookServer, **settings: str) -> Webhook:
 # -- the request ---------------------------------------------------------------------------------------
 
 
+def test_the_webhook_declares_no_post_options() -> None:
+    """The documented body is text, idempotency key and reply target: no options."""
+    assert Webhook.options == ()
+    assert [p.message for p in Webhook.check_options({"visibility": "public"})] == [
+        "unknown option 'visibility' for webhook (known: none)"
+    ]
+
+
 def test_publish_posts_the_documented_json(receiver: WebhookServer) -> None:
     content = Content("Hello, world 👋 — ünïcødé", reply_to=RemoteRef("41"))
     result = hook(receiver).publish(content, {}, KEY)
