@@ -22,6 +22,7 @@ from tests.servers.mastodon import MastodonServer
 from tests.services import Services
 
 REPO = Path(__file__).resolve().parent.parent
+CONFORMANCE = REPO / "tests" / "conformance"
 TEST_KEY = "vz5e2nvD4RO2w81cz-IgMRi-JP7SqokXJch69RIYJBg="
 
 
@@ -145,16 +146,10 @@ def mastodon() -> Iterator[MastodonServer]:
 
 @pytest.fixture(scope="session")
 def conformance() -> Path:
-    """The shared conformance material (specs, cassettes, vectors); required, never skipped."""
-    candidates = [
-        os.environ.get("POSTMAST_CONFORMANCE_DIR"),
-        REPO.parent / "shared" / "conformance",
-        Path("/work/shared/conformance"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    pytest.fail("conformance material not found: set POSTMAST_CONFORMANCE_DIR (see README, Testing)")
+    """The conformance material (specs, cassettes, vectors) kept in the repository; see its README."""
+    if not CONFORMANCE.is_dir():
+        pytest.fail(f"conformance material missing: {CONFORMANCE} (part of the repository)")
+    return CONFORMANCE
 
 
 # -- the CLI ----------------------------------------------------------------------------------------

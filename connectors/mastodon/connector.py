@@ -37,7 +37,7 @@ limit; the documented defaults apply until the instance was asked (`connectors/m
 | 502, 504 on a status                             | OutcomeUnknown (a proxy may have sent it) | [rel] |
 | 502, 504 or no answer on an upload or a poll     | TransientError (an upload is not a post) | [cleanup] |
 
-Sources: docs = shared/conformance/mastodon-documentation/content/en: [statuses]
+Sources: docs = mastodon/documentation @ 2903485da54a, content/en: [statuses]
 methods/statuses.md, [media] methods/media.md, [oauth] methods/oauth.md, [Status]
 entities/Status.md, [limits] api/rate-limits.md; [openapi] mastodon-openapi 4.7.0
 responses of `/api/v1/statuses` and `/api/v2/media`; cassettes (mastodon-py-cassettes):

@@ -71,7 +71,8 @@ class ContractServer:
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
-    def start(self) -> ContractServer:
+    def start(self, port: int = 0) -> ContractServer:
+        """Serve on 127.0.0.1 at `port` (0: a free one; `url` says which)."""
         contract = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -91,7 +92,7 @@ class ContractServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         # a short poll interval: `stop` waits up to one interval, and tests start many servers
         threading.Thread(

@@ -1,8 +1,8 @@
 """A Mastodon contract server, written from the official documentation and Mastodon's source.
 
 Sources: mastodon/documentation methods/statuses.md, methods/media.md, methods/instance.md,
-api/rate-limits.md, entities/Status.md, MediaAttachment.md, Instance.md and Error.md (in
-../shared/conformance), the real responses recorded by Mastodon.py's cassettes, and
+api/rate-limits.md, entities/Status.md, MediaAttachment.md, Instance.md and Error.md (at
+commit 2903485da54a), the real responses recorded by Mastodon.py's cassettes, and
 mastodon's app/services/post_status_service.rb and api/v{1,2}/media_controller.rb.
 
 It covers what the third-party mastodon-mock does differently from real Mastodon

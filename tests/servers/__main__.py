@@ -1,0 +1,250 @@
+"""Run one network's contract server on your machine, to try postmast without a real account.
+
+    ./.venv/bin/python -m tests.servers mastodon --port 3000
+
+It serves on 127.0.0.1, prints its URL, the credentials it accepts and the exact
+`postmast account add` command for an account on it, then runs until Ctrl-C, printing one
+line per post it creates. The servers are the suite's own (`tests/servers/`); `bluesky`
+starts the reference PDS the suite uses (`tests/peers/`, installed on first use: npm, a few
+minutes) behind the suite's counting proxy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.servers.base import ContractServer, Request, Response
+
+CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
+ACCOUNT = "try"
+DEFAULT_PORTS = {"mastodon": 3000, "x": 4010, "webhook": 8089, "bluesky": 2583}
+EXAMPLE = """\
+example:
+  ./.venv/bin/python -m tests.servers mastodon --port 3000
+  # then, in another shell, with .venv/bin on PATH, the printed command, e.g.
+  printf 'access_token=token-a\\n' | postmast account add mastodon try \\
+      --set instance=http://127.0.0.1:3000 --secrets-from-stdin
+  postmast post "Hello from postmast" --to mastodon:try
+  postmast run      # publishes it; this server prints: created ... "Hello from postmast"
+"""
+
+
+@dataclass
+class Running:
+    """A started server and how to use it."""
+
+    server: ContractServer
+    credentials: list[str]
+    settings: dict[str, str]
+    secrets: dict[str, str]
+    stop_also: list[Callable[[], None]] = field(default_factory=list)
+
+
+def _answer(response: Response) -> dict[str, Any]:
+    """The JSON object a (proxied) response carries, or {}."""
+    try:
+        data = json.loads(response.raw) if response.raw is not None else response.body
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _mastodon(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.mastodon import MastodonServer
+
+    server = MastodonServer({args.token or "token-a": "alice"})
+    server.start(port)
+    token = next(iter(server.tokens))
+    return Running(
+        server,
+        [f"access token: {token} (user @alice)"],
+        {"instance": server.url},
+        {"access_token": token},
+    )
+
+
+def _x(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.x import XServer
+
+    server = XServer(CONFORMANCE / "x-openapi" / "openapi.json", check_after_secs=1)
+    server.start(port)
+    user = server.users[0]
+    return Running(
+        server,
+        [
+            f"OAuth 2.0 user token: bearer_token={user.bearer} (user @{user.username})",
+            f"or OAuth 1.0a: consumer_key={user.consumer_key} consumer_secret={user.consumer_secret} "
+            f"access_token={user.token} access_token_secret={user.token_secret}",
+        ],
+        {"api_base": server.url, "username": user.username},
+        {"bearer_token": user.bearer},
+    )
+
+
+def _webhook(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.webhook import WebhookServer
+
+    server = WebhookServer(args.token)
+    server.start(port)
+    signed = f"signing_secret: {args.token} (X-Postmast-Signature required)"
+    return Running(
+        server,
+        [signed if args.token else "none: unsigned posts (start with --token SECRET to require a signature)"],
+        {"url": f"{server.url}/hook"},
+        {"signing_secret": args.token} if args.token else {},
+    )
+
+
+def _bluesky(port: int, args: argparse.Namespace) -> Running:
+    from tests.peers.launcher import start_pds
+    from tests.servers.bluesky import PdsProxy, create_account
+
+    class Recording(PdsProxy):
+        """The suite's proxy, noting each post the PDS created."""
+
+        def __init__(self, upstream: str) -> None:
+            super().__init__(upstream)
+            self.created: list[dict[str, Any]] = []
+
+        def handle(self, request: Request) -> Response:
+            response = super().handle(request)
+            if request.path == "/xrpc/com.atproto.repo.createRecord" and response.status == 200:
+                record = dict(request.json().get("record") or {})
+                reply = (record.get("reply") or {}).get("parent") or {}
+                images = ((record.get("embed") or {}).get("images")) or []
+                with self.lock:
+                    self.created.append(
+                        {
+                            "id": _answer(response).get("uri"),
+                            "text": record.get("text", ""),
+                            "in_reply_to_id": reply.get("uri"),
+                            "media_ids": images,
+                        }
+                    )
+            return response
+
+    print("starting the reference Bluesky PDS (installed on first use; see tests/peers/launcher.py) ...")
+    peer = start_pds(Path(tempfile.mkdtemp(prefix="postmast-try-pds-")))
+    try:
+        account = create_account(peer.url, "try")
+        server = Recording(peer.url)
+        server.start(port)
+    except BaseException:
+        peer.stop()
+        raise
+    return Running(
+        server,
+        [f"handle {account.handle}, app password {account.app_password} (password {account.password})"],
+        {"handle": account.handle, "service": server.url},
+        {"app_password": account.app_password},
+        [peer.stop],
+    )
+
+
+NETWORKS: dict[str, Callable[[int, argparse.Namespace], Running]] = {
+    "mastodon": _mastodon,
+    "x": _x,
+    "webhook": _webhook,
+    "bluesky": _bluesky,
+}
+
+
+def account_command(network: str, running: Running) -> str:
+    """The `postmast account add` line for an account on this server (secrets on stdin)."""
+    settings = " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in running.settings.items())
+    command = f"postmast account add {network} {ACCOUNT} {settings} --secrets-from-stdin"
+    if not running.secrets:
+        return f"{command} < /dev/null"
+    lines = "".join(f"{k}={v}\\n" for k, v in running.secrets.items())
+    return f"printf {shlex.quote(lines)} | {command}"
+
+
+def describe(item: dict[str, Any]) -> str:
+    text = str(item.get("text") or "")
+    parts = [f"created {item.get('id')}: {text!r}"]
+    reply = item.get("in_reply_to_id") or item.get("reply_to")
+    if reply:
+        parts.append(f"in reply to {reply}")
+    media = item.get("media_ids") or []
+    if media:
+        parts.append(f"with {len(media)} media")
+    return ", ".join(parts)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.servers",
+        description="Run a network's contract server on 127.0.0.1 to try postmast without a real account: "
+        "prints the URL, the credentials it accepts and the `postmast account add` command, then prints "
+        "one line per post it receives until Ctrl-C.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("network", choices=sorted(NETWORKS), help="which network's server")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="port on 127.0.0.1 (default: "
+        + ", ".join(f"{n} {p}" for n, p in sorted(DEFAULT_PORTS.items()))
+        + "; 0 for any free port)",
+    )
+    parser.add_argument(
+        "--token",
+        help="mastodon: the access token to accept (default token-a); webhook: a signing secret to require",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    port = DEFAULT_PORTS[args.network] if args.port is None else args.port
+    try:
+        running = NETWORKS[args.network](port, args)
+    except OSError as exc:
+        print(f"cannot serve on 127.0.0.1:{port}: {exc}", file=sys.stderr)
+        return 2
+    server = running.server
+    # Ctrl-C and SIGTERM stop it cleanly, with the summary (also when started in the background,
+    # where a shell leaves SIGINT ignored)
+    stopping: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, frame: stopping.append(number))
+    print(f"{args.network} contract server on {server.url}")
+    for line in running.credentials:
+        print(f"  accepts {line}")
+    print("add an account on it (with .venv/bin on PATH):")
+    print(f"  {account_command(args.network, running)}")
+    print(f'then: postmast post "Hello" --to {args.network}:{ACCOUNT} && postmast run')
+    print("serving until Ctrl-C; one line per post it creates:", flush=True)
+    shown = 0
+    try:
+        while True:
+            with server.lock:
+                created = list(getattr(server, "created", []))
+            for item in created[shown:]:
+                print(f"[{time.strftime('%H:%M:%S')}] {describe(item)}", flush=True)
+            shown = len(created)
+            if stopping:
+                break
+            time.sleep(0.2)
+    finally:
+        server.stop()
+        for stop in running.stop_also:
+            stop()
+    received = len(server.requests) + len(getattr(server, "discovery_requests", []))
+    print(f"stopped: {received} requests received, {shown} posts created", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
