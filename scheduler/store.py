@@ -8,6 +8,8 @@ PostgreSQL: psycopg 3 with pre-ping. The schema is migrated on first use.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -38,8 +40,8 @@ def _sqlite_engine(url: str) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        _wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -50,6 +52,20 @@ def _sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql(mode)
 
     return engine
+
+
+def _wal(cursor: Any, tries: int = 100) -> None:
+    """Switch a new database file to WAL. Two processes opening a fresh file at once (a worker and
+    a scheduler) race for that switch, and SQLite answers "locked" without waiting for the busy
+    timeout, so the loser tries again; once the file is in WAL mode the pragma is a no-op."""
+    for attempt in range(tries):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.05)
 
 
 class Store:

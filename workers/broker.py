@@ -7,23 +7,54 @@ file grows by a row per publish, so the dispatcher deletes hidden rows now and t
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES
+from kombu.transport.sqlalchemy import Channel as SqlaChannel
 from kombu.transport.sqlalchemy import Transport as SqlaTransport
 from sqlalchemy import DateTime, bindparam, create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from postmast import clock
 
 EMBEDDED_SCHEME = "postmast-sqla"
 
 
+class EmbeddedChannel(SqlaChannel):
+    """kombu's channel, safe when several processes set up a fresh broker file at once.
+
+    kombu guards table and queue creation with a lock inside one process only: the worker and
+    the scheduler of `postmast run` both starting on a new `broker.db` made one of them fail
+    with `table kombu_queue already exists` or `UNIQUE constraint failed: kombu_queue.name`.
+    The loser now uses what the winner created.
+    """
+
+    def _open(self) -> Any:
+        for attempt in range(5):
+            try:
+                return super()._open()  # type: ignore[no-untyped-call]
+            except OperationalError as exc:
+                if "already exists" not in str(exc) or attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _get_or_create(self, queue: str) -> Any:
+        try:
+            return super()._get_or_create(queue)  # type: ignore[no-untyped-call]
+        except IntegrityError:
+            self.session.rollback()
+            return self.session.query(self.queue_cls).filter(self.queue_cls.name == queue).one()
+
+
 class EmbeddedTransport(SqlaTransport):
-    """kombu's SQLAlchemy transport, polling every 0.2 s instead of every second.
+    """kombu's SQLAlchemy transport, polling every 0.2 s instead of every second, with a
+    channel that survives a race to create the queue.
 
     Its polling interval cannot be set through `broker_transport_options` (the sqla
     transport hands every option to `create_engine`), hence this subclass.
     """
 
+    Channel = EmbeddedChannel
     polling_interval = 0.2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -205,3 +206,30 @@ def test_sqlite_writers_queue_up_and_see_each_others_commits(tmp_path: Path) -> 
     second.dispose()
     assert errors == []
     assert post_texts(Store(url)) == ["first", "second saw 1"]
+
+
+def _open(url: str, barrier, errors) -> None:
+    try:
+        barrier.wait(10)
+        store = Store(url, migrate=False)
+        with store.read() as session:
+            session.execute(text("SELECT 1"))
+        store.dispose()
+    except BaseException as exc:  # reported to the parent
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_fresh_sqlite_file_at_once_all_switch_it_to_wal(tmp_path: Path) -> None:
+    """The switch to WAL races on a new file; the loser used to fail with "database is locked"."""
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    for round_ in range(10):
+        url = f"sqlite:///{tmp_path / f'fresh-{round_}.db'}"
+        barrier = context.Barrier(4)
+        children = [context.Process(target=_open, args=(url, barrier, errors)) for _ in range(4)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(60)
+        assert [c.exitcode for c in children] == [0, 0, 0, 0]
+    assert errors.empty(), errors.get()

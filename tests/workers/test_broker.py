@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 from kombu import Connection
 from sqlalchemy import create_engine, text
 
@@ -31,3 +33,28 @@ def test_consumed_messages_are_deleted_and_waiting_ones_kept(tmp_path) -> None:
 
 def test_other_brokers_are_left_alone() -> None:
     assert clean_embedded_broker("redis://127.0.0.1:6379/0") == 0
+
+
+def _declare(url: str, barrier, errors) -> None:
+    try:
+        barrier.wait(10)
+        with Connection(kombu_url(url)) as connection:
+            connection.SimpleQueue("postmast").close()
+    except BaseException as exc:  # reported to the parent
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_declaring_the_queue_of_a_fresh_broker_at_once_all_succeed(tmp_path) -> None:
+    """`postmast run` starts worker and scheduler together; both create the queue row."""
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    for round_ in range(8):
+        url = f"sqla+sqlite:///{tmp_path / f'broker-{round_}.db'}"
+        barrier = context.Barrier(4)
+        children = [context.Process(target=_declare, args=(url, barrier, errors)) for _ in range(4)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(60)
+        assert [c.exitcode for c in children] == [0, 0, 0, 0]
+    assert errors.empty(), errors.get()
