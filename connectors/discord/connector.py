@@ -290,10 +290,12 @@ class Discord(Connector):
         self, content: Content, credentials: Mapping[str, str], idempotency_key: str, sent_at: datetime
     ) -> Lookup:
         url, _, headers = self._endpoint(credentials)
-        me = (
-            self.cache.get("bot_id")
-            or self._get(url.rsplit("/channels/", 1)[0] + "/users/@me", headers)["id"]
-        )
+        me = self.cache.get("bot_id")
+        if not me:
+            user = self._get(url.rsplit("/channels/", 1)[0] + "/users/@me", headers)
+            me = user.get("id") if isinstance(user, dict) else None
+        if not me:
+            return Undecidable("Discord did not say which user the bot token belongs to")
         since = snowflake_at(sent_at - timedelta(minutes=1))
         try:
             messages = self._get(url, headers, {"after": str(since), "limit": str(LISTED)})
@@ -304,9 +306,9 @@ class Discord(Connector):
         if not isinstance(messages, list):
             return Undecidable("Discord answered the message list with something else")
         ours = nonce(idempotency_key)
-        for message in messages:
-            author = message.get("author") or {} if isinstance(message, dict) else {}
-            if str(author.get("id")) != str(me):
+        for message in (m for m in messages if isinstance(m, dict) and m.get("id")):
+            author = message.get("author")
+            if not isinstance(author, dict) or str(author.get("id")) != str(me):
                 continue
             if message.get("nonce") == ours or message.get("content") == content.text:
                 return Found(PublishResult(str(message["id"]), self.link(message), 200))

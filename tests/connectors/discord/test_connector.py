@@ -316,3 +316,14 @@ def test_a_bot_lookup_past_the_deadline_only_reads(server: DiscordServer, clock:
         Content("never sent"), BOT, "k1", sent_at=clock() - timedelta(seconds=10), replay_allowed=False
     )
     assert isinstance(answer, Absent) and server.posts() == []
+
+
+def test_a_bot_lookup_asks_who_it_is_when_it_does_not_know(server: DiscordServer, clock: FakeClock) -> None:
+    connector = bot(server, clock)
+    connector.cache = {"guild_id": GUILD}  # discover has not run yet
+    sent_at = clock()
+    connector.publish(Content("Good morning"), BOT, "k1")
+    clock.advance(600)
+    found = connector.lookup(Content("Good morning"), BOT, "k1", sent_at=sent_at, replay_allowed=False)
+    assert isinstance(found, Found) and found.result.remote_id == server.created[0]["id"]
+    assert any(r.path == "/api/v10/users/@me" for r in server.requests)
