@@ -60,7 +60,7 @@ Retry-After header"); api.slack.com/changelog/2018-04-truncating-really-long-mes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -170,7 +170,7 @@ class Slack(Connector):
             problems.append(Problem(f"{content.reply_to.id!r} is not a Slack message ts or link", "reply"))
         return problems
 
-    def validate_thread(self, items: Any) -> list[Problem]:
+    def validate_thread(self, items: Sequence[Content]) -> list[Problem]:
         problems = super().validate_thread(items)
         if len(items) > 1 and not self.as_bot:
             problems.insert(0, Problem("a Slack webhook cannot post a thread (a bot account can)", "thread"))
