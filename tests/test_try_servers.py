@@ -18,8 +18,11 @@ import pytest
 import requests
 
 from postmast.connectors.content import Content
+from postmast.connectors.discord import Discord
 from postmast.connectors.http import HttpClient
 from postmast.connectors.mastodon import Mastodon
+from postmast.connectors.slack import Slack
+from postmast.connectors.telegram import Telegram
 from tests.conftest import REPO
 from tests.peers.launcher import free_port
 
@@ -98,9 +101,38 @@ def post_to_webhook(url: str, text: str) -> None:
     assert answer.status_code == 200, answer.text
 
 
+def post_to_telegram(url: str, text: str) -> None:
+    from tests.servers.telegram import TOKEN
+
+    connector = Telegram({"chat_id": "@harbour_news", "api_base": url}, HttpClient(read_timeout=5))
+    connector.publish(Content(text), {"bot_token": TOKEN}, "try-key-1")
+
+
+def post_to_discord(url: str, text: str) -> None:
+    from tests.servers.discord import WEBHOOK_ID, WEBHOOK_TOKEN
+
+    hook = f"{url}/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}"
+    Discord({}, HttpClient(read_timeout=5)).publish(Content(text), {"webhook_url": hook}, "try-key-1")
+
+
+def post_to_slack(url: str, text: str) -> None:
+    from tests.servers.slack import WEBHOOK_PATH
+
+    Slack({}, HttpClient(read_timeout=5)).publish(
+        Content(text), {"webhook_url": url + WEBHOOK_PATH}, "try-key-1"
+    )
+
+
 @pytest.mark.parametrize(
     ("network", "post"),
-    [("mastodon", post_to_mastodon), ("x", post_to_x), ("webhook", post_to_webhook)],
+    [
+        ("mastodon", post_to_mastodon),
+        ("x", post_to_x),
+        ("webhook", post_to_webhook),
+        ("telegram", post_to_telegram),
+        ("discord", post_to_discord),
+        ("slack", post_to_slack),
+    ],
 )
 def test_the_server_takes_the_printed_account_and_prints_each_post(
     network: str, post: Callable[[str, str], None], served: Callable[[str, int], Served], tmp_path: Path
@@ -136,7 +168,8 @@ def test_help_shows_an_example() -> None:
         check=True,
     )
     assert "python -m tests.servers mastodon --port 3000" in result.stdout
-    assert all(name in result.stdout for name in ("mastodon", "x", "webhook", "bluesky"))
+    networks = ("mastodon", "x", "webhook", "bluesky", "telegram", "discord", "slack")
+    assert all(name in result.stdout for name in networks)
 
 
 def test_a_taken_port_is_refused_plainly(served: Callable[[str, int], Served]) -> None:

@@ -83,6 +83,8 @@ def _outcome(row: DeliveryRow) -> str:
     thread = f" (thread: {len(row.items)} of {row.items_total} items)" if row.items_total > 1 else ""
     if row.public_url:
         return row.public_url + thread
+    if row.status == Status.PUBLISHED:  # e.g. a Slack incoming webhook: it answers only "ok"
+        return "delivered, no link" + thread
     return (row.error or "") + thread
 
 

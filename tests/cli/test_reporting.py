@@ -153,6 +153,7 @@ def test_report_table(cli: Cli, history: dict[str, int]) -> None:
     assert "deliveries (UTC)" in out and "per network" in out
     assert "https://m.example/@brand/1" in out
     assert "Mastodon answered 422: nope" in out
+    assert "delivered, no link" in out  # "fresh": published, but the webhook gave no link
     assert "+40s" in out
 
 

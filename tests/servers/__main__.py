@@ -27,7 +27,15 @@ from tests.servers.base import ContractServer, Request, Response
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 ACCOUNT = "try"
-DEFAULT_PORTS = {"mastodon": 3000, "x": 4010, "webhook": 8089, "bluesky": 2583}
+DEFAULT_PORTS = {
+    "mastodon": 3000,
+    "x": 4010,
+    "webhook": 8089,
+    "bluesky": 2583,
+    "telegram": 8081,
+    "discord": 8090,
+    "slack": 8091,
+}
 EXAMPLE = """\
 example:
   ./.venv/bin/python -m tests.servers mastodon --port 3000
@@ -151,11 +159,63 @@ def _bluesky(port: int, args: argparse.Namespace) -> Running:
     )
 
 
+def _telegram(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.telegram import TOKEN, TelegramServer
+
+    server = TelegramServer(CONFORMANCE / "telegram-bot-api-spec" / "api.json")
+    server.start(port)
+    return Running(
+        server,
+        [
+            f"bot token: {TOKEN} (bot @postmast_bot)",
+            "chats: @harbour_news (a public channel), -1009876543210 (a private channel)",
+        ],
+        {"chat_id": "@harbour_news", "api_base": server.url},
+        {"bot_token": TOKEN},
+    )
+
+
+def _discord(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.discord import BOT_TOKEN, CHANNEL, WEBHOOK_ID, WEBHOOK_TOKEN, DiscordServer
+
+    server = DiscordServer(CONFORMANCE / "discord-api-spec" / "specs" / "openapi.json")
+    server.start(port)
+    hook = f"{server.url}/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}"
+    return Running(
+        server,
+        [
+            f"webhook_url: {hook}",
+            f"or bot_token: {BOT_TOKEN} with channel_id={CHANNEL} and api_base={server.url}/api/v10",
+        ],
+        {},
+        {"webhook_url": hook},
+    )
+
+
+def _slack(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.slack import BOT_TOKEN, CHANNEL, WEBHOOK_PATH, SlackServer
+
+    server = SlackServer()
+    server.start(port)
+    return Running(
+        server,
+        [
+            f"webhook_url: {server.url}{WEBHOOK_PATH}",
+            f"or bot_token: {BOT_TOKEN} with channel={CHANNEL} and api_base={server.url}/api",
+        ],
+        {},
+        {"webhook_url": f"{server.url}{WEBHOOK_PATH}"},
+    )
+
+
 NETWORKS: dict[str, Callable[[int, argparse.Namespace], Running]] = {
     "mastodon": _mastodon,
     "x": _x,
     "webhook": _webhook,
     "bluesky": _bluesky,
+    "telegram": _telegram,
+    "discord": _discord,
+    "slack": _slack,
 }
 
 
