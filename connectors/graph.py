@@ -13,10 +13,10 @@ ambiguous answer leave a post that may exist.
 | 2xx with the JSON the caller expects             | success                                  | [errors] |
 | 190 (subcodes 458-467, 492, 493), 102            | AuthExpired                              | [errors] |
 | 10, 200-299 (permission missing or removed)      | AuthExpired (grant it, re-authorise)     | [errors] |
-| 4, 17, 32, 613, 341, 80001-80014                 | RateLimited, wait from the usage headers | [errors] [rate] |
+| 4, 17, 32, 613, 341, 80001-80014                 | RateLimited, wait from the usage headers | [rate] |
 | 368 (blocked for policy), 506 (duplicate post)   | posting: DuplicateContent; else Permanent | [errors] |
-| 1, 2 (API unknown, service) with 500; other 5xx  | posting: OutcomeUnknown; else Transient  | [errors] [koala] |
-| 503 without an error object (nothing processed)  | TransientError                           | RELIABILITY.md |
+| 1, 2 (API unknown, service) with 500; other 5xx  | posting: OutcomeUnknown; else Transient  | [koala] |
+| 503 without an error object (nothing processed)  | TransientError                           | [rel] |
 | 100 (invalid parameter), 3, any other 4xx        | PermanentError                           | [errors] |
 | 2xx without the expected JSON                    | posting: OutcomeUnknown; else Transient  | - |
 
@@ -29,7 +29,7 @@ at 100% without a wait means the rolling hour ([rate]: platform limits are per h
 Sources: [errors] developers.facebook.com/docs/graph-api/guides/error-handling (codes and
 subcodes, the error object); [rate] developers.facebook.com/docs/graph-api/overview/rate-limiting
 (platform and business use case limits, the three headers); [koala] arsduo/koala#699 (a
-code 1/2 answer after which the post existed); NETWORKS.md §5.
+code 1/2 answer after which the post existed); [rel] RELIABILITY.md; NETWORKS.md §5.
 """
 
 from __future__ import annotations

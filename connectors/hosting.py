@@ -159,6 +159,7 @@ class BucketHost:
                 connect_timeout=min(timeout, 10.0),
                 read_timeout=timeout,
                 retries={"max_attempts": 1, "mode": "standard"},
+                signature_version="s3v4",
                 s3={"addressing_style": "path"} if settings.get("media_endpoint") else {},
                 ignore_configured_endpoint_urls=True,
                 proxies={},
@@ -202,14 +203,16 @@ def _session(key_id: str, secret: str, region: str) -> Any:
     """A boto3 session from these values only: no `AWS_*` variables, profiles or `~/.aws` files."""
     import boto3
     import botocore.session
+    from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 
-    core = botocore.session.Session(session_vars={})
+    # every session variable keeps its config-file name and default, but no environment variable
+    without_env = {
+        name: (spec[0], None, *spec[2:]) for name, spec in BOTOCORE_DEFAUT_SESSION_VARIABLES.items()
+    }
+    core = botocore.session.Session(session_vars=without_env)
     for variable in ("config_file", "credentials_file"):
         core.set_config_variable(variable, os.devnull)
-    core.set_config_variable("profile", None)
     core.set_config_variable("region", region)
-    for variable in ("ca_bundle", "endpoint_url", "max_attempts", "retry_mode", "s3"):
-        core.set_config_variable(variable, None)
     return boto3.session.Session(
         aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=region, botocore_session=core
     )
