@@ -203,8 +203,18 @@ def unusable(network: str, response: requests.Response, *, posting: bool) -> Con
 class GraphClient:
     """Requests to one Graph host and version, with the token as a bearer header (never in a URL)."""
 
-    def __init__(self, http: HttpClient, base: str, version: str, token: str, network: str) -> None:
+    def __init__(
+        self,
+        http: HttpClient,
+        base: str,
+        version: str,
+        token: str,
+        network: str,
+        *,
+        extra: Mapping[int, type[ConnectorError]] | None = None,
+    ) -> None:
         self.http = http
+        self.extra = dict(extra or {})
         self.root = f"{base.rstrip('/')}/{version.strip('/')}" if version else base.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"}
         self.network = network
@@ -229,7 +239,7 @@ class GraphClient:
             if posting:
                 raise
             raise TransientError(exc.message) from None
-        error = classify(response, self.network, posting=posting, extra=extra)
+        error = classify(response, self.network, posting=posting, extra={**self.extra, **(extra or {})})
         if error is not None:
             raise error
         data = json_or_none(response)
