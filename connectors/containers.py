@@ -96,8 +96,8 @@ class Containers:
                 return status
             if status == "ERROR":
                 raise PermanentError(
-                    f"{self.graph.network} could not process {what}: {detail or 'ERROR'} (is the file's format "
-                    "one it takes, and could it fetch the URL?)"
+                    f"{self.graph.network} could not process {what}: {detail or 'ERROR'} "
+                    "(is the file's format one it takes, and could it fetch the URL?)"
                 )
             if status == "EXPIRED":
                 raise TransientError(

@@ -56,8 +56,10 @@ def _pages(graph: GraphClient, path: str, params: dict[str, Any]) -> Iterator[li
         answer = graph.get(path, **params, **({"after": cursor} if cursor else {}))
         data = answer.get("data")
         yield [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
-        paging = answer.get("paging") if isinstance(answer.get("paging"), dict) else {}
-        cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
+        paging = answer.get("paging")
+        paging = paging if isinstance(paging, dict) else {}
+        cursors = paging.get("cursors")
+        cursors = cursors if isinstance(cursors, dict) else {}
         cursor = cursors.get("after") if paging.get("next") else None
         if not cursor:
             return

@@ -19,10 +19,10 @@ on the post: `POST /{ig-media-id}/comments` `message` [comments].
 |-------------------------------------------------------|------------------|--------|
 | the shared Graph table                                | see `connectors/graph.py` | [errors] |
 | 9, subcode 2207042 (publishing limit reached)          | RateLimited      | [errors-ig] |
-| 9007 / 2207027 (media not ready) on `media_publish`   | TransientError (the container is kept) | [errors-ig] |
+| 9007 / 2207027 (not ready) on `media_publish`         | TransientError (container kept) | [errors-ig] |
 | 36003, 2207009 and other refusals of the media         | PermanentError   | [errors-ig] |
 | container `ERROR`                                      | PermanentError   | [container] |
-| container `EXPIRED`                                    | TransientError (a new container next time) | [container] |
+| container `EXPIRED`                                    | TransientError (a new one next) | [container] |
 | code 1/2 with 500, no answer, on `media_publish`       | OutcomeUnknown   | [errors] |
 
 Instagram refuses no duplicates; what keeps a post single is the container: it is kept in
@@ -138,8 +138,9 @@ class Instagram(Connector):
     setup: ClassVar[str] = (
         "Make the Instagram account a professional one linked to a Facebook Page; create a Business app "
         "with the Instagram product, grant instagram_basic, instagram_content_publish and "
-        "instagram_manage_comments, and read the account id from GET /{page-id}?fields=instagram_business_account. "
-        "Instagram fetches media from a public URL: also set media_bucket (S3-compatible) or media_directory. "
+        "instagram_manage_comments, and read the account id from "
+        "GET /{page-id}?fields=instagram_business_account. Instagram fetches media from a public URL: "
+        "also set media_bucket (S3-compatible) or media_directory. "
         "Then: postmast account add instagram NAME --set ig_user_id=ID --set media_bucket=... and paste "
         "access_token (and the media_* keys) at the prompt."
     )

@@ -8,11 +8,11 @@ Every request carries `Authorization: Bearer`, `LinkedIn-Version: YYYYMM` and
 |----------------------------------------------------------------|-------------------|--------|
 | 201 with `x-restli-id` (a post or comment URN)                 | success           | [posts] [client] |
 | 201 without `x-restli-id`                                      | OutcomeUnknown    | - |
-| 401 65600 INVALID / 65601 REVOKED / 65602 EXPIRED_ACCESS_TOKEN  | AuthExpired       | [obs] |
-| 403 ACCESS_DENIED (a missing scope or role)                    | AuthExpired (grant it, re-authorise) | [errors] |
-| 400 VERSION_MISSING, 426 NONEXISTENT_VERSION                   | PermanentError naming the `version` setting | [versioning] [obs] |
-| 422 DUPLICATE_POST ("Content is a duplicate of urn:li:…")      | DuplicateContent, the URN kept for the lookup | [obs] |
-| 429 (serviceErrorCode 101; no headers)                         | RateLimited until midnight UTC (daily quotas) | [rate] [obs] |
+| 401 65600 INVALID, 65601 REVOKED, 65602 EXPIRED_ACCESS_TOKEN  | AuthExpired       | [obs] |
+| 403 ACCESS_DENIED (a missing scope or role)                    | AuthExpired       | [errors] |
+| 400 VERSION_MISSING, 426 NONEXISTENT_VERSION                   | PermanentError, names `version` | [obs] |
+| 422 DUPLICATE_POST ("Content is a duplicate of urn:li:…")      | DuplicateContent, URN kept | [obs] |
+| 429 (serviceErrorCode 101; no headers)                         | RateLimited to 00:00 UTC | [rate] |
 | 400, 404, 422 (validation)                                     | PermanentError    | [errors] |
 | 500, 502, 504, no answer on the creating request               | OutcomeUnknown    | [rel] |
 | 503, and any 5xx on an upload or a read                        | TransientError    | [rel] |

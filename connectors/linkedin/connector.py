@@ -116,8 +116,9 @@ class LinkedIn(Connector):
     )
     setup: ClassVar[str] = (
         "Create an app at linkedin.com/developers, add the products Share on LinkedIn and Sign In with "
-        "LinkedIn (OpenID Connect), or Community Management for Pages; get an access token with w_member_social "
-        "(or w_organization_social) and your member id from /v2/userinfo. Then: postmast account add linkedin "
+        "LinkedIn (OpenID Connect), or Community Management for Pages; get an access token with "
+        "w_member_social (or w_organization_social) and your member id from /v2/userinfo. "
+        "Then: postmast account add linkedin "
         "NAME --set author=urn:li:person:ID and paste access_token at the prompt."
     )
 
@@ -249,7 +250,8 @@ class LinkedIn(Connector):
                 json={"initializeUploadRequest": {"owner": owner}},
             )
         )
-        value = answer.get("value") if isinstance(answer.get("value"), dict) else {}
+        value = answer.get("value")
+        value = value if isinstance(value, dict) else {}
         upload, urn = value.get("uploadUrl"), value.get("image")
         if not isinstance(upload, str) or not isinstance(urn, str):
             raise TransientError(f"LinkedIn did not give an upload URL for {image.filename}")

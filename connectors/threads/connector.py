@@ -4,7 +4,7 @@ Each item is a container (`POST /{threads-user-id}/threads`: `media_type` TEXT, 
 or CAROUSEL, `text`, `image_url` / `video_url` on a public server, `alt_text`,
 `reply_to_id`, `reply_control`), checked with `GET /{container}?fields=status,error_message`
 until `FINISHED`, then published (`POST /{threads-user-id}/threads_publish` `creation_id`)
-[posts] [troubleshooting]; a carousel is 2-20 child containers (`is_carousel_item=true`)
+[posts] [trouble]; a carousel is 2-20 child containers (`is_carousel_item=true`)
 and a parent with `children` [posts]. The container steps are `connectors/containers.py`;
 media are hosted for Threads to fetch by `connectors/hosting.py` (the account's
 `media_*` settings), and deleted once the post is out. The public URL is
@@ -22,9 +22,9 @@ reply_config` and RateLimited when spent [overview] [replies].
 |------------------------------------------------------|------------------|--------|
 | the shared Graph table                               | see `connectors/graph.py` | [errors] |
 | code 9 / subcode 2207042 (publishing limit)          | RateLimited      | [overview] |
-| 9007 / 2207027 (not ready) on `threads_publish`      | TransientError (the container is kept) | [troubleshooting] |
-| container `ERROR` (`FAILED_DOWNLOADING_VIDEO`, `INVALID_ASPEC_RATIO`, ...) | PermanentError | [troubleshooting] |
-| container `EXPIRED` (not published within 24 hours)  | TransientError (a new container next time) | [troubleshooting] |
+| 9007 / 2207027 (not ready) on `threads_publish`      | TransientError (container kept) | [trouble] |
+| container `ERROR` (`FAILED_DOWNLOADING_VIDEO`, ...) | PermanentError   | [trouble] |
+| container `EXPIRED` (not published within 24 hours)  | TransientError (a new one next) | [trouble] |
 | code 1/2 with 500, a 502/504, no answer on `threads_publish` | OutcomeUnknown | [errors] |
 
 Threads refuses no duplicates. Reconciliation (`lookup`): the item's container, kept in the
@@ -43,7 +43,7 @@ Account: `postmast account add threads NAME` (`user_id` defaults to `me`) with t
 
 Sources: developers.facebook.com/documentation/threads: [posts] posts; [overview] overview
 (rate limiting, 250 posts); [replies] retrieve-and-manage-replies, .../create-replies;
-[troubleshooting] troubleshooting; [auth] get-started/get-access-tokens-and-permissions;
+[trouble] troubleshooting; [auth] get-started/get-access-tokens-and-permissions;
 [errors] developers.facebook.com/docs/graph-api/guides/error-handling.
 """
 

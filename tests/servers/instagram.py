@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import regex
 
+from tests.servers.base import Response
 from tests.servers.containers import ContainerServer
 from tests.servers.graph import Call, error
-from tests.servers.base import Response
 
 HASHTAG = regex.compile(r"(?<![\w&])#\w+")
 MENTION = regex.compile(r"(?<![\w@])@[\w.]+")

@@ -50,7 +50,9 @@ class ThreadsServer(ContainerServer):
             return error(400, 100, "(#100) Param text must be at most 500 characters long.")
         if kind == "TEXT" and not params.get("text"):
             return error(400, 100, "(#100) Param text is required for a TEXT post")
-        if kind == "IMAGE" and not params.get("image_url") or kind == "VIDEO" and not params.get("video_url"):
+        if (kind == "IMAGE" and not params.get("image_url")) or (
+            kind == "VIDEO" and not params.get("video_url")
+        ):
             return error(400, 100, f"(#100) The URL of the {kind.lower()} is required")
         reply = params.get("reply_to_id")
         if reply and reply not in self.media:

@@ -141,7 +141,7 @@ def test_posting_as_an_organization(server: LinkedInServer, clock: FakeClock) ->
 
 
 def test_a_retired_version_says_what_to_set(server: LinkedInServer, clock: FakeClock) -> None:
-    with pytest.raises(PermanentError, match="426: NONEXISTENT_VERSION.*--set version=YYYYMM"):
+    with pytest.raises(PermanentError, match=r"426: NONEXISTENT_VERSION.*--set version=YYYYMM"):
         connector(server, clock, version="202301").publish(Content("x"), CREDS, "k")
 
 
@@ -177,7 +177,7 @@ def test_a_duplicate_of_a_lost_attempt_is_found(server: LinkedInServer, clock: F
     sent_at = clock.now
     with pytest.raises(OutcomeUnknown):
         linkedin.publish(Content("Big news"), CREDS, "k")
-    with pytest.raises(DuplicateContent, match="DUPLICATE_POST|duplicate"):
+    with pytest.raises(DuplicateContent, match=r"DUPLICATE_POST|duplicate"):
         linkedin.publish(Content("Big news"), CREDS, "k")
     found = linkedin.lookup(Content("Big news"), CREDS, "k", sent_at=sent_at, replay_allowed=True)
     assert isinstance(found, Found) and found.result.remote_id in server.posts and len(server.posts) == 1
