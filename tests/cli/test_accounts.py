@@ -182,7 +182,13 @@ def test_required_secrets_without_a_terminal(
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (["myspace", "x"], ["unknown network 'myspace' (known: bluesky, fake, mastodon, webhook, x)"]),
+        (
+            ["myspace", "x"],
+            [
+                "unknown network 'myspace' (known: bluesky, facebook, fake, instagram, linkedin, mastodon, "
+                "threads, webhook, x)"
+            ],
+        ),
         (
             ["webhook", "bad name", "--set", "url=http://127.0.0.1:9/h"],
             ["account name 'bad name' is not valid"],

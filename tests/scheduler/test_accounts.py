@@ -83,7 +83,13 @@ def test_valid_names(accounts: Accounts, name: str) -> None:
 @pytest.mark.parametrize(
     ("network", "settings", "secrets", "message"),
     [
-        ("myspace", {}, {}, "unknown network 'myspace' (known: bluesky, fake, mastodon, webhook, x)"),
+        (
+            "myspace",
+            {},
+            {},
+            "unknown network 'myspace' (known: bluesky, facebook, fake, instagram, linkedin, mastodon, "
+            "threads, webhook, x)",
+        ),
         (
             "mastodon",
             {**INSTANCE, "colour": "blue"},
