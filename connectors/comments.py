@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from postmast.connectors.content import Content, Option
+from postmast.connectors.content import Content, Option, RemoteRef
 
 NAME = "first_comment"
 
@@ -31,10 +31,21 @@ def with_first_comment(contents: Sequence[Content]) -> list[Content]:
     if not items:
         return items
     text = items[0].options.get(NAME)
-    if not isinstance(text, str) or not text.strip():
-        return items
-    comment = replace(items[0], text=text, media=(), reply_to=None, root=None)
-    return [items[0], comment, *items[1:]]
+    if isinstance(text, str) and text.strip():
+        items.insert(1, replace(items[0], text=text, media=(), reply_to=None, root=None))
+    return linked(items)
+
+
+def linked(items: Sequence[Content]) -> list[Content]:
+    """Items after the first, marked as answering the one before until its id is known.
+
+    The worker gives each item its parent's real id before sending it
+    (`workers/thread.py`); this placeholder is what validation and `--dry-run` see.
+    """
+    return [
+        item if number == 0 or item.reply_to else replace(item, reply_to=RemoteRef(f"<id of item {number}>"))
+        for number, item in enumerate(items)
+    ]
 
 
 def is_comment(content: Content) -> bool:

@@ -57,6 +57,7 @@ import regex
 
 from postmast.connectors import hosting
 from postmast.connectors.base import Connector, check_http_url
+from postmast.connectors.comments import linked
 from postmast.connectors.containers import Containers, Flavour, carousel_fields
 from postmast.connectors.content import (
     Content,
@@ -165,6 +166,9 @@ class Threads(Connector):
         return Containers(graph, self.user, FLAVOUR, self.state, self.http.pause, self.poll_interval)
 
     # -- rules ------------------------------------------------------------------------------------
+
+    def items(self, contents: Sequence[Content]) -> list[Content]:
+        return linked(contents)
 
     def count(self, text: str) -> int:
         return threads_length(text)
