@@ -59,6 +59,11 @@ class Duplicate(DuplicateContent):
         super().__init__(message, http_status=422)
         self.urn = urn
 
+    @property
+    def kind(self) -> str:
+        """Recorded and reported as the class every network's duplicates share."""
+        return "DuplicateContent"
+
 
 def until_midnight(now: datetime) -> float:
     """LinkedIn's daily quotas reset at midnight UTC."""

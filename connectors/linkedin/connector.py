@@ -15,8 +15,8 @@
 reserved character is escaped, hashtags become hashtag templates, so LinkedIn never cuts
 the post at an unescaped `(`. The 3,000-character limit is counted on that escaped form
 (what LinkedIn receives), so a post is never cut for its escapes either. Errors:
-`connectors/linkedin/api.py`. Options: `visibility` (PUBLIC, CONNECTIONS), `author` (a
-person or organization URN instead of the account's), `first_comment`.
+`connectors/linkedin/api.py`. Options: `visibility` (public, connections: sent as PUBLIC,
+CONNECTIONS), `author` (a person or organization URN instead of the account's), `first_comment`.
 
 Duplicates: LinkedIn refuses a post identical to a recent one (422 DUPLICATE_POST) and
 names the post it duplicates. The URN is kept (`state`); the lookup reads that post
@@ -74,7 +74,8 @@ DEFAULT_VERSION = "202610"
 MB = 1_000_000
 AUTHOR = regex.compile(r"urn:li:(?:person|organization):[A-Za-z0-9_-]{1,64}")
 VERSION = regex.compile(r"20[0-9]{2}(?:0[1-9]|1[0-2])(?:\.[0-9]{2})?")
-VISIBILITIES = ("PUBLIC", "CONNECTIONS")
+VISIBILITIES = ("public", "connections")
+"""Lower case, as Mastodon's `visibility` is, so one `--option visibility=public` serves both."""
 DUPLICATES = "duplicates"
 """`state[DUPLICATES][key]`: the URN LinkedIn said an item duplicates (or "" once refused)."""
 SKEW = timedelta(minutes=5)
@@ -110,7 +111,7 @@ class LinkedIn(Connector):
         ),
     )
     options: ClassVar[tuple[Option, ...]] = (
-        Option("visibility", "who sees the post (default PUBLIC)", kind="choice", choices=VISIBILITIES),
+        Option("visibility", "who sees the post (default public)", kind="choice", choices=VISIBILITIES),
         Option("author", "post as this person or organization URN instead of the account's author"),
         first_comment_option(1250, "the author"),
     )
@@ -186,7 +187,7 @@ class LinkedIn(Connector):
         body: dict[str, Any] = {
             "author": author,
             "commentary": commentary(content.text),
-            "visibility": content.options.get("visibility") or "PUBLIC",
+            "visibility": str(content.options.get("visibility") or "public").upper(),
             "distribution": {
                 "feedDistribution": "MAIN_FEED",
                 "targetEntities": [],

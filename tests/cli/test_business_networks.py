@@ -123,7 +123,7 @@ def test_instagram_without_hosting_is_refused_in_one_line(
         ),
         (
             ["x", "--to", "linkedin:cafe", "--option", "visibility=FRIENDS"],
-            "visibility must be one of PUBLIC",
+            "visibility must be one of public, connections",
         ),
         (["x", "--to", "facebook:cafe", "--option", "link=ftp://x"], "link must be an absolute http(s) URL"),
     ],

@@ -94,7 +94,7 @@ def test_manifest_and_rules() -> None:
 
 def test_a_post_with_the_headers_linkedin_requires(server: LinkedInServer, clock: FakeClock) -> None:
     result = connector(server, clock).publish(
-        Content("Hiring (remote) #python", options={"visibility": "CONNECTIONS"}), CREDS, "k"
+        Content("Hiring (remote) #python", options={"visibility": "connections"}), CREDS, "k"
     )
     [post] = server.posts.values()
     assert (
@@ -186,8 +186,9 @@ def test_a_duplicate_of_a_lost_attempt_is_found(server: LinkedInServer, clock: F
 def test_a_duplicate_of_an_older_post_fails_without_sending(server: LinkedInServer, clock: FakeClock) -> None:
     linkedin = connector(server, clock)
     server.add_post(ME, "Same again", "Same again", at=clock.now - timedelta(hours=2))
-    with pytest.raises(DuplicateContent):
+    with pytest.raises(DuplicateContent) as raised:
         linkedin.publish(Content("Same again"), CREDS, "k")
+    assert raised.value.kind == "DuplicateContent"
     assert isinstance(
         linkedin.lookup(Content("Same again"), CREDS, "k", sent_at=clock.now, replay_allowed=True), Absent
     )
