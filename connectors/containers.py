@@ -33,6 +33,7 @@ from typing import Any
 from postmast.connectors.content import Absent, Content, Found, Lookup, PublishResult, Undecidable
 from postmast.connectors.errors import OutcomeUnknown, PermanentError, TransientError
 from postmast.connectors.graph import GraphClient
+from postmast.connectors.hosting import MediaHost, host_all, object_key
 
 CONTAINERS = "containers"
 """`state[CONTAINERS][item key]`: the container created for an item, until it is published."""
@@ -192,6 +193,68 @@ class Containers:
             return container
         self.forget(key)  # ERROR or EXPIRED: start again
         return ""
+
+    # -- one item, start to end ------------------------------------------------------------------
+
+    def publish_item(
+        self,
+        content: Content,
+        key: str,
+        *,
+        since: datetime,
+        edge: str | None,
+        host: Callable[[], MediaHost],
+        prefix: str,
+        fields: Callable[[Sequence[str]], dict[str, Any]],
+        before: Callable[[], None],
+    ) -> PublishResult:
+        """Publish one item: resume its earlier container (or find the post it became), else
+        check the quota (`before`), host its media, create its container(s); wait; publish;
+        then forget the container and delete the hosted files. `fields(urls)` gives the
+        container's fields, a carousel's as `children` (a list of child fields)."""
+        resumed = self.resume(content, key, since, edge)
+        if isinstance(resumed, PublishResult):
+            self.forget(key)
+            return resumed
+        before()
+        media_host = host() if content.media else None
+        keys = [object_key(prefix, key, n, m) for n, m in enumerate(content.media)]
+        container = resumed or self._create(content, key, media_host, prefix, fields)
+        self.wait(container, "the post")
+        try:
+            media_id = self.publish(container)
+        except PermanentError:
+            self._done(key, media_host, keys)
+            raise
+        self._done(key, media_host, keys)
+        return PublishResult(media_id, self.permalink(media_id), 200)
+
+    def _create(
+        self,
+        content: Content,
+        key: str,
+        host: MediaHost | None,
+        prefix: str,
+        fields_for: Callable[[Sequence[str]], dict[str, Any]],
+    ) -> str:
+        urls = host_all(host, prefix, key, content.media).urls if host else []
+        fields = fields_for(urls)
+        children = fields.pop("children", None)
+        if children is not None:
+            ids = []
+            for number, child in enumerate(children):
+                child_id = self.create(child)
+                self.wait(child_id, content.media[number].filename)
+                ids.append(child_id)
+            fields["children"] = ",".join(ids)
+        container = self.create(fields)
+        self.remember(key, container)
+        return container
+
+    def _done(self, key: str, host: MediaHost | None, keys: Sequence[str]) -> None:
+        self.forget(key)
+        if host is not None:
+            host.delete(keys)
 
 
 def _timestamp(value: Any) -> datetime | None:

@@ -247,44 +247,16 @@ class Instagram(Connector):
             if not isinstance(answer.get("id"), str):
                 raise OutcomeUnknown("Instagram answered the comment without its id")
             return PublishResult(str(answer["id"]), None, 200)
-        containers = self.containers(graph)
-        resumed = containers.resume(content, idempotency_key, self.clock() - RESUME_WINDOW)
-        if isinstance(resumed, PublishResult):
-            containers.forget(idempotency_key)
-            return resumed
-        self._check_quota(graph)
-        host = hosting.host_for(self.settings, credentials, timeout=self.http.read_timeout)
-        prefix = self.settings.get("media_prefix") or "postmast/"
-        keys = [hosting.object_key(prefix, idempotency_key, n, m) for n, m in enumerate(content.media)]
-        container = resumed or self._create(containers, host, content, idempotency_key, prefix)
-        containers.wait(container, "the post's media")
-        try:
-            media_id = containers.publish(container)
-        except (PermanentError, RateLimited) as exc:
-            if isinstance(exc, PermanentError):
-                containers.forget(idempotency_key)
-                host.delete(keys)
-            raise
-        containers.forget(idempotency_key)
-        host.delete(keys)
-        return PublishResult(media_id, containers.permalink(media_id), 200)
-
-    def _create(
-        self, containers: Containers, host: hosting.MediaHost, content: Content, key: str, prefix: str
-    ) -> str:
-        hosted = hosting.host_all(host, prefix, key, content.media)
-        fields = self._container_fields(content, hosted.urls)
-        children = fields.pop("children", None)
-        if children is not None:
-            ids = []
-            for number, child in enumerate(children):
-                child_id = containers.create(child)
-                containers.wait(child_id, content.media[number].filename)
-                ids.append(child_id)
-            fields["children"] = ",".join(ids)
-        container = containers.create(fields)
-        containers.remember(key, container)
-        return container
+        return self.containers(graph).publish_item(
+            content,
+            idempotency_key,
+            since=self.clock() - RESUME_WINDOW,
+            edge=None,
+            host=lambda: hosting.host_for(self.settings, credentials, timeout=self.http.read_timeout),
+            prefix=self.settings.get("media_prefix") or "postmast/",
+            fields=lambda urls: self._container_fields(content, urls),
+            before=lambda: self._check_quota(graph),
+        )
 
     def _check_quota(self, graph: GraphClient) -> None:
         """Read the moving 24-hour quota; a spent one waits before anything is created."""

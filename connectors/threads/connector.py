@@ -67,7 +67,7 @@ from postmast.connectors.content import (
     Problem,
     PublishResult,
 )
-from postmast.connectors.errors import ConnectorError, PermanentError, RateLimited, TransientError
+from postmast.connectors.errors import ConnectorError, RateLimited, TransientError
 from postmast.connectors.graph import GraphClient
 
 DEFAULT_API = "https://graph.threads.net"
@@ -213,55 +213,16 @@ class Threads(Connector):
         self, content: Content, credentials: Mapping[str, str], idempotency_key: str
     ) -> PublishResult:
         graph = self.graph(credentials)
-        containers = self.containers(graph)
-        edge = "replies" if content.reply_to else None
-        resumed = containers.resume(content, idempotency_key, self.clock() - RESUME_WINDOW, edge)
-        if isinstance(resumed, PublishResult):
-            containers.forget(idempotency_key)
-            return resumed
-        self._check_quota(graph, reply=content.reply_to is not None)
-        host = (
-            hosting.host_for(self.settings, credentials, timeout=self.http.read_timeout)
-            if content.media
-            else None
+        return self.containers(graph).publish_item(
+            content,
+            idempotency_key,
+            since=self.clock() - RESUME_WINDOW,
+            edge="replies" if content.reply_to else None,
+            host=lambda: hosting.host_for(self.settings, credentials, timeout=self.http.read_timeout),
+            prefix=self.settings.get("media_prefix") or "postmast/",
+            fields=lambda urls: self._fields(content, urls),
+            before=lambda: self._check_quota(graph, reply=content.reply_to is not None),
         )
-        prefix = self.settings.get("media_prefix") or "postmast/"
-        keys = [hosting.object_key(prefix, idempotency_key, n, m) for n, m in enumerate(content.media)]
-        container = resumed or self._create(containers, host, content, idempotency_key, prefix)
-        containers.wait(container, "the post")
-        try:
-            media_id = containers.publish(container)
-        except PermanentError:
-            containers.forget(idempotency_key)
-            if host:
-                host.delete(keys)
-            raise
-        containers.forget(idempotency_key)
-        if host:
-            host.delete(keys)
-        return PublishResult(media_id, containers.permalink(media_id), 200)
-
-    def _create(
-        self,
-        containers: Containers,
-        host: hosting.MediaHost | None,
-        content: Content,
-        key: str,
-        prefix: str,
-    ) -> str:
-        urls = hosting.host_all(host, prefix, key, content.media).urls if host else []
-        fields = self._fields(content, urls)
-        children = fields.pop("children", None)
-        if children is not None:
-            ids = []
-            for number, child in enumerate(children):
-                child_id = containers.create(child)
-                containers.wait(child_id, content.media[number].filename)
-                ids.append(child_id)
-            fields["children"] = ",".join(ids)
-        container = containers.create(fields)
-        containers.remember(key, container)
-        return container
 
     def _check_quota(self, graph: GraphClient, *, reply: bool) -> None:
         fields = "reply_quota_usage,reply_config" if reply else "quota_usage,config"

@@ -204,5 +204,5 @@ def test_media_instagram_cannot_fetch_fails_the_post(
     server: InstagramServer, clock: FakeClock, tmp_path: Path
 ) -> None:
     hosting = {"media_directory": str(tmp_path), "media_public_url": "http://127.0.0.1:9/nowhere"}
-    with pytest.raises(PermanentError, match="could not process the post's media: FAILED_DOWNLOADING"):
+    with pytest.raises(PermanentError, match="could not process the post: FAILED_DOWNLOADING"):
         connector(server, clock, hosting).publish(Content("x", (jpeg(),)), CREDS, "k")
