@@ -248,6 +248,16 @@ class Connector(ABC):
             problems += [Problem(prefix + p.message, p.code) for p in self.validate(item)]
         return problems
 
+    def items(self, contents: Sequence[Content]) -> list[Content]:
+        """The items the network receives for a post: the body's own, by default.
+
+        A connector whose options stand for items of their own (a first comment) adds them
+        here, so that each is validated, shown by `--dry-run`, sent, recorded and resumed
+        like an item of a thread. Queueing, publishing and reconciliation all read the post
+        through this, so positions agree everywhere.
+        """
+        return list(contents)
+
     # -- the network -------------------------------------------------------------------------------
 
     @abstractmethod

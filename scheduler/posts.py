@@ -119,7 +119,7 @@ class Rejected(UserError):
 
 def _plan(connector: Connector, target: str, request: PostRequest, problems: list[str]) -> TargetPlan:
     try:
-        items = request.body.contents(target, connector.options)
+        items = connector.items(request.body.contents(target, connector.options))
     except ValueError as exc:  # an option's value this network does not take
         return TargetPlan(target, None, connector.limit, [*problems, str(exc)], None)
     if request.reply_to.get(target) and not connector.threads:

@@ -19,10 +19,13 @@ import requests
 
 from postmast.connectors.content import Content
 from postmast.connectors.discord import Discord
+from postmast.connectors.facebook import Facebook
 from postmast.connectors.http import HttpClient
+from postmast.connectors.linkedin import LinkedIn
 from postmast.connectors.mastodon import Mastodon
 from postmast.connectors.slack import Slack
 from postmast.connectors.telegram import Telegram
+from postmast.connectors.threads import Threads
 from tests.conftest import REPO
 from tests.peers.launcher import free_port
 
@@ -123,6 +126,23 @@ def post_to_slack(url: str, text: str) -> None:
     )
 
 
+def post_to_facebook(url: str, text: str) -> None:
+    connector = Facebook(
+        {"page_id": "1234567890", "api_base": url}, HttpClient(connect_timeout=2, read_timeout=5)
+    )
+    connector.publish(Content(text), {"page_access_token": "page-token"}, "try-key-1")
+
+
+def post_to_linkedin(url: str, text: str) -> None:
+    connector = LinkedIn({"author": "urn:li:person:abc123", "api_base": url}, HttpClient(read_timeout=5))
+    connector.publish(Content(text), {"access_token": "li-token"}, "try-key-1")
+
+
+def post_to_threads(url: str, text: str) -> None:
+    connector = Threads({"api_base": url}, HttpClient(connect_timeout=2, read_timeout=5))
+    connector.publish(Content(text), {"access_token": "th-token"}, "try-key-1")
+
+
 @pytest.mark.parametrize(
     ("network", "post"),
     [
@@ -132,6 +152,9 @@ def post_to_slack(url: str, text: str) -> None:
         ("telegram", post_to_telegram),
         ("discord", post_to_discord),
         ("slack", post_to_slack),
+        ("facebook", post_to_facebook),
+        ("linkedin", post_to_linkedin),
+        ("threads", post_to_threads),
     ],
 )
 def test_the_server_takes_the_printed_account_and_prints_each_post(

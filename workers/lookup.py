@@ -47,7 +47,7 @@ class Reconciler:
     def reconcile(self, claim: Claim, connection: Connection) -> Outcome | None:
         """Look the first unrecorded item up; the task's outcome, or None when it is to be sent now."""
         connector = connection.connector
-        items = claim.body.contents(claim.target, connector.options)
+        items = connector.items(claim.body.contents(claim.target, connector.options))
         done = dict(claim.done)
         position = next((n for n in range(len(items)) if n not in done), None)
         if position is None:  # every item was recorded: only the final write was lost

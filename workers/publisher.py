@@ -128,7 +128,7 @@ class Publisher:
     def _send_items(self, claim: Claim, connection: Connection) -> Outcome:
         connector = connection.connector
         try:
-            items = claim.body.contents(claim.target, connector.options)
+            items = connector.items(claim.body.contents(claim.target, connector.options))
         except ValueError as exc:  # an option stored at queue time that the network no longer takes
             return (
                 self.recorder.finish(
@@ -147,12 +147,13 @@ class Publisher:
                     content, connection.credentials, item_key(claim.idempotency_key, position)
                 )
             except ConnectorError as exc:
-                return self._failed(claim, exc, redact(exc.message, connection.credentials), position)
+                message = redact(exc.message, connection.credentials)
+                return self._failed(claim, exc, message, position, len(items))
             except SoftTimeLimitExceeded:  # Celery's time limit, in the middle of a request
                 unknown = OutcomeUnknown(
                     f"the worker's time limit was reached while talking to {connector.title}"
                 )
-                return self._failed(claim, unknown, unknown.message, position)
+                return self._failed(claim, unknown, unknown.message, position, len(items))
             except Exception as exc:  # a connector bug after the request may have gone out
                 log.exception("delivery %s: connector %s raised", claim.delivery_id, claim.account.network)
                 message = redact(
@@ -171,8 +172,9 @@ class Publisher:
             claim, PublishResult(first.id, first.url, head.http_status if head else None)
         )
 
-    def _failed(self, claim: Claim, error: ConnectorError, message: str, position: int) -> Outcome:
-        total = len(claim.body.items)
+    def _failed(
+        self, claim: Claim, error: ConnectorError, message: str, position: int, total: int
+    ) -> Outcome:
         if total > 1:
             message = f"item {position + 1} of {total}: {message}"
         with self.store.read() as session:

@@ -244,7 +244,12 @@ def networks(as_json: bool) -> None:
         for cls in found.values()
     ]
     console().print(
-        table(None, ["network", "limit", "settings", "secrets", "options", "setup"], rows, wide=["setup"])
+        table(
+            None,
+            ["network", "limit", "settings", "secrets", "options", "setup"],
+            rows,
+            wide=["settings", "secrets", "setup"],
+        )
     )
 
 

@@ -323,7 +323,10 @@ def test_option_scopes_the_most_specific_wins(cli: Cli, two_accounts: dict[str, 
     ("option", "fragments"),
     [
         ("colour=red", ["no target takes the option 'colour'", "no network takes it"]),
-        ("webhook.visibility=public", ["no target takes the option 'visibility'", "taken by: mastodon"]),
+        (
+            "webhook.visibility=public",
+            ["no target takes the option 'visibility'", "taken by: linkedin, mastodon"],
+        ),
         ("bluesky.language=en", ["bluesky is not one of the --to targets"]),
         ("mastodon:other.visibility=public", ["mastodon:other is not one of the --to targets"]),
         ("visibility", ["must look like NAME=VALUE"]),

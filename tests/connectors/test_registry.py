@@ -65,7 +65,20 @@ def test_finds_the_networks_of_subpackages_once_where_defined(clean_registry: No
     assert found["x"] is X and X.__module__ == "postmast.connectors.x.connector"
     assert found["bluesky"].__module__ == "postmast.connectors.bluesky.connector"
     assert found["mastodon"].__module__ == "postmast.connectors.mastodon.connector"
-    assert list(found) == ["bluesky", "discord", "fake", "mastodon", "slack", "telegram", "webhook", "x"]
+    assert list(found) == [
+        "bluesky",
+        "discord",
+        "facebook",
+        "fake",
+        "instagram",
+        "linkedin",
+        "mastodon",
+        "slack",
+        "telegram",
+        "threads",
+        "webhook",
+        "x",
+    ]
 
 
 def test_get_connector(clean_registry: None) -> None:

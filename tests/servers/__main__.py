@@ -35,6 +35,10 @@ DEFAULT_PORTS = {
     "telegram": 8081,
     "discord": 8090,
     "slack": 8091,
+    "facebook": 4020,
+    "instagram": 4021,
+    "threads": 4022,
+    "linkedin": 4023,
 }
 EXAMPLE = """\
 example:
@@ -208,6 +212,80 @@ def _slack(port: int, args: argparse.Namespace) -> Running:
     )
 
 
+def _facebook(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.facebook import FacebookServer
+
+    server = FacebookServer({"page-token": "1234567890"})
+    server.start(port)
+    return Running(
+        server,
+        ["Page access token: page-token (Page 1234567890)"],
+        {"page_id": "1234567890", "api_base": server.url},
+        {"page_access_token": "page-token"},
+    )
+
+
+def _linkedin(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.linkedin import LinkedInServer
+
+    server = LinkedInServer()
+    server.start(port)
+    return Running(
+        server,
+        ["access token: li-token (as urn:li:person:abc123 or urn:li:organization:555)"],
+        {"author": "urn:li:person:abc123", "api_base": server.url},
+        {"access_token": "li-token"},
+    )
+
+
+def _meta_media(
+    network: str, port: int, make: Callable[[], Any], settings: dict[str, str], token: str
+) -> Running:
+    """Instagram or Threads, with a local S3-compatible bucket (moto) to host media for it."""
+    from tests.servers.s3 import ACCESS, S3Server
+
+    s3 = S3Server().start()
+    try:
+        s3.bucket("postmast-media")
+        server = make()
+        server.start(port)
+    except BaseException:
+        s3.stop()
+        raise
+    return Running(
+        server,
+        [f"access token: {token}; media go to the bucket postmast-media at {s3.url} (moto)"],
+        {**settings, "api_base": server.url, **s3.settings("postmast-media")},
+        {"access_token": token, **ACCESS},
+        [s3.stop],
+    )
+
+
+def _instagram(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.instagram import InstagramServer
+
+    user = "17841400000000123"
+    return _meta_media(
+        "instagram",
+        port,
+        lambda: InstagramServer({"ig-token": user}, processing_polls=0),
+        {"ig_user_id": user},
+        "ig-token",
+    )
+
+
+def _threads(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.threads import ThreadsServer
+
+    return _meta_media(
+        "threads",
+        port,
+        lambda: ThreadsServer({"th-token": "25800000000000077"}, processing_polls=0),
+        {},
+        "th-token",
+    )
+
+
 NETWORKS: dict[str, Callable[[int, argparse.Namespace], Running]] = {
     "mastodon": _mastodon,
     "x": _x,
@@ -216,6 +294,10 @@ NETWORKS: dict[str, Callable[[int, argparse.Namespace], Running]] = {
     "telegram": _telegram,
     "discord": _discord,
     "slack": _slack,
+    "facebook": _facebook,
+    "instagram": _instagram,
+    "threads": _threads,
+    "linkedin": _linkedin,
 }
 
 
