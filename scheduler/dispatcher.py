@@ -1,6 +1,9 @@
 """The dispatcher: claims due deliveries and hands their ids to the workers.
 
 Each tick, in this order:
+0. apply what workers on this machine learnt but could not write while the store was
+   unavailable (their outbox, given by the shell as `drain`), so that a lease never
+   turns a known outcome into `unknown`;
 1. reap: `publishing` or `reconciling` whose lease expired -> `unknown` (never back
    to `queued`);
 2. miss: deliveries past their deadline (due time + allowed lateness) -> `missed`;
@@ -63,6 +66,7 @@ class Dispatcher:
         batch: int = 500,
         housekeeping: Callable[[], object] | None = None,
         housekeeping_every: float = 600.0,
+        drain: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
         self.timings = settings.timings
@@ -71,8 +75,14 @@ class Dispatcher:
         self.housekeeping = housekeeping
         self.housekeeping_every = housekeeping_every
         self._last_housekeeping: float | None = None
+        self.drain = drain
 
     def tick(self) -> TickResult:
+        if self.drain is not None:
+            try:
+                self.drain()
+            except Exception:
+                log.exception("could not apply the workers' outbox")
         now = self.store.now()
         reaped = self.reap(now)
         missed = self.mark_missed(now)

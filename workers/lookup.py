@@ -19,12 +19,9 @@ account's recent posts):
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-
-from sqlalchemy import select
+from datetime import timedelta
 
 from postmast.connectors import Absent, ConnectorError, Found, PublishResult, RateLimited, Undecidable
-from postmast.scheduler.models import Attempt
 from postmast.scheduler.states import Status
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import redact
@@ -33,7 +30,7 @@ from postmast.workers.connection import Connection
 from postmast.workers.outcome import Outcome
 from postmast.workers.record import Recorder
 from postmast.workers.retry import Decision, RetryPolicy
-from postmast.workers.thread import item_key, record_item, thread_content
+from postmast.workers.thread import item_key, thread_content
 
 log = logging.getLogger("postmast.worker")
 
@@ -56,7 +53,7 @@ class Reconciler:
                 claim, PublishResult(first.id, first.url), "every item was recorded"
             )
         now = self.store.now()
-        sent_at = self._sent_at(claim) or now
+        sent_at = claim.sent_at or now
         try:
             answer = connector.lookup(
                 thread_content(items, position, done),
@@ -78,7 +75,7 @@ class Reconciler:
             return self._undecided(claim, answer.reason)
         label = f"item {position + 1} of {len(items)}" if len(items) > 1 else "the post"
         if isinstance(answer, Found):
-            record_item(self.store, claim.delivery_id, position, answer.result, self.store.now())
+            self.recorder.item(claim.delivery_id, position, answer.result)
             done[position] = answer.result.ref()
             log.info(
                 "delivery %s: %s found on the network after an unknown outcome", claim.delivery_id, label
@@ -86,8 +83,7 @@ class Reconciler:
             if len(done) == len(items):
                 head = answer.result if position == 0 else PublishResult(done[0].id, done[0].url)
                 return self.recorder.published(claim, head, f"{label} found on the network")
-            self._queue(claim, f"{label} found on the network; the rest of the thread is sent next")
-            return None
+            return self._queue(claim, f"{label} found on the network; the rest of the thread is sent next")
         assert isinstance(answer, Absent)
         log.info("delivery %s: %s confirmed not on the network", claim.delivery_id, label)
         if self.store.now() > claim.deadline:
@@ -97,10 +93,11 @@ class Reconciler:
                 error_class="Missed",
                 message="confirmed not on the network, and its allowed lateness is over",
             )
-        self._queue(claim, f"{label} confirmed not on the network; it is sent now")
-        return None
+        return self._queue(claim, f"{label} confirmed not on the network; it is sent now")
 
-    def _queue(self, claim: Claim, message: str) -> None:
+    def _queue(self, claim: Claim, message: str) -> Outcome | None:
+        """Back to `queued`, to be sent at once (None); unless that write waits in the outbox: then
+        nothing is sent until it is recorded."""
         self.recorder.finish(
             claim,
             Decision(Status.QUEUED),
@@ -108,23 +105,12 @@ class Reconciler:
             message=message,
             columns={"reconcile_attempts": 0},
         )
-
-    def _sent_at(self, claim: Claim) -> datetime | None:
-        """When the uncertain request went out: the start of the last publish attempt."""
-        with self.store.read() as session:
-            return session.scalar(
-                select(Attempt.started_at)
-                .where(Attempt.delivery_id == claim.delivery_id, Attempt.kind == "publish")
-                .order_by(Attempt.number.desc())
-                .limit(1)
-            )
+        return Outcome.DEFERRED if self.recorder.waiting(claim.delivery_id) else None
 
     def _undecided(self, claim: Claim, reason: str, rate_limited_for: float | None = None) -> Outcome | None:
         lookups = claim.lookups + 1
         delay = self.policy.lookup_delay(lookups, rate_limited_for)
         again = self.store.now() + timedelta(seconds=delay) if delay is not None else None
-        if rate_limited_for is not None:  # hold back the whole account, as after a publish
-            self.recorder.limit_account(claim.account.id, rate_limited_for)
         advice = (
             "; asking again later"
             if again is not None
@@ -136,5 +122,6 @@ class Reconciler:
             Decision(Status.UNKNOWN),
             error_class="Unverifiable",
             message=f"outcome unknown: {reason}{advice}",
+            limit_for=rate_limited_for,  # hold back the whole account, as after a publish
             columns={"reconcile_at": again, "reconcile_attempts": lookups},
         )

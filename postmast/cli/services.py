@@ -81,6 +81,8 @@ def scheduler_command(loglevel: str | None) -> None:
     """
     from postmast.workers.app import create_app, enqueue_all
     from postmast.workers.broker import clean_embedded_broker
+    from postmast.workers.outbox import Outbox
+    from postmast.workers.write import apply_entry
 
     ctx = Context.from_env()
     configure((loglevel or ctx.settings.log_level).upper())
@@ -90,11 +92,13 @@ def scheduler_command(loglevel: str | None) -> None:
         partial(clean_embedded_broker, ctx.settings.broker_url) if ctx.settings.embedded_broker else None
     )
     queue = ctx.settings.queue
+    outbox = Outbox(ctx.settings.data_dir / "outbox")
     dispatcher = Dispatcher(
         ctx.store,
         ctx.settings,
         partial(enqueue_all, app, queue=queue),
         housekeeping=housekeeping,
+        drain=partial(outbox.drain, ctx.store, apply_entry),
     )
     Loop(dispatcher, tick=ctx.settings.timings.tick, clock=ctx.store.now).run()
 
