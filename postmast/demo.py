@@ -29,6 +29,7 @@ from postmast.context import Context
 from postmast.scheduler.accounts import Accounts
 from postmast.scheduler.config import Settings
 from postmast.scheduler.deliveries import Deliveries, Filters
+from postmast.scheduler.files import private_file
 from postmast.scheduler.posts import PostRequest, Posts
 from postmast.scheduler.states import TERMINAL, Status
 from postmast.supervisor import Supervisor, postmast_command
@@ -150,7 +151,8 @@ class DemoResult:
 def demo_environment(data_dir: Path) -> dict[str, str]:
     """This process's environment pointed at `data_dir`, on the embedded default."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMAST_")}
-    env.update({"POSTMAST_DATA_DIR": str(data_dir), "POSTMAST_LOG_LEVEL": "INFO", "POSTMAST_RETRY_BASE": "2"})
+    level = os.environ.get("POSTMAST_LOG_LEVEL") or "INFO"  # the services' log, in services.log
+    env.update({"POSTMAST_DATA_DIR": str(data_dir), "POSTMAST_LOG_LEVEL": level, "POSTMAST_RETRY_BASE": "2"})
     return env
 
 
@@ -177,7 +179,7 @@ def run_demo(data_dir: Path, *, progress: Callable[[int, int], None], timeout: f
             ]
         )
         total = sum(len(q.deliveries) for q in queued)
-        with open(data_dir / "services.log", "ab") as log_file:
+        with open(private_file(data_dir / "services.log"), "ab") as log_file:
             supervisor = Supervisor(
                 {"scheduler": postmast_command("scheduler"), "worker": postmast_command("worker", "-c", "2")},
                 env=env,

@@ -40,7 +40,7 @@ from postmast.scheduler import claims
 from postmast.scheduler.config import Settings
 from postmast.scheduler.models import Attempt, Delivery
 from postmast.scheduler.states import Status, transition_many
-from postmast.scheduler.store import Store
+from postmast.scheduler.store import Store, unavailable
 
 log = logging.getLogger("postmast.scheduler")
 
@@ -266,8 +266,15 @@ class Loop:
             result = self.dispatcher.tick()
             if result.next_due is not None:
                 wake = min(wake, max(result.next_due, now + timedelta(milliseconds=20)))
-        except Exception:
-            log.exception("dispatcher tick failed; trying again in %gs", self.tick_seconds)
+        except Exception as exc:
+            if unavailable(exc):
+                log.warning(
+                    "the job store is unavailable (%s); trying again in %gs",
+                    type(exc).__name__,
+                    self.tick_seconds,
+                )
+            else:
+                log.exception("dispatcher tick failed; trying again in %gs", self.tick_seconds)
         if not self._stopping.is_set():
             with contextlib.suppress(SchedulerNotRunningError):  # stopped while this tick ran
                 self.scheduler.add_job(self._run, "date", run_date=wake, id="dispatch", replace_existing=True)

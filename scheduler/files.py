@@ -28,8 +28,9 @@ def private_dir(path: Path) -> Path:
     left as it is (it may be one the user chose and shares); `postmast config` warns about it."""
     if path.is_dir():
         return path
+    if path.parent != path and not path.parent.exists():
+        private_dir(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir(mode=DIR_MODE)
         os.chmod(path, DIR_MODE)  # mkdir's mode is masked by the umask
     except FileExistsError:  # another process created it at the same moment, or it is a file

@@ -30,6 +30,10 @@ class StoreUnavailable(ConfigError):
     """Raised when the database cannot be reached now (refused, restarting, locked): try later."""
 
 
+class CommitUncertain(StoreUnavailable):
+    """Raised when the connection failed during COMMIT: the transaction may or may not be stored."""
+
+
 def unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the store is unreachable or busy for now, rather than that a statement
     is wrong: a refused or dropped connection, a server restarting, SQLite locked past its busy
@@ -131,7 +135,12 @@ class Store:
         """A transaction that commits at the end, or rolls back everything on error."""
         with self._connect(write=True) as session:
             yield session
-            session.commit()
+            try:
+                session.commit()
+            except DatabaseError as exc:
+                if not unavailable(exc):
+                    raise
+                raise CommitUncertain(f"the database went away during a commit: {first_line(exc)}") from exc
 
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[Session]:

@@ -12,7 +12,8 @@ account's recent posts):
 - confirmed absent: `queued`, and the worker sends it at once (or, past its allowed
   lateness, `missed`);
 - undecidable: back to `unknown`, asked again after growing delays (`RetryPolicy`),
-  then left for a person (`postmast queue --status unknown`,
+  then left for a person (at once when the network offers no way to check at all, as a
+  webhook) (`postmast queue --status unknown`,
   `postmast retry ID --resend-unknown`).
 """
 
@@ -21,7 +22,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from postmast.connectors import Absent, ConnectorError, Found, PublishResult, RateLimited, Undecidable
+from postmast.connectors import (
+    Absent,
+    Connector,
+    ConnectorError,
+    Found,
+    PublishResult,
+    RateLimited,
+    Undecidable,
+)
 from postmast.scheduler.states import Status
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import redact
@@ -71,8 +80,8 @@ class Reconciler:
             return self._undecided(
                 claim, f"internal error in the {connector.name} connector: {type(exc).__name__}"
             )
-        if isinstance(answer, Undecidable):
-            return self._undecided(claim, answer.reason)
+        if isinstance(answer, Undecidable):  # a network with no way to check is not asked again
+            return self._undecided(claim, answer.reason, final=type(connector).lookup is Connector.lookup)
         label = f"item {position + 1} of {len(items)}" if len(items) > 1 else "the post"
         if isinstance(answer, Found):
             self.recorder.item(claim.delivery_id, position, answer.result)
@@ -107,9 +116,11 @@ class Reconciler:
         )
         return Outcome.DEFERRED if self.recorder.waiting(claim.delivery_id) else None
 
-    def _undecided(self, claim: Claim, reason: str, rate_limited_for: float | None = None) -> Outcome | None:
+    def _undecided(
+        self, claim: Claim, reason: str, rate_limited_for: float | None = None, *, final: bool = False
+    ) -> Outcome | None:
         lookups = claim.lookups + 1
-        delay = self.policy.lookup_delay(lookups, rate_limited_for)
+        delay = None if final else self.policy.lookup_delay(lookups, rate_limited_for)
         again = self.store.now() + timedelta(seconds=delay) if delay is not None else None
         advice = (
             "; asking again later"

@@ -32,7 +32,7 @@ from postmast.scheduler import claims
 from postmast.scheduler.config import Settings
 from postmast.scheduler.errors import ConfigError
 from postmast.scheduler.states import Status
-from postmast.scheduler.store import Store, unavailable
+from postmast.scheduler.store import CommitUncertain, Store, unavailable
 from postmast.scheduler.vault import Vault, redact
 from postmast.workers.claim import Claim, Kind, new_token, take, worker_name
 from postmast.workers.connection import Connection, ConnectorFactory, open_connection
@@ -80,7 +80,7 @@ class Publisher:
         if isinstance(claim, Outcome):
             return claim
         try:
-            return self._run(claim, started)
+            return self._run(claim)
         finally:
             if self.recorder.waiting(claim.delivery_id):
                 self._record_before(started + self.timings.task_time_limit - 1.0)
@@ -151,10 +151,12 @@ class Publisher:
                 delivery_id,
                 type(exc).__name__,
             )
-            self.recorder.abandon(delivery_id, token, worker_name(), now)  # in case the claim was stored
+            if isinstance(exc, CommitUncertain):  # the claim may have been stored: undo it then
+                self.recorder.abandon(delivery_id, token, worker_name(), now)
             return Outcome.STORE_UNAVAILABLE
 
-    def _run(self, claim: Claim, started: float) -> Outcome:
+    def _run(self, claim: Claim) -> Outcome:
+        started = time.monotonic()
         try:
             connection = open_connection(
                 claim.account,
