@@ -25,7 +25,7 @@ from postmast.connectors.content import (
     Undecidable,
 )
 from postmast.connectors.http import HttpClient
-from postmast.connectors.text import graphemes, text_problems
+from postmast.connectors.text import blank_problem, graphemes, text_problems
 
 
 def _megabytes(size: int) -> str:
@@ -192,8 +192,9 @@ class Connector(ABC):
         problems = [Problem(p) for p in text_problems(content.text)]
         if problems:
             return problems
-        if not content.text.strip() and not content.media:
-            return [Problem("text is empty", "empty")]
+        empty = blank_problem(content.text)
+        if empty is not None and not content.media:
+            return [Problem(empty, "empty")]
         measure = self.measure(content)
         if not measure.ok:
             problems.append(
