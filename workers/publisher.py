@@ -35,7 +35,7 @@ from postmast.scheduler.states import Status
 from postmast.scheduler.store import CommitUncertain, Store, unavailable
 from postmast.scheduler.vault import Vault, redact
 from postmast.workers.claim import Claim, Kind, new_token, take, worker_name
-from postmast.workers.connection import Connection, ConnectorFactory, open_connection
+from postmast.workers.connection import Connection, ConnectorFactory, InsecureEndpoint, open_connection
 from postmast.workers.lookup import Reconciler
 from postmast.workers.outbox import Outbox
 from postmast.workers.outcome import Outcome
@@ -168,7 +168,8 @@ class Publisher:
             )
         except ConfigError as exc:
             decision = Decision(Status.FAILED if claim.kind == Kind.PUBLISH else Status.UNKNOWN)
-            ended = self.recorder.finish(claim, decision, error_class="SecretsUnreadable", message=str(exc))
+            kind = "InsecureEndpoint" if isinstance(exc, InsecureEndpoint) else "SecretsUnreadable"
+            ended = self.recorder.finish(claim, decision, error_class=kind, message=str(exc))
             return ended or Outcome.FAILED
         try:
             connection.refresh_cache(self.store.now())
