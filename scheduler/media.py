@@ -13,7 +13,6 @@ for a target that takes no media is refused without being read.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import stat
@@ -230,7 +229,6 @@ class OnDisk(MediaFile):
         return object.__getattribute__(self, name)
 
 
-@functools.lru_cache(maxsize=2)
 def _whole(path: str, length: int) -> bytes:
     data = _read(path, path)
     if len(data) != length:
@@ -254,7 +252,8 @@ def media_file(path: str, alt: str = "") -> MediaFile:
 
 def store(session: Session, item: MediaFile, now: datetime) -> int:
     """The id of `item` in the media table, inserting it the first time it is seen."""
-    digest = hashlib.sha256(item.data).hexdigest()
+    data = item.data  # read once: from disk, for a file not yet stored
+    digest = hashlib.sha256(data).hexdigest()
     existing = session.scalar(select(Media.id).where(Media.sha256 == digest))
     if existing is not None:
         return existing
@@ -262,11 +261,11 @@ def store(session: Session, item: MediaFile, now: datetime) -> int:
         sha256=digest,
         filename=item.filename[:255],
         mime=item.mime,
-        size=item.size,
+        size=len(data),
         width=item.width,
         height=item.height,
         duration=item.duration,
-        data=item.data,
+        data=data,
         created_at=now,
     )
     session.add(row)

@@ -145,7 +145,7 @@ def test_data_dir_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> No
         pass
     message = str(info.value)
     assert message.startswith(f"cannot create the data directory {tmp_path / 'a-file' / 'data'}: ")
-    assert "a file is in the way" in message
+    assert "Not a directory" in message
     assert "\n" not in message
 
 
