@@ -6,6 +6,7 @@ scanning the package, so adding a network edits nothing central.
 
 from __future__ import annotations
 
+import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import datetime
@@ -25,7 +26,7 @@ from postmast.connectors.content import (
     Undecidable,
 )
 from postmast.connectors.http import HttpClient
-from postmast.connectors.text import graphemes, text_problems
+from postmast.connectors.text import blank_problem, graphemes, text_problems
 
 
 def _megabytes(size: int) -> str:
@@ -88,12 +89,13 @@ class Connector(ABC):
 
     @classmethod
     def check_settings(cls, settings: Mapping[str, str]) -> list[Problem]:
-        """Problems with an account's settings: unknown keys, missing required ones."""
+        """Problems with an account's settings: unknown keys, missing required ones, and an
+        endpoint in clear text (`insecure_endpoints`)."""
         known = {f.name for f in cls.settings_fields}
         problems = [
             Problem(f"unknown setting {key!r} for {cls.name} (known: {', '.join(sorted(known)) or 'none'})")
             for key in settings
-            if key not in known
+            if key not in known and key != ALLOW_INSECURE
         ]
         problems += [
             Problem(f"missing setting {f.name!r}: {f.help}")
@@ -107,7 +109,7 @@ class Connector(ABC):
             and not (limit.isascii() and limit.isdecimal() and len(limit) <= 8 and int(limit) >= 1)
         ):
             problems.append(Problem("max_length must be a positive whole number (at most 99999999)"))
-        return problems
+        return problems + insecure_endpoints(settings)
 
     @classmethod
     def check_secrets(cls, secrets: Mapping[str, str]) -> list[Problem]:
@@ -192,8 +194,9 @@ class Connector(ABC):
         problems = [Problem(p) for p in text_problems(content.text)]
         if problems:
             return problems
-        if not content.text.strip() and not content.media:
-            return [Problem("text is empty", "empty")]
+        empty = blank_problem(content.text)
+        if empty is not None and not content.media:
+            return [Problem(empty, "empty")]
         measure = self.measure(content)
         if not measure.ok:
             problems.append(
@@ -292,6 +295,46 @@ class Connector(ABC):
     def discover(self, credentials: Mapping[str, str]) -> dict[str, Any]:
         """Public facts about the account worth caching (limits of its server); {} by default."""
         return {}
+
+
+ALLOW_INSECURE = "allow_insecure"
+"""The account setting `--allow-insecure` stores: its endpoints may be plain http:// elsewhere
+than on this machine."""
+
+
+def insecure_endpoints(settings: Mapping[str, str]) -> list[Problem]:
+    """Settings that send the account's credentials in clear text: an `http://` URL to a host that
+    is not this machine (a loopback address), unless the account allows it. Every network's
+    settings are checked, so a new network inherits the rule."""
+    allowed = settings.get(ALLOW_INSECURE, "")
+    if allowed.lower() == "true":
+        return []
+    problems = [Problem(f"{ALLOW_INSECURE} must be true (or empty to remove it)")] if allowed else []
+    for name, value in settings.items():
+        try:
+            parts = urlsplit(value.strip())
+            host = parts.hostname
+        except ValueError:
+            continue
+        if parts.scheme.lower() == "http" and host and not loopback(host):
+            problems.append(
+                Problem(
+                    f"{name} is http://{host}: credentials would cross the network in clear text; "
+                    "use https://, or pass --allow-insecure if that is what you want",
+                    "insecure",
+                )
+            )
+    return problems
+
+
+def loopback(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1): traffic that stays on this machine."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_http_url(value: str, what: str) -> list[Problem]:

@@ -34,6 +34,27 @@ def text_problems(text: str) -> list[str]:
     return []
 
 
+INVISIBLE = frozenset("\u034f\u115f\u1160\u2800\u3164\uffa0")
+"""Characters that show nothing but are not format characters: the combining grapheme joiner,
+the Hangul fillers, the blank Braille pattern (favourites for posting "nothing")."""
+
+
+def invisible(char: str) -> bool:
+    """Whitespace, a format character (zero-width space and joiners, BOM, word joiner, soft
+    hyphen, bidi marks: Unicode category Cf), or one of `INVISIBLE`."""
+    return char.isspace() or unicodedata.category(char) == "Cf" or char in INVISIBLE
+
+
+def blank_problem(text: str) -> str | None:
+    """Why `text` says nothing, if it does not: empty, or only spaces and invisible characters."""
+    if not text.strip():
+        return "text is empty"
+    if all(invisible(c) for c in text):
+        shown = ", ".join(f"U+{ord(c):04X}" for c in sorted({c for c in text if not c.isspace()})[:5])
+        return f"text is empty: it has only invisible characters ({shown})"
+    return None
+
+
 def http_urls(text: str) -> list[tuple[int, int, str]]:
     """URLs written with an http(s) scheme, as (start, end, url) in code points.
 

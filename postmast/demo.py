@@ -10,7 +10,7 @@ requests, distinct idempotency keys, signatures checked; the fake network's outb
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import hmac
 import json
 import os
@@ -24,14 +24,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from postmast import clock
 from postmast.connectors.fake import read_outbox
+from postmast.connectors.webhook import signature
 from postmast.context import Context
 from postmast.scheduler.accounts import Accounts
 from postmast.scheduler.config import Settings
 from postmast.scheduler.deliveries import Deliveries, Filters
+from postmast.scheduler.files import private_file
 from postmast.scheduler.posts import PostRequest, Posts
 from postmast.scheduler.states import TERMINAL, Status
 from postmast.supervisor import Supervisor, postmast_command
+
+TOLERANCE = 300
+"""Seconds a `webhook-timestamp` may be off: older requests are refused as replays."""
 
 
 @dataclass
@@ -44,12 +50,27 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A webhook endpoint on 127.0.0.1 that checks signatures and keeps what it got."""
+    """A webhook endpoint on 127.0.0.1 that verifies Standard Webhooks signatures (refusing old
+    timestamps: a replayed capture), de-duplicates on `webhook-id`, and keeps what it got."""
 
     secrets_by_path: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)
+    """Item number by `webhook-id`: a message delivered again is answered, not kept twice."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+
+    def verified(self, path: str, headers: Any, raw: bytes) -> bool:
+        secret = self.secrets_by_path.get(path, "")
+        message_id = headers.get("webhook-id", "")
+        stamp = headers.get("webhook-timestamp", "")
+        if not (secret and message_id and stamp.isdecimal()):
+            return False
+        if abs(clock.system().timestamp() - int(stamp)) > TOLERANCE:
+            return False
+        expected = signature(secret, message_id, int(stamp), raw)
+        given = headers.get("webhook-signature", "").split(" ")
+        return any(hmac.compare_digest(expected, candidate) for candidate in given)
 
     def start(self) -> str:
         receiver = self
@@ -58,18 +79,20 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                secret = receiver.secrets_by_path.get(self.path, "")
-                expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-                ok = hmac.compare_digest(expected, self.headers.get("X-Postmast-Signature", ""))
-                with receiver.lock:
-                    receiver.received.append(
-                        Received(self.path, json.loads(raw), self.headers.get("Idempotency-Key", ""), ok)
-                    )
-                    number = len(receiver.received)
+                ok = receiver.verified(self.path, self.headers, raw)
                 if not ok:
                     self.send_response(401)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                with receiver.lock:
+                    message_id = self.headers.get("webhook-id", "")
+                    number = receiver.seen.get(message_id, 0)
+                    if not number:  # a message seen before is answered again, not kept twice
+                        receiver.received.append(
+                            Received(self.path, json.loads(raw), self.headers.get("Idempotency-Key", ""), ok)
+                        )
+                        number = receiver.seen[message_id] = len(receiver.received)
                 body = json.dumps({"id": str(number), "url": f"{receiver.url}/posts/{number}"}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -150,7 +173,8 @@ class DemoResult:
 def demo_environment(data_dir: Path) -> dict[str, str]:
     """This process's environment pointed at `data_dir`, on the embedded default."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMAST_")}
-    env.update({"POSTMAST_DATA_DIR": str(data_dir), "POSTMAST_LOG_LEVEL": "INFO", "POSTMAST_RETRY_BASE": "2"})
+    level = os.environ.get("POSTMAST_LOG_LEVEL") or "INFO"  # the services' log, in services.log
+    env.update({"POSTMAST_DATA_DIR": str(data_dir), "POSTMAST_LOG_LEVEL": level, "POSTMAST_RETRY_BASE": "2"})
     return env
 
 
@@ -163,7 +187,7 @@ def run_demo(data_dir: Path, *, progress: Callable[[int, int], None], timeout: f
     try:
         accounts = Accounts(ctx.store, ctx.vault)
         for name in ("team-chat", "newsroom"):
-            secret = secrets.token_urlsafe(24)
+            secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
             receiver.secrets_by_path[f"/hooks/{name}"] = secret
             accounts.add("webhook", name, {"url": f"{base}/hooks/{name}"}, {"signing_secret": secret})
         outbox = data_dir / "fake-outbox.jsonl"
@@ -177,7 +201,7 @@ def run_demo(data_dir: Path, *, progress: Callable[[int, int], None], timeout: f
             ]
         )
         total = sum(len(q.deliveries) for q in queued)
-        with open(data_dir / "services.log", "ab") as log_file:
+        with open(private_file(data_dir / "services.log"), "ab") as log_file:
             supervisor = Supervisor(
                 {"scheduler": postmast_command("scheduler"), "worker": postmast_command("worker", "-c", "2")},
                 env=env,

@@ -19,6 +19,7 @@ import platformdirs
 from postmast.scheduler.errors import ConfigError
 
 ENV_PREFIX = "POSTMAST_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,9 @@ class Settings:
         attempts = get("MAX_ATTEMPTS") or "5"
         if not attempts.isdecimal() or not 1 <= int(attempts) <= 100:
             raise ConfigError(f"{ENV_PREFIX}MAX_ATTEMPTS must be a whole number from 1 to 100")
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'postmast.db'}"
         broker_url = get("BROKER_URL") or f"sqla+sqlite:///{data_dir / 'broker.db'}"
         return cls(
@@ -147,7 +151,7 @@ class Settings:
             secret_key=get("SECRET_KEY"),
             timings=timings,
             max_attempts=int(attempts),
-            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            log_level=log_level,
         )
 
 

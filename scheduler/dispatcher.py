@@ -1,6 +1,9 @@
 """The dispatcher: claims due deliveries and hands their ids to the workers.
 
 Each tick, in this order:
+0. apply what workers on this machine learnt but could not write while the store was
+   unavailable (their outbox, given by the shell as `drain`), so that a lease never
+   turns a known outcome into `unknown`;
 1. reap: `publishing` or `reconciling` whose lease expired -> `unknown` (never back
    to `queued`);
 2. miss: deliveries past their deadline (due time + allowed lateness) -> `missed`;
@@ -37,7 +40,7 @@ from postmast.scheduler import claims
 from postmast.scheduler.config import Settings
 from postmast.scheduler.models import Attempt, Delivery
 from postmast.scheduler.states import Status, transition_many
-from postmast.scheduler.store import Store
+from postmast.scheduler.store import Store, unavailable
 
 log = logging.getLogger("postmast.scheduler")
 
@@ -63,6 +66,7 @@ class Dispatcher:
         batch: int = 500,
         housekeeping: Callable[[], object] | None = None,
         housekeeping_every: float = 600.0,
+        drain: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
         self.timings = settings.timings
@@ -71,8 +75,14 @@ class Dispatcher:
         self.housekeeping = housekeeping
         self.housekeeping_every = housekeeping_every
         self._last_housekeeping: float | None = None
+        self.drain = drain
 
     def tick(self) -> TickResult:
+        if self.drain is not None:
+            try:
+                self.drain()
+            except Exception:
+                log.exception("could not apply the workers' outbox")
         now = self.store.now()
         reaped = self.reap(now)
         missed = self.mark_missed(now)
@@ -256,8 +266,15 @@ class Loop:
             result = self.dispatcher.tick()
             if result.next_due is not None:
                 wake = min(wake, max(result.next_due, now + timedelta(milliseconds=20)))
-        except Exception:
-            log.exception("dispatcher tick failed; trying again in %gs", self.tick_seconds)
+        except Exception as exc:
+            if unavailable(exc):
+                log.warning(
+                    "the job store is unavailable (%s); trying again in %gs",
+                    type(exc).__name__,
+                    self.tick_seconds,
+                )
+            else:
+                log.exception("dispatcher tick failed; trying again in %gs", self.tick_seconds)
         if not self._stopping.is_set():
             with contextlib.suppress(SchedulerNotRunningError):  # stopped while this tick ran
                 self.scheduler.add_job(self._run, "date", run_date=wake, id="dispatch", replace_existing=True)

@@ -3,15 +3,24 @@
 Types: PNG, JPEG, GIF, WebP images and MP4/QuickTime video. Dimensions come from the
 image headers; a video's size and duration from its `tkhd` and `mvhd` boxes. Bytes
 are stored in the job store, deduplicated by SHA-256.
+
+Only regular files are opened (a FIFO would block forever, a device never end, a
+directory is no image), and a file is not read whole until it must be: its size comes
+from `stat`, its type and dimensions from its first bytes (and an MP4's `moov` box), so
+every target's limits are checked before the bytes are read (`OnDisk`). A 900 MB file
+for a target that takes no media is refused without being read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -134,37 +143,117 @@ def probe(data: bytes) -> Probe | None:
     return None
 
 
-def read_file(path: str) -> tuple[str, bytes]:
-    """The file's name and bytes, with one-line errors for everything that can go wrong."""
+HEAD = 64 * 1024
+"""Bytes read to recognise a file (an MP4's `moov` box is read on its own, wherever it is)."""
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _opened(path: str) -> tuple[Path, str, int]:
+    """The file, its printable name and size: a regular file of at most `MAX_FILE`, or one line why not."""
     try:
         file = Path(path).expanduser()
-        if not file.is_file():
-            raise UserError(f"media file {path!r} does not exist or is not a file")
-        if file.stat().st_size > MAX_FILE:
-            raise UserError(f"media file {path!r} is larger than 1 GB")
-        # a name that is not UTF-8 (undecodable bytes) is kept readable, with replacement marks
-        name = file.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        return name, file.read_bytes()
+        info = file.stat()
     except RuntimeError:  # `~someone` for a user that does not exist
         raise UserError(f"media file {path!r}: cannot expand the home directory") from None
+    except FileNotFoundError:
+        raise UserError(f"media file {path!r} does not exist") from None
     except OSError as exc:
         raise UserError(f"cannot read media file {path!r}: {exc.strerror}") from None
     except ValueError:
         raise UserError(f"media file name {path!r} is not valid") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+        raise UserError(f"media file {path!r} is {kind}, not a regular file")
+    if info.st_size > MAX_FILE:
+        raise UserError(f"media file {path!r} is larger than 1 GB")
+    # a name that is not UTF-8 (undecodable bytes) is kept readable, with replacement marks
+    name = file.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return file, name, info.st_size
+
+
+def read_file(path: str) -> tuple[str, bytes]:
+    """The file's name and bytes, with one-line errors for everything that can go wrong."""
+    file, name, _ = _opened(path)
+    return name, _read(str(file), path)
+
+
+def _read(file: str, shown: str, limit: int | None = None) -> bytes:
+    try:
+        with open(file, "rb") as handle:
+            return handle.read() if limit is None else handle.read(limit)
+    except OSError as exc:
+        raise UserError(f"cannot read media file {shown!r}: {exc.strerror}") from None
+
+
+def _moov(file: str, size: int) -> bytes:
+    """An MP4's `moov` box, found by walking the top-level box headers (it may follow the media)."""
+    with open(file, "rb") as handle:
+        offset = 0
+        while offset + 8 <= size:
+            handle.seek(offset)
+            header = handle.read(16)
+            length, kind = struct.unpack(">I4s", header[:8])
+            if length == 1 and len(header) == 16:
+                length = struct.unpack(">Q", header[8:16])[0]
+            elif length == 0:
+                length = size - offset
+            if length < 8:
+                return b""
+            if kind == b"moov":
+                handle.seek(offset)
+                return handle.read(min(length, MAX_FILE))
+            offset += length
+    return b""
+
+
+@dataclass(frozen=True)
+class OnDisk(MediaFile):
+    """A media file measured from disk and read only when its bytes are needed (to be stored)."""
+
+    path: str = ""
+    length: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.length
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "data":
+            return _whole(object.__getattribute__(self, "path"), object.__getattribute__(self, "length"))
+        return object.__getattribute__(self, name)
+
+
+def _whole(path: str, length: int) -> bytes:
+    data = _read(path, path)
+    if len(data) != length:
+        raise UserError(f"media file {path!r} changed while postmast was reading it")
+    return data
 
 
 def media_file(path: str, alt: str = "") -> MediaFile:
-    """Load and recognise `path` for validation; refuses what no network accepts."""
-    name, data = read_file(path)
-    found = probe(data)
+    """Recognise `path` for validation without reading it whole; refuses what no network accepts."""
+    file, name, size = _opened(path)
+    head = _read(str(file), path, HEAD)
+    if head[4:8] == b"ftyp" and size > len(head):  # the brand's box, then the box that describes the video
+        head = head[: min(len(head), struct.unpack(">I", head[:4])[0])] + _moov(str(file), size)
+    found = probe(head)
     if found is None:
         raise UserError(f"{name}: not a PNG, JPEG, GIF, WebP image or an MP4/MOV video")
-    return MediaFile(data, found.mime, name, alt, found.width, found.height, found.duration)
+    return OnDisk(
+        b"", found.mime, name, alt, found.width, found.height, found.duration, os.fspath(file), size
+    )
 
 
 def store(session: Session, item: MediaFile, now: datetime) -> int:
     """The id of `item` in the media table, inserting it the first time it is seen."""
-    digest = hashlib.sha256(item.data).hexdigest()
+    data = item.data  # read once: from disk, for a file not yet stored
+    digest = hashlib.sha256(data).hexdigest()
     existing = session.scalar(select(Media.id).where(Media.sha256 == digest))
     if existing is not None:
         return existing
@@ -172,11 +261,11 @@ def store(session: Session, item: MediaFile, now: datetime) -> int:
         sha256=digest,
         filename=item.filename[:255],
         mime=item.mime,
-        size=item.size,
+        size=len(data),
         width=item.width,
         height=item.height,
         duration=item.duration,
-        data=item.data,
+        data=data,
         created_at=now,
     )
     session.add(row)

@@ -42,15 +42,18 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     # due again after backoff; cancelled or rescheduled by the user; missed when too late
     S.RETRY_WAIT: frozenset({S.QUEUED, S.CANCELLED, S.MISSED, S.SCHEDULED}),
     # the outcome of an attempt is unknown: when its settle delay has passed, the dispatcher claims
-    # it for a lookup (reconciling); a worker that learns the answer late settles it (published);
-    # the user re-sends after confirming (scheduled)
-    S.UNKNOWN: frozenset({S.RECONCILING, S.PUBLISHED, S.SCHEDULED}),
+    # it for a lookup (reconciling); the user re-sends after confirming (scheduled); a worker whose
+    # answer arrives after its lease ran out (its write waited for the store) settles it with what
+    # the network said (published, retry_wait, failed, or unknown with the true reason)
+    S.UNKNOWN: frozenset({S.RECONCILING, S.PUBLISHED, S.SCHEDULED, S.RETRY_WAIT, S.FAILED, S.UNKNOWN}),
     # a worker asks the network whether the post is there, before anything is sent: found
     # (published, or queued to send the rest of a thread), confirmed absent (queued to send it,
     # or missed when too late), undecided or the lookup's lease expired (unknown). Its own claim
-    # (reconciling -> reconciling) sets the token. Nothing else: no cancel, reschedule or
-    # removal while the post may already be live.
-    S.RECONCILING: frozenset({S.RECONCILING, S.PUBLISHED, S.QUEUED, S.UNKNOWN, S.MISSED}),
+    # (reconciling -> reconciling) sets the token. A late answer to the publish before it settles
+    # it as from unknown. Nothing else: no cancel, reschedule or removal while the post may be live.
+    S.RECONCILING: frozenset(
+        {S.RECONCILING, S.PUBLISHED, S.QUEUED, S.UNKNOWN, S.MISSED, S.RETRY_WAIT, S.FAILED}
+    ),
     # `postmast retry`: a new schedule, due now
     S.FAILED: frozenset({S.SCHEDULED}),
     S.MISSED: frozenset({S.SCHEDULED}),

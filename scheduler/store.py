@@ -18,29 +18,43 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from postmast.clock import Clock, system
 from postmast.scheduler.errors import ConfigError
+from postmast.scheduler.files import private_sqlite
 
 
-def _sqlite_engine(url: str) -> Engine:
+class StoreUnavailable(ConfigError):
+    """Raised when the database cannot be reached now (refused, restarting, locked): try later."""
+
+
+class CommitUncertain(StoreUnavailable):
+    """Raised when the connection failed during COMMIT: the transaction may or may not be stored."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the store is unreachable or busy for now, rather than that a statement
+    is wrong: a refused or dropped connection, a server restarting, SQLite locked past its busy
+    timeout. Writes that fail this way are worth trying again."""
+    if isinstance(exc, StoreUnavailable | OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
-        try:
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create the data directory for {parsed.database}: {exc.strerror}"
-            ) from None
-    engine = create_engine(url, connect_args={"timeout": 30})
+        private_sqlite(Path(parsed.database).expanduser())
+    engine = create_engine(url, connect_args={"timeout": busy_timeout})
+    busy_ms = int(busy_timeout * 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         _wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -78,9 +92,13 @@ class Store:
     never reuses its parent's connections.
     """
 
-    def __init__(self, database_url: str, *, clock: Clock = system, migrate: bool = True) -> None:
+    def __init__(
+        self, database_url: str, *, clock: Clock = system, migrate: bool = True, busy_timeout: float = 30.0
+    ) -> None:
         self.database_url = database_url
         self.clock = clock
+        self.busy_timeout = busy_timeout
+        """SQLite: how long a statement waits for another writer's lock before failing."""
         self._migrate = migrate
         self._engine: Engine | None = None
         self._pid = 0
@@ -93,7 +111,7 @@ class Store:
     def engine(self) -> Engine:
         if self._engine is None or self._pid != os.getpid():
             if self.dialect == "sqlite":
-                engine = _sqlite_engine(self.database_url)
+                engine = _sqlite_engine(self.database_url, self.busy_timeout)
             else:
                 engine = create_engine(self.database_url, pool_pre_ping=True)
             if self._migrate:
@@ -117,14 +135,20 @@ class Store:
         """A transaction that commits at the end, or rolls back everything on error."""
         with self._connect(write=True) as session:
             yield session
-            session.commit()
+            try:
+                session.commit()
+            except DatabaseError as exc:
+                if not unavailable(exc):
+                    raise
+                raise CommitUncertain(f"the database went away during a commit: {first_line(exc)}") from exc
 
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[Session]:
         try:
             connection = self.engine.connect()
         except DatabaseError as exc:  # unreachable server, not a database file, ...
-            raise ConfigError(f"cannot open the database: {first_line(exc)}") from None
+            error = StoreUnavailable if unavailable(exc) else ConfigError
+            raise error(f"cannot open the database: {first_line(exc)}") from None
         with connection:
             if write and self.dialect == "sqlite":
                 connection = connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")

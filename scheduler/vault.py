@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from postmast.scheduler.errors import ConfigError
+from postmast.scheduler.files import private_dir
 
 MASK = "••••••"
 
@@ -82,10 +83,7 @@ class Vault:
     def from_settings(cls, secret_key: str | None, key_file: Path) -> Vault:
         if secret_key:
             return cls(secret_key)
-        try:
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create the data directory {key_file.parent}: {exc.strerror}") from None
+        private_dir(key_file.parent)
         return cls(_load_key_file(key_file))
 
     def encrypt(self, secrets: Mapping[str, Any]) -> bytes:

@@ -16,6 +16,7 @@ from sqlalchemy import DateTime, bindparam, create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from postmast import clock
+from postmast.scheduler.files import private_sqlite, sqlite_path
 
 EMBEDDED_SCHEME = "postmast-sqla"
 
@@ -63,9 +64,13 @@ def register_embedded_transport() -> None:
 
 
 def kombu_url(broker_url: str) -> str:
-    """The URL Celery connects with: the embedded broker goes through `EmbeddedTransport`."""
+    """The URL Celery connects with: the embedded broker goes through `EmbeddedTransport`, its
+    file created private (0600) before SQLite opens it."""
     if broker_url.startswith("sqla+"):
         register_embedded_transport()
+        path = sqlite_path(broker_url)
+        if path is not None:
+            private_sqlite(path)
         return EMBEDDED_SCHEME + broker_url.removeprefix("sqla")
     return broker_url
 

@@ -17,7 +17,8 @@ import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -58,6 +59,11 @@ class Claim:
     deadline: datetime
     lookups: int = 0
     """Lookups since the last unknown outcome that could not decide."""
+    failures: Mapping[str, int] = field(default_factory=dict)
+    """Earlier attempts by error class: the retry policy counts them, read when the claim is taken
+    so that deciding after a network's answer needs nothing from the store."""
+    sent_at: datetime | None = None
+    """When the last publish attempt started: for a lookup, when the uncertain request went out."""
 
     @property
     def status(self) -> Status:
@@ -73,9 +79,25 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def take(store: Store, delivery_id: int, *, lease: float, policy: RetryPolicy) -> Claim | Outcome:
-    """Claim `delivery_id` for this worker, or say why not."""
-    now = store.now()
+def new_token() -> str:
+    return str(uuid.uuid4())
+
+
+def take(
+    store: Store,
+    delivery_id: int,
+    *,
+    lease: float,
+    policy: RetryPolicy,
+    token: str | None = None,
+    now: datetime | None = None,
+) -> Claim | Outcome:
+    """Claim `delivery_id` for this worker with `token`, or say why not.
+
+    The caller chooses the token and the time, so that if the commit fails with the store
+    unavailable it can undo a claim that was stored after all (`Recorder.abandon`)."""
+    token = token or new_token()
+    now = now or store.now()
     with store.write() as session:
         row = session.execute(
             select(Delivery, Account, Post)
@@ -88,9 +110,9 @@ def take(store: Store, delivery_id: int, *, lease: float, policy: RetryPolicy) -
             return Outcome.MISSING
         delivery, account, post = row
         if delivery.status == Status.QUEUED:
-            return _take_publish(session, delivery, account, post, now, lease, policy)
+            return _take_publish(session, delivery, account, post, now, lease, policy, token)
         if delivery.status == Status.RECONCILING and delivery.claim_token is None:
-            return _take_lookup(session, delivery, account, post, now, lease, policy)
+            return _take_lookup(session, delivery, account, post, now, lease, policy, token)
         log.info("delivery %s is %s: a duplicate message, nothing to do", delivery_id, delivery.status)
         return Outcome.NOT_QUEUED
 
@@ -103,6 +125,7 @@ def _take_publish(
     now: datetime,
     lease: float,
     policy: RetryPolicy,
+    token: str,
 ) -> Claim | Outcome:
     if now > delivery.deadline_at:
         late = (now - delivery.due_at).total_seconds()
@@ -131,7 +154,6 @@ def _take_publish(
         )
         log.info("delivery %s waits until %s (%s)", delivery.id, until.isoformat(timespec="seconds"), outcome)
         return outcome
-    token = str(uuid.uuid4())
     won = transition(
         session,
         delivery.id,
@@ -156,6 +178,7 @@ def _take_lookup(
     now: datetime,
     lease: float,
     policy: RetryPolicy,
+    token: str,
 ) -> Claim | Outcome:
     held = hold_back(session, account, delivery.id, now, policy)
     if held is not None:
@@ -173,7 +196,6 @@ def _take_lookup(
         )
         log.info("delivery %s: lookup waits until %s (%s)", delivery.id, until.isoformat(), outcome)
         return outcome
-    token = str(uuid.uuid4())
     won = transition(
         session,
         delivery.id,
@@ -204,6 +226,20 @@ def _claim(
     attempt = Attempt(
         delivery_id=delivery.id, number=number, kind=kind.value, started_at=now, worker=worker_name()
     )
+    failures = {
+        str(error_class): int(count)
+        for error_class, count in session.execute(
+            select(Attempt.error_class, func.count())
+            .where(Attempt.delivery_id == delivery.id, Attempt.error_class.is_not(None))
+            .group_by(Attempt.error_class)
+        )
+    }
+    sent_at = session.scalar(
+        select(Attempt.started_at)
+        .where(Attempt.delivery_id == delivery.id, Attempt.kind == Kind.PUBLISH.value)
+        .order_by(Attempt.number.desc())
+        .limit(1)
+    )
     session.add(attempt)
     session.flush()
     body = load(post.content, post.text).with_media(lambda ref: media_store.load(session, ref.id, ref.alt))
@@ -220,6 +256,8 @@ def _claim(
         published_items(session, delivery.id),
         delivery.deadline_at,
         delivery.reconcile_attempts,
+        failures,
+        sent_at,
     )
 
 

@@ -20,8 +20,10 @@ from sqlalchemy import update
 
 from postmast.clock import Clock
 from postmast.connectors import Connector
+from postmast.connectors.base import insecure_endpoints
 from postmast.connectors.http import HttpClient
 from postmast.scheduler.config import Timings
+from postmast.scheduler.errors import ConfigError
 from postmast.scheduler.models import Account
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import Vault
@@ -29,6 +31,10 @@ from postmast.scheduler.vault import Vault
 log = logging.getLogger("postmast.worker")
 
 ConnectorFactory = Callable[[str], type[Connector]]
+
+
+class InsecureEndpoint(ConfigError):
+    """Raised when an account's endpoint is plain http:// to another machine and not allowed."""
 
 
 @dataclass
@@ -108,8 +114,13 @@ def open_connection(
     """Decrypt the account's secrets and session and build its connector with the task's deadline
     and the store's clock (a connector's "now" is the store's).
 
-    Raises `scheduler.vault.SecretsUnreadable` when the key cannot decrypt them.
+    Raises `scheduler.vault.SecretsUnreadable` when the key cannot decrypt them, and
+    `InsecureEndpoint` when the account would send them in clear text without having been
+    allowed to (`postmast account update --allow-insecure`).
     """
+    insecure = insecure_endpoints(account.settings)
+    if insecure:
+        raise InsecureEndpoint(f"{account.target}: {insecure[0].message}")
     credentials = vault.decrypt(account.secrets)
     state: dict[str, Any] = vault.decrypt_any(account.session) if account.session else {}
     begin = started if started is not None else time.monotonic()

@@ -12,19 +12,25 @@ account's recent posts):
 - confirmed absent: `queued`, and the worker sends it at once (or, past its allowed
   lateness, `missed`);
 - undecidable: back to `unknown`, asked again after growing delays (`RetryPolicy`),
-  then left for a person (`postmast queue --status unknown`,
+  then left for a person (at once when the network offers no way to check at all, as a
+  webhook) (`postmast queue --status unknown`,
   `postmast retry ID --resend-unknown`).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import select
-
-from postmast.connectors import Absent, ConnectorError, Found, PublishResult, RateLimited, Undecidable
-from postmast.scheduler.models import Attempt
+from postmast.connectors import (
+    Absent,
+    Connector,
+    ConnectorError,
+    Found,
+    PublishResult,
+    RateLimited,
+    Undecidable,
+)
 from postmast.scheduler.states import Status
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import redact
@@ -33,7 +39,7 @@ from postmast.workers.connection import Connection
 from postmast.workers.outcome import Outcome
 from postmast.workers.record import Recorder
 from postmast.workers.retry import Decision, RetryPolicy
-from postmast.workers.thread import item_key, record_item, thread_content
+from postmast.workers.thread import item_key, thread_content
 
 log = logging.getLogger("postmast.worker")
 
@@ -56,7 +62,7 @@ class Reconciler:
                 claim, PublishResult(first.id, first.url), "every item was recorded"
             )
         now = self.store.now()
-        sent_at = self._sent_at(claim) or now
+        sent_at = claim.sent_at or now
         try:
             answer = connector.lookup(
                 thread_content(items, position, done),
@@ -74,11 +80,11 @@ class Reconciler:
             return self._undecided(
                 claim, f"internal error in the {connector.name} connector: {type(exc).__name__}"
             )
-        if isinstance(answer, Undecidable):
-            return self._undecided(claim, answer.reason)
+        if isinstance(answer, Undecidable):  # a network with no way to check is not asked again
+            return self._undecided(claim, answer.reason, final=type(connector).lookup is Connector.lookup)
         label = f"item {position + 1} of {len(items)}" if len(items) > 1 else "the post"
         if isinstance(answer, Found):
-            record_item(self.store, claim.delivery_id, position, answer.result, self.store.now())
+            self.recorder.item(claim.delivery_id, position, answer.result)
             done[position] = answer.result.ref()
             log.info(
                 "delivery %s: %s found on the network after an unknown outcome", claim.delivery_id, label
@@ -86,8 +92,7 @@ class Reconciler:
             if len(done) == len(items):
                 head = answer.result if position == 0 else PublishResult(done[0].id, done[0].url)
                 return self.recorder.published(claim, head, f"{label} found on the network")
-            self._queue(claim, f"{label} found on the network; the rest of the thread is sent next")
-            return None
+            return self._queue(claim, f"{label} found on the network; the rest of the thread is sent next")
         assert isinstance(answer, Absent)
         log.info("delivery %s: %s confirmed not on the network", claim.delivery_id, label)
         if self.store.now() > claim.deadline:
@@ -97,10 +102,11 @@ class Reconciler:
                 error_class="Missed",
                 message="confirmed not on the network, and its allowed lateness is over",
             )
-        self._queue(claim, f"{label} confirmed not on the network; it is sent now")
-        return None
+        return self._queue(claim, f"{label} confirmed not on the network; it is sent now")
 
-    def _queue(self, claim: Claim, message: str) -> None:
+    def _queue(self, claim: Claim, message: str) -> Outcome | None:
+        """Back to `queued`, to be sent at once (None); unless that write waits in the outbox: then
+        nothing is sent until it is recorded."""
         self.recorder.finish(
             claim,
             Decision(Status.QUEUED),
@@ -108,23 +114,14 @@ class Reconciler:
             message=message,
             columns={"reconcile_attempts": 0},
         )
+        return Outcome.DEFERRED if self.recorder.waiting(claim.delivery_id) else None
 
-    def _sent_at(self, claim: Claim) -> datetime | None:
-        """When the uncertain request went out: the start of the last publish attempt."""
-        with self.store.read() as session:
-            return session.scalar(
-                select(Attempt.started_at)
-                .where(Attempt.delivery_id == claim.delivery_id, Attempt.kind == "publish")
-                .order_by(Attempt.number.desc())
-                .limit(1)
-            )
-
-    def _undecided(self, claim: Claim, reason: str, rate_limited_for: float | None = None) -> Outcome | None:
+    def _undecided(
+        self, claim: Claim, reason: str, rate_limited_for: float | None = None, *, final: bool = False
+    ) -> Outcome | None:
         lookups = claim.lookups + 1
-        delay = self.policy.lookup_delay(lookups, rate_limited_for)
+        delay = None if final else self.policy.lookup_delay(lookups, rate_limited_for)
         again = self.store.now() + timedelta(seconds=delay) if delay is not None else None
-        if rate_limited_for is not None:  # hold back the whole account, as after a publish
-            self.recorder.limit_account(claim.account.id, rate_limited_for)
         advice = (
             "; asking again later"
             if again is not None
@@ -136,5 +133,6 @@ class Reconciler:
             Decision(Status.UNKNOWN),
             error_class="Unverifiable",
             message=f"outcome unknown: {reason}{advice}",
+            limit_for=rate_limited_for,  # hold back the whole account, as after a publish
             columns={"reconcile_at": again, "reconcile_attempts": lookups},
         )

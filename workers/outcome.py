@@ -16,6 +16,10 @@ class Outcome(StrEnum):
     HELD_REAUTH = "held: the account needs re-authorisation"
     HELD_RATE_LIMITED = "held: the account is rate-limited by the network"
     HELD_BUSY = "held: another delivery of the account is being published"
+    # The job store was unavailable: nothing was sent.
+    STORE_UNAVAILABLE = "not taken: the job store is unavailable; the dispatcher hands it out again"
+    # The lookup's answer waits in the outbox for the store: nothing is sent until it is recorded.
+    DEFERRED = "recorded in the outbox: the job store is unavailable"
     # Nothing to do.
     NOT_QUEUED = "not queued: a duplicate message, or the delivery moved on"
     RACED = "raced: another copy of the message claimed it"

@@ -5,16 +5,20 @@ sent, so a later attempt resumes at the first unsent item and never reposts the 
 A delivery taken for reconciliation is looked up first (`workers.lookup`); when the
 network confirms it absent, this worker sends it at once. Whatever happens, the
 account's next turn is claimed afterwards (one delivery in flight per account).
+
+Once a network has answered, the answer is never lost: when the store is unavailable the
+`Recorder` keeps it in the outbox, this task retries it with backoff until its time limit,
+and a background thread of the worker process (`start_draining`) goes on after that.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import func, select
 
 from postmast.connectors import (
     ConnectorError,
@@ -27,17 +31,18 @@ from postmast.connectors import (
 from postmast.scheduler import claims
 from postmast.scheduler.config import Settings
 from postmast.scheduler.errors import ConfigError
-from postmast.scheduler.models import Attempt
 from postmast.scheduler.states import Status
-from postmast.scheduler.store import Store
+from postmast.scheduler.store import CommitUncertain, Store, unavailable
 from postmast.scheduler.vault import Vault, redact
-from postmast.workers.claim import Claim, Kind, take
-from postmast.workers.connection import Connection, ConnectorFactory, open_connection
+from postmast.workers.claim import Claim, Kind, new_token, take, worker_name
+from postmast.workers.connection import Connection, ConnectorFactory, InsecureEndpoint, open_connection
 from postmast.workers.lookup import Reconciler
+from postmast.workers.outbox import Outbox
 from postmast.workers.outcome import Outcome
 from postmast.workers.record import Recorder
 from postmast.workers.retry import Decision, RetryPolicy
-from postmast.workers.thread import item_key, record_item, thread_content
+from postmast.workers.thread import item_key, thread_content
+from postmast.workers.write import apply_entry
 
 log = logging.getLogger("postmast.worker")
 
@@ -61,20 +66,62 @@ class Publisher:
         self.policy = policy or RetryPolicy.from_settings(settings)
         self.connectors = connectors
         self.enqueue = enqueue
-        self.recorder = Recorder(store, self.policy)
+        self.outbox = Outbox(settings.data_dir / "outbox")
+        self.recorder = Recorder(store, self.policy, self.outbox)
         self.reconciler = Reconciler(store, self.recorder, self.policy)
+        self._draining: threading.Thread | None = None
 
     # -- the whole path ---------------------------------------------------------------------------
 
     def publish(self, delivery_id: int) -> Outcome:
         """Handle one message for `delivery_id`: publish it, or look it up first, if it is still ours."""
+        started = time.monotonic()
         claim = self._take(delivery_id)
         if isinstance(claim, Outcome):
             return claim
         try:
             return self._run(claim)
         finally:
+            if self.recorder.waiting(claim.delivery_id):
+                self._record_before(started + self.timings.task_time_limit - 1.0)
             self.hand_off(claim.account.id)
+
+    def drain(self) -> int:
+        """Apply what waits in the outbox, once; returns how many writes were applied."""
+        return self.outbox.drain(self.store, apply_entry).applied
+
+    def start_draining(self, every: float = 1.0) -> None:
+        """Apply the outbox now and then in the background, for as long as this process runs (the
+        next worker to start applies what a stopped one left)."""
+        if self._draining is not None and self._draining.is_alive():
+            return
+
+        def loop() -> None:
+            delay = every
+            while True:
+                try:
+                    left = self.outbox.drain(self.store, apply_entry).remaining
+                except Exception:
+                    log.exception("could not apply the outbox")
+                    left = 1
+                delay = min(30.0, delay * 2) if left else every
+                time.sleep(delay)
+
+        self._draining = threading.Thread(target=loop, name="postmast-outbox", daemon=True)
+        self._draining.start()
+
+    def _record_before(self, deadline: float) -> None:
+        """Retry the outbox with backoff until it is empty or the task's time is nearly up."""
+        try:
+            left = self.outbox.drain_until(self.store, apply_entry, deadline).remaining
+        except SoftTimeLimitExceeded:
+            left = len(self.outbox.entries())
+        if left:
+            log.warning(
+                "the job store is still unavailable: %d writes wait in %s (applied when it is back)",
+                left,
+                self.outbox.directory,
+            )
 
     def hand_off(self, account_id: int) -> None:
         """Claim the account's next turn now that this one is done (one in flight per account)."""
@@ -91,7 +138,22 @@ class Publisher:
     # -- steps ------------------------------------------------------------------------------------
 
     def _take(self, delivery_id: int) -> Claim | Outcome:
-        return take(self.store, delivery_id, lease=self.timings.lease, policy=self.policy)
+        token, now = new_token(), self.store.now()
+        try:
+            return take(
+                self.store, delivery_id, lease=self.timings.lease, policy=self.policy, token=token, now=now
+            )
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            log.warning(
+                "delivery %s: not taken, the job store is unavailable (%s); it is handed out again later",
+                delivery_id,
+                type(exc).__name__,
+            )
+            if isinstance(exc, CommitUncertain):  # the claim may have been stored: undo it then
+                self.recorder.abandon(delivery_id, token, worker_name(), now)
+            return Outcome.STORE_UNAVAILABLE
 
     def _run(self, claim: Claim) -> Outcome:
         started = time.monotonic()
@@ -106,7 +168,8 @@ class Publisher:
             )
         except ConfigError as exc:
             decision = Decision(Status.FAILED if claim.kind == Kind.PUBLISH else Status.UNKNOWN)
-            ended = self.recorder.finish(claim, decision, error_class="SecretsUnreadable", message=str(exc))
+            kind = "InsecureEndpoint" if isinstance(exc, InsecureEndpoint) else "SecretsUnreadable"
+            ended = self.recorder.finish(claim, decision, error_class=kind, message=str(exc))
             return ended or Outcome.FAILED
         try:
             connection.refresh_cache(self.store.now())
@@ -122,8 +185,14 @@ class Publisher:
         finally:
             try:
                 connection.save(self.store, self.vault, self.store.now())
-            except Exception:
-                log.exception("account %s: could not save the connector's session", claim.account.id)
+            except Exception as exc:
+                if not unavailable(exc):
+                    log.exception("account %s: could not save the connector's session", claim.account.id)
+                else:
+                    log.warning(
+                        "account %s: could not save the connector's session (the job store is unavailable)",
+                        claim.account.id,
+                    )
 
     def _send_items(self, claim: Claim, connection: Connection) -> Outcome:
         connector = connection.connector
@@ -164,7 +233,7 @@ class Publisher:
                     claim, Decision(Status.UNKNOWN), error_class="InternalError", message=message
                 )
                 return Outcome.UNKNOWN
-            record_item(self.store, claim.delivery_id, position, result, self.store.now())
+            self.recorder.item(claim.delivery_id, position, result)
             done[position] = result.ref()
             head = head or (result if position == 0 else None)
         first = done[0]
@@ -177,16 +246,7 @@ class Publisher:
     ) -> Outcome:
         if total > 1:
             message = f"item {position + 1} of {total}: {message}"
-        with self.store.read() as session:
-            same_kind = (
-                session.scalar(
-                    select(func.count())
-                    .select_from(Attempt)
-                    .where(Attempt.delivery_id == claim.delivery_id, Attempt.error_class == error.kind)
-                )
-                or 0
-            )
-        decision = self.policy.decide(error, same_kind + 1)
+        decision = self.policy.decide(error, claim.failures.get(error.kind, 0) + 1)
         if decision.reason:
             message = f"{message} ({decision.reason})"
         ended = self.recorder.finish(
@@ -197,7 +257,5 @@ class Publisher:
             http_status=error.http_status,
             rate_limited=isinstance(error, RateLimited),
         )
-        if decision.flag_account:
-            self.recorder.flag_account(claim.account.id, claim.target, message)
         log.warning("delivery %s to %s: %s -> %s", claim.delivery_id, claim.target, message, decision.status)
         return ended or Outcome.UNKNOWN

@@ -1,9 +1,9 @@
-"""Recording what a task learnt: the attempt row, then the delivery's next state, in one transaction.
+"""Recording what a task learnt, so that a known outcome is never lost.
 
-Every write is guarded by the claim: the attempt row is completed once (`finished_at IS
-NULL`), and the delivery moves only from the state the claim holds it in, with the
-claim's token. If the reaper declared the attempt `unknown` meanwhile and the network
-did answer, a published post is still recorded: the worker knows better.
+The `Recorder` turns what a task learnt into records (`workers.write`) and applies each at
+once; when the store is unavailable (connections refused, a restart, SQLite locked past its
+busy timeout) it keeps the record in the outbox (`workers.outbox`), which is applied in
+order once the store is back, and every later write for the same delivery queues behind it.
 """
 
 from __future__ import annotations
@@ -12,17 +12,16 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
 
 from postmast.connectors import PublishResult
-from postmast.scheduler import claims
-from postmast.scheduler.models import Account, AccountStatus, Attempt
-from postmast.scheduler.states import UNSETTLED, Status, transition
-from postmast.scheduler.store import Store
+from postmast.scheduler.states import Status
+from postmast.scheduler.store import Store, unavailable
 from postmast.workers.claim import Claim
+from postmast.workers.outbox import Outbox
 from postmast.workers.outcome import Outcome
 from postmast.workers.retry import Decision, RetryPolicy
+from postmast.workers.write import Abandon, Ending, Item, Record, apply, encode
 
 log = logging.getLogger("postmast.worker")
 
@@ -35,49 +34,71 @@ ENDED = {
 }
 
 
+# -- the recorder -------------------------------------------------------------------------------------
+
+
 class Recorder:
-    def __init__(self, store: Store, policy: RetryPolicy) -> None:
+    def __init__(self, store: Store, policy: RetryPolicy, outbox: Outbox) -> None:
         self.store = store
         self.policy = policy
+        self.outbox = outbox
+
+    def write(self, record: Record) -> bool:
+        """Apply `record` now, or keep it in the outbox when the store is unavailable (or an earlier
+        write for the same delivery is waiting there). True when it was applied now."""
+        if self.outbox.holds(record.delivery_id):
+            self.outbox.put(record.delivery_id, encode(record))
+            return False
+        try:
+            with self.store.write() as session:
+                apply(session, record)
+        except IntegrityError:  # an item recorded by another copy of this write: nothing to add
+            return True
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            self.outbox.put(record.delivery_id, encode(record))
+            log.warning(
+                "delivery %s: the job store is unavailable (%s); what the worker learnt is kept in %s "
+                "and recorded as soon as the store is back",
+                record.delivery_id,
+                type(exc).__name__,
+                self.outbox.directory,
+            )
+            return False
+        return True
+
+    def waiting(self, delivery_id: int) -> bool:
+        """Whether a write for `delivery_id` is still in the outbox."""
+        return self.outbox.holds(delivery_id)
+
+    def item(self, delivery_id: int, position: int, result: PublishResult) -> bool:
+        """One item of a thread is on the network: record it before the next is sent."""
+        return self.write(
+            Item(delivery_id, position, result.remote_id, result.url, dict(result.extra), self.store.now())
+        )
 
     def published(self, claim: Claim, result: PublishResult, note: str = "") -> Outcome:
         """The whole delivery is on the network: `published`, with its first item's id and link."""
         now = self.store.now()
-        values: dict[str, Any] = dict(
-            remote_id=result.remote_id,
-            public_url=result.url,
-            published_at=now,
-            last_error=None,
-            last_error_class=None,
-        )
-        with self.store.write() as session:
-            self._attempt(
-                session,
+        self.write(
+            self._ending(
                 claim,
+                Status.PUBLISHED,
                 now,
-                Status.PUBLISHED,
-                http_status=result.http_status,
-                remote_id=result.remote_id,
-                message=note or None,
+                attempt={
+                    "http_status": result.http_status,
+                    "remote_id": result.remote_id,
+                    "message": note or None,
+                },
+                columns={
+                    "remote_id": result.remote_id,
+                    "public_url": result.url,
+                    "published_at": now,
+                    "last_error": None,
+                    "last_error_class": None,
+                },
             )
-            won = transition(
-                session,
-                claim.delivery_id,
-                claim.status,
-                Status.PUBLISHED,
-                now=now,
-                expected_token=claim.token,
-                **values,
-            )
-            if not won:  # the lease ran out and the reaper said `unknown`: we know better now
-                won = transition(
-                    session, claim.delivery_id, list(UNSETTLED), Status.PUBLISHED, now=now, **values
-                )
-        log.info(
-            "delivery %s published to %s as %s",
-            claim.delivery_id,
-            claim.target,
-            result.url or result.remote_id,
         )
         return Outcome.PUBLISHED
 
@@ -90,6 +111,7 @@ class Recorder:
         message: str,
         http_status: int | None = None,
         rate_limited: bool = False,
+        limit_for: float | None = None,
         columns: dict[str, Any] | None = None,
     ) -> Outcome | None:
         """Record the attempt and move the delivery from its claimed state as `decision` says.
@@ -97,84 +119,47 @@ class Recorder:
         Returns the task's outcome when the delivery ended the task there (None for `queued`:
         after a lookup, the caller sends it at once)."""
         now = self.store.now()
-        with self.store.write() as session:
-            self._attempt(
-                session,
+        values: dict[str, Any] = {"last_error": message, "last_error_class": error_class}
+        limit_until = now + timedelta(seconds=max(1.0, limit_for)) if limit_for is not None else None
+        if decision.status == Status.RETRY_WAIT:
+            values["next_attempt_at"] = now + timedelta(seconds=decision.delay)
+            if rate_limited:
+                limit_until = values["next_attempt_at"]
+        if decision.status == Status.UNKNOWN:
+            values["reconcile_at"] = now + timedelta(seconds=self.policy.settle)
+            values["reconcile_attempts"] = 0
+        if decision.status == Status.QUEUED:  # after a lookup: the normal path sends it now
+            values.update(queued_at=now, next_attempt_at=now, last_error=None, last_error_class=None)
+        if decision.status != Status.PUBLISHING:
+            values.update(claim_token=None, lease_until=None)
+        values.update(columns or {})
+        self.write(
+            self._ending(
                 claim,
+                decision.status,
                 now,
-                decision.status,
-                http_status=http_status,
-                error_class=error_class,
-                message=message,
+                attempt={"http_status": http_status, "error_class": error_class, "message": message},
+                columns=values,
+                limit_until=limit_until,
+                flag_reason=message if decision.flag_account else None,
             )
-            values: dict[str, Any] = {"last_error": message, "last_error_class": error_class}
-            if decision.status == Status.RETRY_WAIT:
-                values["next_attempt_at"] = now + timedelta(seconds=decision.delay)
-                if rate_limited:
-                    claims.limit_account(session, claim.account.id, values["next_attempt_at"])
-            if decision.status == Status.UNKNOWN:
-                values["reconcile_at"] = now + timedelta(seconds=self.policy.settle)
-                values["reconcile_attempts"] = 0
-            if decision.status == Status.QUEUED:  # after a lookup: the normal path sends it now
-                values.update(queued_at=now, next_attempt_at=now, last_error=None, last_error_class=None)
-            if decision.status != Status.PUBLISHING:
-                values.update(claim_token=None, lease_until=None)
-            values.update(columns or {})
-            transition(
-                session,
-                claim.delivery_id,
-                claim.status,
-                decision.status,
-                now=now,
-                expected_token=claim.token,
-                **values,
-            )
+        )
         return ENDED.get(decision.status)
 
-    def flag_account(self, account_id: int, target: str, reason: str) -> None:
-        """The network refused the account's credentials: its deliveries wait for a person."""
-        now = self.store.now()
-        with self.store.write() as session:
-            flipped = session.execute(
-                update(Account)
-                .where(Account.id == account_id, Account.status == AccountStatus.ACTIVE)
-                .values(status=AccountStatus.NEEDS_REAUTH, status_reason=reason, updated_at=now)
-            ).rowcount  # type: ignore[attr-defined]
-        if flipped:  # one notice per incident: only the worker that flipped the flag says it
-            log.error(
-                "account %s needs re-authorisation: %s (its deliveries wait; fix with: "
-                "postmast account update %s --secrets)",
-                target,
-                reason,
-                target,
-            )
-
-    def limit_account(self, account_id: int, seconds: float) -> None:
-        with self.store.write() as session:
-            claims.limit_account(session, account_id, self.store.now() + timedelta(seconds=max(1.0, seconds)))
+    def abandon(self, delivery_id: int, token: str, worker: str, at: datetime) -> None:
+        """A claim whose commit failed: if it was stored after all, undo it (nothing was sent)."""
+        self.write(Abandon(delivery_id, token, worker, at))
 
     @staticmethod
-    def _attempt(
-        session: Session,
-        claim: Claim,
-        now: datetime,
-        outcome: Status,
-        *,
-        http_status: int | None = None,
-        error_class: str | None = None,
-        message: str | None = None,
-        remote_id: str | None = None,
-    ) -> None:
-        """Complete this attempt's row, once (`finished_at IS NULL` guards it)."""
-        session.execute(
-            update(Attempt)
-            .where(Attempt.id == claim.attempt_id, Attempt.finished_at.is_(None))
-            .values(
-                finished_at=now,
-                outcome=outcome.value,
-                http_status=http_status,
-                error_class=error_class,
-                message=message,
-                remote_id=remote_id,
-            )
+    def _ending(claim: Claim, status: Status, now: datetime, **values: Any) -> Ending:
+        return Ending(
+            claim.delivery_id,
+            claim.account.id,
+            claim.target,
+            claim.attempt_id,
+            claim.token,
+            claim.status,
+            status,
+            now,
+            **values,
         )

@@ -1,24 +1,20 @@
 """Threads: items are sent one by one, each recorded before the next goes out.
 
 A retry resumes at the first unrecorded item and never reposts the head; each item
-has its own idempotency key derived from the delivery's.
+has its own idempotency key derived from the delivery's. Recording an item is the
+`Recorder`'s (`workers.record.Item`): in the store, or in the outbox while the store is
+unavailable, before the next item is sent.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
-from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from postmast.connectors import Content, PublishResult, RemoteRef
+from postmast.connectors import Content, RemoteRef
 from postmast.scheduler.models import DeliveryItem
-from postmast.scheduler.store import Store
-
-log = logging.getLogger("postmast.worker")
 
 
 def item_key(idempotency_key: str, position: int) -> str:
@@ -37,21 +33,3 @@ def thread_content(items: list[Content], position: int, done: dict[int, RemoteRe
     if position == 0:
         return items[0]
     return replace(items[position], reply_to=done[position - 1], root=done[0])
-
-
-def record_item(store: Store, delivery_id: int, position: int, result: PublishResult, now: datetime) -> None:
-    """Record one published item in its own transaction, before anything else is sent."""
-    try:
-        with store.write() as session:
-            session.add(
-                DeliveryItem(
-                    delivery_id=delivery_id,
-                    position=position,
-                    remote_id=result.remote_id,
-                    public_url=result.url,
-                    ref=dict(result.extra),
-                    published_at=now,
-                )
-            )
-    except IntegrityError:
-        log.warning("delivery %s item %s was already recorded", delivery_id, position)

@@ -8,9 +8,15 @@ import click
 
 from postmast.cli.output import console, emit_json, json_option, table
 from postmast.connectors import Connector, available
+from postmast.connectors.base import ALLOW_INSECURE
 from postmast.context import Context
 from postmast.scheduler.accounts import FIELD_RE, Accounts, connector_class
 from postmast.scheduler.errors import UserError
+
+INSECURE_HELP = (
+    "Allow plain http:// endpoints on other machines (credentials cross the network in clear "
+    "text); kept with the account (remove with --set allow_insecure=)."
+)
 
 
 def parse_pairs(pairs: tuple[str, ...] | list[str], what: str) -> dict[str, str]:
@@ -79,8 +85,16 @@ def account() -> None:
 @click.argument("name")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A setting (repeatable).")
 @click.option("--secrets-from-stdin", is_flag=True, help="Read secrets as KEY=VALUE lines from stdin.")
+@click.option("--allow-insecure", is_flag=True, help=INSECURE_HELP)
 @json_option
-def add(network: str, name: str, settings: tuple[str, ...], secrets_from_stdin: bool, as_json: bool) -> None:
+def add(
+    network: str,
+    name: str,
+    settings: tuple[str, ...],
+    secrets_from_stdin: bool,
+    allow_insecure: bool,
+    as_json: bool,
+) -> None:
     """Add an account. Secrets are asked with a hidden prompt, never taken as arguments.
 
     \b
@@ -91,6 +105,8 @@ def add(network: str, name: str, settings: tuple[str, ...], secrets_from_stdin: 
     """
     cls = connector_class(network)
     values = parse_pairs(settings, "setting")
+    if allow_insecure:
+        values[ALLOW_INSECURE] = "true"
     problems = cls.check_settings(values)
     if problems:
         raise UserError(f"{network}:{name}: " + "; ".join(p.message for p in problems))
@@ -116,9 +132,15 @@ def add(network: str, name: str, settings: tuple[str, ...], secrets_from_stdin: 
 )
 @click.option("--secrets", "ask_secrets", is_flag=True, help="Replace the secrets (hidden prompt).")
 @click.option("--secrets-from-stdin", is_flag=True, help="Replace the secrets from KEY=VALUE lines on stdin.")
+@click.option("--allow-insecure", is_flag=True, help=INSECURE_HELP)
 @json_option
 def update(
-    target: str, settings: tuple[str, ...], ask_secrets: bool, secrets_from_stdin: bool, as_json: bool
+    target: str,
+    settings: tuple[str, ...],
+    ask_secrets: bool,
+    secrets_from_stdin: bool,
+    allow_insecure: bool,
+    as_json: bool,
 ) -> None:
     """Change settings or secrets; this also clears a needs-re-authorisation flag.
 
@@ -135,7 +157,10 @@ def update(
         secrets = read_secret_lines()
     elif ask_secrets:
         secrets = prompt_secrets(cls)
-    view = service.update(target, parse_pairs(settings, "setting"), secrets, discover=True)
+    changes = parse_pairs(settings, "setting")
+    if allow_insecure:
+        changes[ALLOW_INSECURE] = "true"
+    view = service.update(target, changes, secrets, discover=True)
     for note in view.notes:
         click.echo(f"postmast: note: {note}", err=True)
     if as_json:

@@ -15,6 +15,7 @@ from postmast.cli.reporting import render
 from postmast.context import Context
 from postmast.scheduler.deliveries import Filters
 from postmast.scheduler.errors import ConfigError, UserError
+from postmast.scheduler.files import modes
 from postmast.scheduler.migrations import current_revision, head_revision, upgrade
 from postmast.scheduler.report import build
 from postmast.scheduler.timespec import zone
@@ -86,13 +87,15 @@ def key_generate() -> None:
 @click.command("config")
 @json_option
 def config(as_json: bool) -> None:
-    """Show the effective configuration (passwords and keys masked).
+    """Show the effective configuration (passwords and keys masked), and the modes of the data
+    directory and its files, with a warning for any that others could read.
 
     \b
     Example:
       postmast config --json
     """
     settings = Context.from_env().settings
+    files = modes(settings.data_dir)
     data = {
         "data_dir": str(settings.data_dir),
         "database_url": safe_url(settings.database_url),
@@ -102,12 +105,26 @@ def config(as_json: bool) -> None:
         "schema_head": head_revision(),
         "max_attempts": settings.max_attempts,
         "timings_seconds": vars(settings.timings),
+        "files": [found.as_dict() for found in files],
     }
+    for found in files:
+        if found.loose:
+            wanted = "700" if found.path.is_dir() else "600"
+            click.echo(
+                f"postmast: warning: {found.path} is open to other users (mode {found.mode:04o}); "
+                f"run: chmod {wanted} {found.path}",
+                err=True,
+            )
     if as_json:
         emit_json(data)
         return
     for name, value in data.items():
-        click.echo(f"{name:>16}: {value}")
+        if name != "files":
+            click.echo(f"{name:>16}: {value}")
+    for number, found in enumerate(files):
+        label = "files" if number == 0 else ""
+        note = "  (open to other users)" if found.loose else ""
+        click.echo(f"{label:>16}: {found.mode:04o} {found.path}{note}")
 
 
 @click.command("demo")

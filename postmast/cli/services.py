@@ -10,7 +10,7 @@ import click
 from postmast.context import Context
 from postmast.logs import configure
 from postmast.scheduler.dispatcher import Dispatcher, Loop
-from postmast.supervisor import Supervisor, postmast_command
+from postmast.supervisor import Supervisor, die_with_parent, postmast_command
 
 LOGLEVEL = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 
@@ -51,6 +51,7 @@ def worker(concurrency: int, pool: str, loglevel: str | None, events: bool) -> N
     ctx = Context.from_env()
     level = (loglevel or ctx.settings.log_level).upper()
     configure(level)
+    die_with_parent()
     _prepare(ctx)
     app = create_app(ctx.settings)
     argv = [
@@ -81,20 +82,25 @@ def scheduler_command(loglevel: str | None) -> None:
     """
     from postmast.workers.app import create_app, enqueue_all
     from postmast.workers.broker import clean_embedded_broker
+    from postmast.workers.outbox import Outbox
+    from postmast.workers.write import apply_entry
 
     ctx = Context.from_env()
     configure((loglevel or ctx.settings.log_level).upper())
+    die_with_parent()
     _prepare(ctx)
     app = create_app(ctx.settings)
     housekeeping = (
         partial(clean_embedded_broker, ctx.settings.broker_url) if ctx.settings.embedded_broker else None
     )
     queue = ctx.settings.queue
+    outbox = Outbox(ctx.settings.data_dir / "outbox")
     dispatcher = Dispatcher(
         ctx.store,
         ctx.settings,
         partial(enqueue_all, app, queue=queue),
         housekeeping=housekeeping,
+        drain=partial(outbox.drain, ctx.store, apply_entry),
     )
     Loop(dispatcher, tick=ctx.settings.timings.tick, clock=ctx.store.now).run()
 
@@ -108,24 +114,30 @@ def scheduler_command(loglevel: str | None) -> None:
     show_default=True,
     help="Worker concurrency.",
 )
-@click.option("--loglevel", type=LOGLEVEL, default="INFO", show_default=True)
-def run(concurrency: int, loglevel: str) -> None:
+@click.option("--loglevel", type=LOGLEVEL, help="Default: POSTMAST_LOG_LEVEL or INFO.")
+def run(concurrency: int, loglevel: str | None) -> None:
     """Run a worker and the scheduler together on this machine; Ctrl-C stops both cleanly.
+
+    The two die with it, however it ends; a set left running by an earlier run is reported
+    and nothing is started beside it.
 
     \b
     Example:
       postmast run
     """
     ctx = Context.from_env()
-    configure(loglevel.upper())
-    _prepare(ctx)
+    level = (loglevel or ctx.settings.log_level).upper()
+    configure(level)
     supervisor = Supervisor(
         {
-            "scheduler": postmast_command("scheduler", f"--loglevel={loglevel}"),
-            "worker": postmast_command("worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"),
+            "scheduler": postmast_command("scheduler", f"--loglevel={level}"),
+            "worker": postmast_command("worker", f"--concurrency={concurrency}", f"--loglevel={level}"),
         },
         grace=ctx.settings.timings.task_time_limit + 10,
+        pid_file=ctx.settings.data_dir / "run.pid",
     )
+    supervisor.reserve()
+    _prepare(ctx)
     raise SystemExit(supervisor.run())
 
 

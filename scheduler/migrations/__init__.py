@@ -17,6 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
+from postmast.scheduler.files import private_file
+
 _ADVISORY_LOCK_ID = 0x706F73746D617374  # "postmast"
 
 
@@ -51,7 +53,7 @@ def _upgrade_lock(engine: Engine, connection: Connection) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate-lock", "a") as lock_file:
+    with open(private_file(Path(f"{database}.migrate-lock")), "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
             yield

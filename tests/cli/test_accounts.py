@@ -366,3 +366,34 @@ class _Collect:
 
     def flush(self) -> None:
         pass
+
+
+def test_a_clear_text_endpoint_needs_allow_insecure(cli: Cli) -> None:
+    far = ["account", "add", "mastodon", "far", "--set", "instance=http://192.0.2.1", "--secrets-from-stdin"]
+    error_line(
+        cli(*far, input="access_token=tok\n"),
+        "mastodon:far: instance is http://192.0.2.1: credentials would cross the network in clear text",
+        "--allow-insecure",
+    )
+    error_line(
+        cli("account", "add", "webhook", "far", "--set", "url=http://hooks.example.org/x", input=""),
+        "url is http://hooks.example.org",
+    )
+    assert as_json(cli("account", "list", "--json")) == {"accounts": []}
+    ok(
+        cli("account", "add", "webhook", "near", "--set", "url=http://127.0.0.1:9/x", input="")
+    )  # this machine
+    lab = [
+        "account",
+        "add",
+        "webhook",
+        "lab",
+        "--set",
+        "url=http://192.0.2.1/x",
+        "--allow-insecure",
+        "--json",
+    ]
+    added = as_json(cli(*lab, input=""))
+    assert added["settings"] == {"url": "http://192.0.2.1/x", "allow_insecure": "true"}  # kept for the worker
+    ok(cli("account", "update", "webhook:lab", "--set", "url=http://192.0.2.2/x"))  # still allowed
+    error_line(cli("account", "update", "webhook:lab", "--set", "allow_insecure="), "url is http://192.0.2.2")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
+from celery import Celery
 from sqlalchemy import create_engine, text
 
 from postmast import __version__
+from postmast.scheduler.config import Settings
 from postmast.scheduler.migrations import head_revision
 from postmast.scheduler.vault import Vault
+from postmast.workers.broker import kombu_url
 from tests.cli.conftest import Cli, as_json, error_line, ok
 
 
@@ -135,3 +140,44 @@ def test_unreachable_database_is_one_line(cli: Cli) -> None:
 
 def test_version(cli: Cli) -> None:
     assert ok(cli("--version")).out == f"postmast, version {__version__}\n"
+
+
+def test_every_file_in_the_data_dir_is_private_whatever_the_umask(cli: Cli, data_dir: Path) -> None:
+    previous = os.umask(0o022)  # the usual umask: files 0644, directories 0755
+    try:
+        ok(cli("account", "add", "webhook", "team", "--set", "url=http://127.0.0.1:9/hook", input=""))
+        ok(cli("post", "Hello", "--to", "webhook:team", "--at", "in 1h"))
+        broker = Settings.from_env({"POSTMAST_DATA_DIR": str(data_dir)}).broker_url
+        Celery(broker=kombu_url(broker)).connection().ensure_connection()  # the embedded broker's file
+        engine = create_engine(broker.removeprefix("sqla+"))
+        with engine.connect() as connection:
+            connection.execute(text("PRAGMA journal_mode=WAL"))
+            connection.execute(text("CREATE TABLE IF NOT EXISTS t (x)"))
+            names = {p.name for p in data_dir.iterdir()}
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data_dir.iterdir()}
+        engine.dispose()
+    finally:
+        os.umask(previous)
+    # a -wal file exists while a connection is open: SQLite gives it the database file's mode
+    assert {"postmast.db", "broker.db", "broker.db-wal", "secret.key", "postmast.db.migrate-lock"} <= names
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert {name: oct(mode) for name, mode in modes.items() if mode & 0o077} == {}
+    data = as_json(cli("config", "--json"))
+    assert {f["path"]: f["mode"] for f in data["files"]}[str(data_dir / "postmast.db")] == "0600"
+    assert not any(f["loose"] for f in data["files"])
+
+
+def test_config_warns_about_files_open_to_others(cli: Cli, data_dir: Path) -> None:
+    ok(cli("account", "list"))
+    os.chmod(data_dir / "postmast.db", 0o644)
+    os.chmod(data_dir, 0o755)  # noqa: S103 (what the check must find)
+    result = cli("config")
+    assert result.code == 0
+    assert f"0644 {data_dir / 'postmast.db'}  (open to other users)" in result.out
+    assert (
+        f"postmast: warning: {data_dir / 'postmast.db'} is open to other users (mode 0644); "
+        f"run: chmod 600 {data_dir / 'postmast.db'}"
+    ) in result.err
+    assert f"run: chmod 700 {data_dir}\n" in result.err
+    ok(cli("account", "list"))  # opening the store tightens its own file again
+    assert stat.S_IMODE((data_dir / "postmast.db").stat().st_mode) == 0o600

@@ -81,15 +81,15 @@ def test_account_add(
 # -- command lines these properties found mishandled: one clean line now, nothing written -----------------
 
 REFUSED = {
-    "name-newline": (["webhook", "x\ny", "--set", "url=http://x/"], "account name 'x\\ny' is not valid"),
+    "name-newline": (["webhook", "x\ny", "--set", "url=https://x/"], "account name 'x\\ny' is not valid"),
     "max-length-5000-digits": (
-        ["webhook", "n", "--set", "url=http://x/", "--set", "max_length=" + "9" * 5000],
+        ["webhook", "n", "--set", "url=https://x/", "--set", "max_length=" + "9" * 5000],
         "max_length must be",
     ),
     "url-bracket": (["webhook", "n", "--set", "url=http://[::1/hook"], "absolute http(s) URL"),
     "url-undecodable": (["webhook", "n", "--set", "url=http://127.0.0.1:9/\udcff"], "not valid Unicode"),
     "url-escape": (["webhook", "n", "--set", "url=http://127.0.0.1:9/\x1b[2J"], "control characters"),
-    "setting-name-escape": (["webhook", "n", "--set", "url=http://x/", "--set", "\x1b=1"], "'\\x1b'"),
+    "setting-name-escape": (["webhook", "n", "--set", "url=https://x/", "--set", "\x1b=1"], "'\\x1b'"),
 }
 
 
@@ -118,6 +118,6 @@ def test_a_secret_line_with_a_bad_name_is_refused_without_echoing_it(
     cli: Cli, accounts: dict[str, int], counts: Callable[[], dict[str, int]]
 ) -> None:
     before = counts()
-    args = ["account", "add", "webhook", "n", "--set", "url=http://x/", "--secrets-from-stdin"]
+    args = ["account", "add", "webhook", "n", "--set", "url=https://x/", "--secrets-from-stdin"]
     line = error_line(cli(*args, input="s3cr\x1bet token=x\n"), "not KEY=VALUE", code=1)
     assert "s3cr" not in line and counts() == before

@@ -18,7 +18,7 @@ from postmast.connectors import (
     Problem,
     PublishResult,
 )
-from postmast.connectors.base import check_http_url
+from postmast.connectors.base import ALLOW_INSECURE, check_http_url, insecure_endpoints
 from postmast.connectors.errors import (
     AuthExpired,
     ConnectorError,
@@ -29,6 +29,7 @@ from postmast.connectors.errors import (
     TransientError,
 )
 from postmast.connectors.http import HttpClient
+from postmast.connectors.registry import get_connector
 
 
 class Minimal(Connector):
@@ -319,3 +320,34 @@ def test_a_duplicate_is_an_unknown_outcome_not_a_failure() -> None:
     """The network says it already has this post: the worker must reconcile, not fail or resend."""
     assert issubclass(DuplicateContent, OutcomeUnknown)
     assert DuplicateContent("dup").kind == "DuplicateContent"
+
+
+@pytest.mark.parametrize(
+    ("network", "setting"),
+    [("mastodon", "instance"), ("x", "api_base"), ("bluesky", "service"), ("webhook", "url")],
+)
+def test_a_token_bearing_endpoint_in_clear_text_is_refused_unless_local_or_allowed(network, setting) -> None:
+    cls = get_connector(network)
+    required = {f.name: "x" for f in cls.settings_fields if f.required and f.name != setting}
+    far = {**required, setting: "http://social.example.org"}
+    problems = [p.message for p in cls.check_settings(far)]
+    assert (
+        f"{setting} is http://social.example.org: credentials would cross the network in clear text; "
+        "use https://, or pass --allow-insecure if that is what you want" in problems
+    )
+    for near in (
+        "http://127.0.0.1:3000",
+        "http://localhost:8080",
+        "http://[::1]:9",
+        "https://social.example.org",
+    ):
+        assert not [p for p in cls.check_settings({**required, setting: near}) if p.code == "insecure"]
+    assert not [p for p in cls.check_settings({**far, ALLOW_INSECURE: "true"}) if p.code == "insecure"]
+    assert "allow_insecure must be true (or empty to remove it)" in [
+        p.message for p in cls.check_settings({**far, ALLOW_INSECURE: "yes"})
+    ]
+
+
+def test_a_future_network_inherits_the_clear_text_rule() -> None:
+    assert [p.code for p in Minimal.check_settings({"endpoint": "http://10.0.0.7/api"})] == ["insecure"]
+    assert insecure_endpoints({"endpoint": "http://127.0.0.2/api"}) == []

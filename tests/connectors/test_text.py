@@ -9,7 +9,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from postmast.connectors.text import graphemes, http_urls, text_problems, utf8_length
+from postmast.connectors import Content, Problem
+from postmast.connectors.text import blank_problem, graphemes, http_urls, text_problems, utf8_length
+from postmast.connectors.webhook import Webhook
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # man ZWJ woman ZWJ girl ZWJ boy
 FLAG_DE = "\U0001f1e9\U0001f1ea"
@@ -154,3 +156,24 @@ def test_twitter_text_url_extraction_conformance(conformance: Path) -> None:
         assert [tuple(found) for found in http_urls(case["text"])] == expected, case["description"]
         checked += 1
     assert checked >= 100
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\u200b\u200b", "U+200B"),  # zero-width spaces
+        (" \u200d\u200c ", "U+200C, U+200D"),  # joiners
+        ("\ufeff", "U+FEFF"),  # byte order mark
+        ("\u2060\u3164\u2800", "U+2060, U+2800, U+3164"),  # word joiner, Hangul filler, blank Braille
+    ],
+)
+def test_a_text_of_only_invisible_characters_is_empty(text: str, shown: str) -> None:
+    assert blank_problem(text) == f"text is empty: it has only invisible characters ({shown})"
+    assert Webhook({"url": "http://127.0.0.1:9/"}).validate(Content(text)) == [
+        Problem(f"text is empty: it has only invisible characters ({shown})", "empty")
+    ]
+
+
+@pytest.mark.parametrize("text", ["a\u200b", "👩\u200d💻", "\u200bok\ufeff", "·"])
+def test_a_visible_character_among_invisible_ones_is_text(text: str) -> None:
+    assert blank_problem(text) is None

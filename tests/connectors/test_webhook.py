@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
-import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from standardwebhooks import Webhook as StandardWebhook
+from standardwebhooks import WebhookVerificationError
 
+from postmast.clock import Clock, system
 from postmast.connectors import Content, RemoteRef
 from postmast.connectors.errors import (
     AuthExpired,
@@ -22,12 +25,13 @@ from postmast.connectors.errors import (
     TransientError,
 )
 from postmast.connectors.http import HttpClient
-from postmast.connectors.webhook import Webhook
+from postmast.connectors.webhook import Webhook, signature
 from tests.servers.base import Fault, Response
 from tests.servers.raw import refused_port
-from tests.servers.webhook import WebhookServer, sign
+from tests.servers.webhook import WebhookServer
 
 KEY = "delivery-7f3a"
+SECRET = "whsec_" + base64.b64encode(b"a key of twenty-four byt").decode()
 PATH_SECRET = "T0KEN-in-the-path-9c1e"
 QUERY_SECRET = "QUERY-s3cret-77"
 
@@ -41,13 +45,15 @@ def receiver() -> Iterator[WebhookServer]:
 
 @pytest.fixture
 def signed_receiver() -> Iterator[WebhookServer]:
-    server = WebhookServer("shh-signing-secret").start()
+    server = WebhookServer(SECRET).start()
     yield server
     server.stop()
 
 
-def hook(server: WebhookServer, **settings: str) -> Webhook:
-    return Webhook({"url": f"{server.url}/hook", **settings}, HttpClient(connect_timeout=2, read_timeout=2))
+def hook(server: WebhookServer, clock: Clock = system, **settings: str) -> Webhook:
+    return Webhook(
+        {"url": f"{server.url}/hook", **settings}, HttpClient(connect_timeout=2, read_timeout=2), clock=clock
+    )
 
 
 # -- the request ---------------------------------------------------------------------------------------
@@ -71,7 +77,7 @@ def test_publish_posts_the_documented_json(receiver: WebhookServer) -> None:
     assert request.header("Idempotency-Key") == KEY
     assert request.json() == {"text": "Hello, world 👋 — ünïcødé", "idempotency_key": KEY, "reply_to": "41"}
     assert "ünïcødé".encode() in request.body  # UTF-8 on the wire, not \\u escapes
-    assert request.header("X-Postmast-Signature") is None  # no secret, no signature
+    assert request.header("webhook-signature") is None  # no secret, no signature
 
     assert result.remote_id == receiver.created[0]["id"]
     assert result.url == f"{receiver.url}/items/{result.remote_id}"
@@ -106,13 +112,50 @@ def test_replaying_a_key_returns_the_same_item(receiver: WebhookServer) -> None:
 # -- signatures ------------------------------------------------------------------------------------------
 
 
-def test_signature_is_verified_by_the_receiver(signed_receiver: WebhookServer) -> None:
+def test_the_signature_follows_the_standard_webhooks_vector() -> None:
+    """The convention's own test vector: standard-webhooks/standard-webhooks,
+    libraries/python/tests/test_webhooks.py::test_sign_function (commit 33d368b2, MIT)."""
+    body = b'{"test": 2432232314}'
+    assert (
+        signature("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+        == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    )
+
+
+def test_a_receiver_verifies_with_the_standard_webhooks_library_and_rejects_a_replay(
+    signed_receiver: WebhookServer,
+) -> None:
     content = Content("signed 🔏 text", reply_to=RemoteRef("9"))
-    result = hook(signed_receiver).publish(content, {"signing_secret": "shh-signing-secret"}, KEY)
+    result = hook(signed_receiver, clock=system).publish(content, {"signing_secret": SECRET}, KEY)
     [request] = signed_receiver.requests
-    expected = hmac.new(b"shh-signing-secret", request.body, hashlib.sha256).hexdigest()
-    assert request.header("X-Postmast-Signature") == f"sha256={expected}"
+    headers = {
+        name: request.header(name) or "" for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    }
+    assert headers["webhook-id"] == request.header("Idempotency-Key") == KEY  # receivers de-duplicate on it
+    assert headers["webhook-signature"].startswith("v1,")
+    assert StandardWebhook(SECRET).verify(request.body, headers) == request.json()  # the library agrees
     assert result.remote_id == signed_receiver.created[0]["id"]
+    with pytest.raises(WebhookVerificationError):  # the same bytes with the body changed
+        StandardWebhook(SECRET).verify(request.body.replace(b"signed", b"forged"), headers)
+    # a capture replayed later: its timestamp is past the library's tolerance
+    late = hook(signed_receiver, clock=lambda: system() - timedelta(minutes=6))
+    with pytest.raises(AuthExpired):
+        late.publish(content, {"signing_secret": SECRET}, "another-key")
+    stale = signed_receiver.requests[-1]
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        StandardWebhook(SECRET).verify(
+            stale.body,
+            {n: stale.header(n) or "" for n in ("webhook-id", "webhook-timestamp", "webhook-signature")},
+        )
+
+
+def test_a_secret_without_the_prefix_is_used_as_bytes() -> None:
+    body = b"{}"
+    expected = hmac.new(b"plain secret", b"id.1700000000.{}", hashlib.sha256).digest()
+    assert signature("plain secret", "id", 1700000000, body) == "v1," + base64.b64encode(expected).decode()
+    assert Webhook.check_secrets({"signing_secret": "whsec_not base64!"})[0].message == (
+        "signing_secret: after whsec_ it must be base64"
+    )
 
 
 @pytest.mark.parametrize("credentials", [{"signing_secret": "a-wrong-secret"}, {}, {"signing_secret": ""}])
@@ -120,21 +163,15 @@ def test_a_receiver_refusing_the_signature_is_auth_expired(
     signed_receiver: WebhookServer, credentials: dict[str, str]
 ) -> None:
     with pytest.raises(AuthExpired) as caught:
-        hook(signed_receiver).publish(Content("hi"), credentials, KEY)
+        hook(signed_receiver, clock=system).publish(Content("hi"), credentials, KEY)
     assert caught.value.http_status == 401
-    assert "bad signature" in str(caught.value)
-    assert "a-wrong-secret" not in str(caught.value)
+    assert "signature" in str(caught.value) or "missing" in str(caught.value)
     assert signed_receiver.created == []
 
 
 def test_unsigned_when_the_secret_is_empty(receiver: WebhookServer) -> None:
     hook(receiver).publish(Content("hi"), {"signing_secret": ""}, KEY)
-    assert receiver.requests[0].header("X-Postmast-Signature") is None
-
-
-def test_sign_helper_matches_an_independent_hmac() -> None:
-    body = json.dumps({"text": "x"}).encode()
-    assert sign("k", body) == "sha256=" + hmac.new(b"k", body, "sha256").hexdigest()
+    assert receiver.requests[0].header("webhook-signature") is None
 
 
 # -- the answer -----------------------------------------------------------------------------------------

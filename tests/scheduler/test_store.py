@@ -144,7 +144,7 @@ def test_data_dir_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as info, store.read():
         pass
     message = str(info.value)
-    assert message.startswith("cannot create the data directory for ")
+    assert message.startswith(f"cannot create the data directory {tmp_path / 'a-file' / 'data'}: ")
     assert "Not a directory" in message
     assert "\n" not in message
 
@@ -154,7 +154,7 @@ def test_database_path_that_cannot_be_opened_is_a_config_error(tmp_path: Path) -
     store = Store(f"sqlite:///{tmp_path / 'postmast.db'}")
     with pytest.raises(ConfigError) as info, store.write():
         pass
-    assert str(info.value) == "cannot open the database: unable to open database file"
+    assert str(info.value) == f"cannot create {tmp_path / 'postmast.db'}: Is a directory"
 
 
 def test_unreachable_postgresql_is_a_config_error() -> None:

@@ -108,7 +108,7 @@ def _webhook(port: int, args: argparse.Namespace) -> Running:
 
     server = WebhookServer(args.token)
     server.start(port)
-    signed = f"signing_secret: {args.token} (X-Postmast-Signature required)"
+    signed = f"signing_secret: {args.token} (Standard Webhooks signature required)"
     return Running(
         server,
         [signed if args.token else "none: unsigned posts (start with --token SECRET to require a signature)"],

@@ -19,7 +19,8 @@ def test_reliability_settings(tmp_path) -> None:
     conf = celery_config(settings)
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"] and conf["task_ignore_result"]
     assert conf["worker_prefetch_multiplier"] == 1 and conf["result_backend"] is None
-    assert conf["worker_cancel_long_running_tasks_on_connection_loss"]
+    # a lost broker connection must not kill a publish the network may already have accepted
+    assert conf["worker_cancel_long_running_tasks_on_connection_loss"] is False
     timings = settings.timings
     assert timings.http_timeout < conf["task_soft_time_limit"] < conf["task_time_limit"] < timings.lease
     assert conf["broker_transport_options"]["visibility_timeout"] > conf["task_time_limit"]

@@ -6,12 +6,12 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from postmast.connectors import Connector, Content, PublishResult
 from postmast.connectors.mastodon import Mastodon
 from postmast.scheduler.dispatcher import Dispatcher
-from postmast.scheduler.models import AccountStatus, Attempt
+from postmast.scheduler.models import Account, AccountStatus, Attempt
 from postmast.scheduler.states import Status
 from postmast.scheduler.vault import Vault
 from postmast.workers.outcome import Outcome
@@ -192,7 +192,8 @@ def test_success_after_the_lease_expired_settles_as_published(
     row = delivery(store, delivery_id)
     assert row.status == Status.PUBLISHED and row.remote_id
     [attempt] = attempts(store, delivery_id)
-    assert attempt.outcome == "unknown" and attempt.error_class == "WorkerLost"  # the reaper's record stands
+    # "the worker stopped answering" was not true: the attempt now says what happened
+    assert (attempt.outcome, attempt.error_class, attempt.remote_id) == ("published", None, row.remote_id)
 
 
 def test_unreadable_secrets_fail_without_sending(store, settings, account, mastodon) -> None:
@@ -283,3 +284,19 @@ def test_one_notice_per_auth_incident_and_waiting_deliveries_are_missed_at_their
     assert {status_of(store, first), status_of(store, second)} <= {Status.RETRY_WAIT, Status.SCHEDULED}
     clock.advance(301)
     assert sorted(dispatcher.tick().missed) == sorted([first, second])
+
+
+def test_an_endpoint_in_clear_text_is_refused_by_the_worker_too(store, vault, settings, mastodon) -> None:
+    """An account stored before the rule (or edited in the store): nothing is sent in clear text."""
+    account_id = add_account(
+        store, vault, "mastodon", "far", {"instance": mastodon.url}, {"access_token": "token-a"}
+    )
+    with store.write() as session:
+        session.execute(
+            update(Account).where(Account.id == account_id).values(settings={"instance": "http://192.0.2.1"})
+        )
+    delivery_id = add_delivery(store, account_id, status=Status.QUEUED)
+    assert Publisher(store, vault, settings).publish(delivery_id) == Outcome.FAILED
+    row = delivery(store, delivery_id)
+    assert row.last_error_class == "InsecureEndpoint" and "--allow-insecure" in (row.last_error or "")
+    assert mastodon.requests == []
