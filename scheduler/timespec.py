@@ -27,8 +27,9 @@ _UNIT = r"(?:weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)"
 _PART = re.compile(rf"(\d+(?:\.\d+)?)\s*({_UNIT})", re.IGNORECASE)
 _COMPOUND = re.compile(rf"(?:in\s+|(?P<sign>[+-])\s*)?((?:\d+(?:\.\d+)?\s*{_UNIT}\s*)+)", re.IGNORECASE)
 _DAY_TIME = re.compile(
-    r"(?:(?P<next>next)\s+)?(?P<day>today|tomorrow|mon|tue|wed|thu|fri|sat|sun)[a-z]*"
-    r"(?:\s+(?:at\s+)?(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?)?",
+    r"(?:(?P<next>next)\s+)?(?P<day>today|tomorrow|"
+    r"mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:rs|rsday)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?)"
+    r"\s+(?:at\s+)?(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?",
     re.IGNORECASE,
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -131,8 +132,6 @@ def resolve(naive: datetime, tz: ZoneInfo) -> datetime:
 def _day_time(match: re.Match[str], tz: ZoneInfo, now: datetime, text: str) -> datetime:
     today = now.astimezone(tz).date()
     word = match.group("day").lower()
-    if match.group("hour") is None:
-        raise UserError(f"{text!r} needs a time of day, e.g. '{match.group(0).strip()} 09:00'")
     hour, minute = int(match.group("hour")), int(match.group("minute") or 0)
     if hour > 23 or minute > 59:
         raise UserError(f"{text!r}: {hour}:{minute:02d} is not a time of day")
@@ -198,7 +197,7 @@ def check_due_time(when: datetime, now: datetime, *, grace: float = 60.0) -> Non
         ago = now - when
         raise UserError(
             f"{when.isoformat(timespec='minutes')} is {_human(ago)} in the past; "
-            "use a future time or leave out --at to post now"
+            "use a future time, or give no time to post now"
         )
     if when - now > MAX_AHEAD:
         raise UserError(f"{when.isoformat(timespec='minutes')} is more than ten years away")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from postmast.scheduler.models.base import Base, UTCDateTime
@@ -20,18 +20,11 @@ class ImportState:
 
 
 class Import(Base):
-    """One `postmast import` run. `sha256` of the file refuses the same file twice."""
+    """One `postmast import` run. `sha256` of the file refuses the same file twice (unless the user
+    allows it: so it is not a unique key; imports are created one at a time instead)."""
 
     __tablename__ = "imports"
-    __table_args__ = (
-        Index(
-            "uq_imports_sha256_live",
-            "sha256",
-            unique=True,
-            sqlite_where=text("state != 'cancelled'"),
-            postgresql_where=text("state != 'cancelled'"),
-        ),
-    )
+    __table_args__ = (Index("ix_imports_sha256", "sha256"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     filename: Mapped[str] = mapped_column(Text)

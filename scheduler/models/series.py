@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from postmast.scheduler.models.base import Base, UTCDateTime
@@ -23,6 +23,8 @@ class Series(Base):
     rule: Mapped[str] = mapped_column(Text)
     starts_local: Mapped[str] = mapped_column(String(32))
     timezone: Mapped[str] = mapped_column(String(64))
+    account_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    """The accounts every occurrence goes to."""
     until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     count: Mapped[int | None] = mapped_column(Integer)
     planned_until: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -132,7 +132,7 @@ def test_check_due_time_has_a_60_second_grace() -> None:
     with pytest.raises(UserError) as info:
         check_due_time(NOW - timedelta(seconds=61), NOW)
     assert "is 1 min in the past" in str(info.value)
-    assert "leave out --at to post now" in str(info.value)
+    assert "give no time to post now" in str(info.value)
 
 
 @pytest.mark.parametrize(

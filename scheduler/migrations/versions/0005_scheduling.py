@@ -34,14 +34,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_imports")),
     )
-    op.create_index(
-        "uq_imports_sha256_live",
-        "imports",
-        ["sha256"],
-        unique=True,
-        sqlite_where=sa.text("state != 'cancelled'"),
-        postgresql_where=sa.text("state != 'cancelled'"),
-    )
+    op.create_index("ix_imports_sha256", "imports", ["sha256"], unique=False)
     op.create_table(
         "series",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -49,6 +42,7 @@ def upgrade() -> None:
         sa.Column("rule", sa.Text(), nullable=False),
         sa.Column("starts_local", sa.String(length=32), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("account_ids", sa.JSON(), nullable=False),
         sa.Column("until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("count", sa.Integer(), nullable=True),
         sa.Column("planned_until", sa.DateTime(timezone=True), nullable=False),
@@ -114,5 +108,5 @@ def downgrade() -> None:
         batch_op.drop_column("import_id")
     op.drop_table("slots")
     op.drop_table("series")
-    op.drop_index("uq_imports_sha256_live", table_name="imports")
+    op.drop_index("ix_imports_sha256", table_name="imports")
     op.drop_table("imports")
