@@ -18,7 +18,7 @@ from postmast.scheduler.errors import Conflict, NotFound, UserError
 from postmast.scheduler.models import Delivery, Post
 from postmast.scheduler.states import Status, transition
 from postmast.scheduler.store import Store
-from postmast.scheduler.timespec import check_due_time
+from postmast.scheduler.timespec import Shift, check_due_time
 from postmast.scheduler.timespec import shift as shift_time
 
 
@@ -28,7 +28,7 @@ class Moved:
     due_at: datetime
 
 
-def shift(store: Store, delivery_ids: Sequence[int], by: timedelta) -> list[Moved]:
+def shift(store: Store, delivery_ids: Sequence[int], by: Shift) -> list[Moved]:
     now = store.now()
     moved = []
     with store.write() as session:

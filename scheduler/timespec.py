@@ -11,6 +11,7 @@ show two identical times for two different instants.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -98,26 +99,38 @@ def _seconds(amounts: str) -> float:
     return sum(float(n) * _UNIT_SECONDS[unit[0].lower()] for n, unit in _PART.findall(amounts))
 
 
-def parse_shift(text: str) -> timedelta:
+@dataclass(frozen=True)
+class Shift:
+    """An amount to move a due time by: whole `days` on the wall clock, then `seconds` of real time."""
+
+    days: int = 0
+    seconds: float = 0.0
+
+
+def parse_shift(text: str) -> Shift:
     """`--by`: a signed amount (`+1d`, `-2h`, `1h30m`, `+1w`) to move a due time by."""
     value = text.strip()
     match = _COMPOUND.fullmatch(value)
     if not match or value.lower().startswith("in"):
         raise UserError(f"--by {text[:40]!r} must be an amount such as +1d, -2h or +1h30m")
-    seconds = _seconds(match.group(2))
-    if seconds > MAX_AHEAD.total_seconds():
+    days, seconds = 0.0, 0.0
+    for number, unit in _PART.findall(match.group(2)):
+        amount = float(number) * _UNIT_SECONDS[unit[0].lower()]
+        if unit[0].lower() in "dw" and float(number).is_integer():
+            days += amount / 86400
+        else:
+            seconds += amount
+    if days * 86400 + seconds > MAX_AHEAD.total_seconds():
         raise UserError(f"--by {text[:40]!r} is more than ten years")
-    return timedelta(seconds=-seconds if match.group("sign") == "-" else seconds)
+    sign = -1 if match.group("sign") == "-" else 1
+    return Shift(sign * int(days), sign * seconds)
 
 
-def shift(when: datetime, by: timedelta, tz: ZoneInfo) -> datetime:
-    """`when` moved by `by`: whole days on the wall clock of `tz` (09:00 stays 09:00 across a DST
+def shift(when: datetime, by: Shift, tz: ZoneInfo) -> datetime:
+    """`when` moved by `by`: its days on the wall clock of `tz` (09:00 stays 09:00 across a DST
     change; a time the clocks skip moves forward by the gap), the rest in real time."""
-    whole = int(abs(by.total_seconds()) // 86400)
-    days = whole if by >= timedelta(0) else -whole
-    rest = by - timedelta(days=days)
-    wall = when.astimezone(tz).replace(tzinfo=None) + timedelta(days=days)
-    return resolve(wall, tz).astimezone(UTC) + rest
+    wall = when.astimezone(tz).replace(tzinfo=None) + timedelta(days=by.days)
+    return resolve(wall, tz).astimezone(UTC) + timedelta(seconds=by.seconds)
 
 
 def resolve(naive: datetime, tz: ZoneInfo) -> datetime:

@@ -39,7 +39,9 @@ TRANSITIONS = [
 
 @pytest.mark.parametrize(("tz", "spring", "fall"), TRANSITIONS)
 @pytest.mark.parametrize("rule", ["FREQ=DAILY", "cron:0 9 * * *"])
-def test_nine_stays_nine_across_both_changes(tz: ZoneInfo, spring: datetime, fall: datetime, rule: str) -> None:
+def test_nine_stays_nine_across_both_changes(
+    tz: ZoneInfo, spring: datetime, fall: datetime, rule: str
+) -> None:
     for day in (spring, fall):
         shown = walls(rule, day.replace(hour=9), tz, 3)
         assert [(w.day, w.hour, w.minute) for w in shown] == [
@@ -59,7 +61,9 @@ def test_the_skipped_hour_moves_forward_by_the_gap(tz: ZoneInfo, spring: datetim
 
 
 @pytest.mark.parametrize(("tz", "spring", "fall"), TRANSITIONS)
-def test_the_repeated_hour_posts_once_at_its_first_occurrence(tz: ZoneInfo, spring: datetime, fall: datetime) -> None:
+def test_the_repeated_hour_posts_once_at_its_first_occurrence(
+    tz: ZoneInfo, spring: datetime, fall: datetime
+) -> None:
     hour = 2 if tz is BERLIN else 1
     first, repeated, after = walls("FREQ=DAILY", fall.replace(hour=hour, minute=30), tz, 3)
     assert (repeated.hour, repeated.minute, repeated.fold) == (hour, 30, 0)
