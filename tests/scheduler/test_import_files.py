@@ -39,7 +39,7 @@ def test_a_directory_and_a_socket_are_refused(tmp_path: Path) -> None:
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(path))
     try:
-        with pytest.raises(UserError, match="cannot read|is a socket"):
+        with pytest.raises(UserError, match=r"cannot read|is a socket"):
             read_file(path)
     finally:
         server.close()
@@ -119,7 +119,7 @@ def test_broken_files_name_their_line(tmp_path: Path) -> None:
     assert [(p.line, p.message.split(":")[0]) for p in problems] == [(3, "not valid JSON")]
     _, problems = rows(tmp_path, "p.csv", "text,to\nx,webhook:team,extra\n")
     assert [(p.line, p.message) for p in problems] == [(2, "3 cells for 2 columns")]
-    with pytest.raises(UserError, match="p.csv:2: the file is not UTF-8"):
+    with pytest.raises(UserError, match=r"p\.csv:2: the file is not UTF-8"):
         rows(tmp_path, "p.csv", b"text,to\n\xff,webhook:team\n")
 
 
