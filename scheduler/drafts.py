@@ -175,8 +175,8 @@ def _evergreen(text: str | None) -> float | None:
         seconds = parse_duration(text)
     except ValueError:
         raise UserError(f"evergreen interval {text[:40]!r} is not a duration (e.g. 30d)") from None
-    if not 60 <= seconds <= MAX_EVERGREEN:
-        raise UserError("the evergreen interval must be between 1 minute and 10 years")
+    if not 1 <= seconds <= MAX_EVERGREEN:
+        raise UserError("the evergreen interval must be between 1 second and 10 years")
     return seconds
 
 
