@@ -76,10 +76,14 @@ def insert_returning(session: Session, rows: Sequence[NewDelivery], now: datetim
     if not rows:
         return []
     statement = _insert(session).returning(
-        Delivery.id, Delivery.post_id, Delivery.account_id, Delivery.due_at, sort_by_parameter_order=True
+        Delivery.id, Delivery.post_id, Delivery.account_id, Delivery.due_at
     )
-    result = session.execute(statement, [row.values(now) for row in rows])
-    return [Created(*row) for row in result.all()]
+    created = []
+    values = [row.values(now) for row in rows]
+    for start in range(0, len(values), 1000):  # a statement per 1000 rows, the returned rows name themselves
+        result = session.connection().execute(statement, values[start : start + 1000])
+        created += [Created(*row) for row in result.all()]
+    return created
 
 
 def insert(session: Session, rows: Sequence[NewDelivery], now: datetime) -> int:

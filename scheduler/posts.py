@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from postmast.scheduler import media as media_store
@@ -156,7 +156,7 @@ class Posts:
             validator = Validator(session, self.store.clock)
             validator.preload([t for r in requests for t in r.targets])
             for index, request in enumerate(requests):
-                plans, problems = validator.check(index, request, now)
+                plans, problems = validator.check(index, request, now, describe=False)
                 found += problems
                 accounts = [a for _, a in plans if a is not None]
                 prints = {a.id: fingerprint(request.body.items_for(a.target)[0].text) for a in accounts}
@@ -201,24 +201,33 @@ class Posts:
         self, session: Session, checked: Sequence[Checked], now: datetime, *, import_id: int | None = None
     ) -> list[QueuedPost]:
         """Insert checked requests in the caller's transaction: posts, then every delivery at once."""
-        posts = []
+        values = []
         for item in checked:
             request = item.request
             body = request.body.with_media(lambda m: MediaRef(media_store.store(session, m, now), m.alt))
             lateness = request.max_lateness if request.max_lateness is not None else self.default_max_lateness
-            posts.append(
-                Post(
-                    text=request.text,
-                    content=dump(body),
-                    timezone=request.timezone,
-                    max_lateness=math.ceil(lateness),
-                    created_at=now,
-                    import_id=import_id,
-                    evergreen_every=math.ceil(request.evergreen_every) if request.evergreen_every else None,
-                )
+            values.append(
+                {
+                    "text": request.text,
+                    "content": dump(body),
+                    "timezone": request.timezone,
+                    "max_lateness": math.ceil(lateness),
+                    "created_at": now,
+                    "import_id": import_id,
+                    "evergreen_every": math.ceil(request.evergreen_every)
+                    if request.evergreen_every
+                    else None,
+                }
             )
-        session.add_all(posts)
-        session.flush()
+        # ids drawn first, then one multi-row INSERT: SQLite cannot return ids in parameter order
+        # without a statement per row, and the ORM's unit of work is far slower still
+        ids = _new_ids(session, len(values))
+        for post_id, row in zip(ids, values, strict=True):
+            row["id"] = post_id
+        session.connection().execute(insert(Post.__table__), values)
+        posts = [
+            _Inserted(post_id, v["max_lateness"], import_id) for post_id, v in zip(ids, values, strict=True)
+        ]
         rows: list[NewDelivery] = []
         series: dict[int, int] = {}
         placed = _Slots(session, now)
@@ -256,7 +265,7 @@ class Posts:
                 by_post.setdefault(post_id, []).append(QueuedDelivery(delivery_id, targets[account_id], due))
         return [QueuedPost(post.id, by_post.get(post.id, []), series.get(post.id)) for post in posts]
 
-    def _series(self, session: Session, item: Checked, post: Post, now: datetime) -> int:
+    def _series(self, session: Session, item: Checked, post: _Inserted, now: datetime) -> int:
         request = item.request
         assert request.recurrence is not None
         start = request.due_at.astimezone(ZoneInfo(request.timezone)).replace(tzinfo=None)
@@ -276,6 +285,28 @@ class Posts:
         session.flush()
         recurrence.plan(session, row, post, now, self.horizon)
         return row.id
+
+
+def _new_ids(session: Session, count: int) -> list[int]:
+    """`count` unused post ids: from the sequence on PostgreSQL; on SQLite, after the largest,
+    which is safe because the caller holds SQLite's write lock (`BEGIN IMMEDIATE`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        drawn = session.execute(
+            text("SELECT nextval(pg_get_serial_sequence('posts', 'id')) FROM generate_series(1, :n)"),
+            {"n": count},
+        )
+        return [int(n) for n in drawn.scalars()]
+    start = int(session.scalar(select(func.coalesce(func.max(Post.id), 0))) or 0) + 1
+    return list(range(start, start + count))
+
+
+@dataclass(frozen=True)
+class _Inserted:
+    """What the deliveries of a post just inserted need from it."""
+
+    id: int
+    max_lateness: int
+    import_id: int | None
 
 
 class _Slots:

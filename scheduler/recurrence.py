@@ -162,7 +162,7 @@ def first_due(recurrence: Recurrence, start: datetime, tz: ZoneInfo) -> datetime
     return next((when for _, when in occurrences(recurrence, start, tz)), None)
 
 
-def plan(session: Session, series: Series, post: Post, now: datetime, horizon: float) -> int:
+def plan(session: Session, series: Series, post: Post | Any, now: datetime, horizon: float) -> int:
     """Create the occurrences of `series` due before `now + horizon`; returns how many.
 
     The series row moves by compare-and-set: whoever loses (another scheduler) creates nothing.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from postmast.connectors import MediaFile
 from postmast.scheduler.body import Body, Item, OptionValue, Variant
@@ -41,6 +42,6 @@ class PostRequest:
     def items(self) -> list[Item[MediaFile]]:
         return [Item(self.text, self.media), *self.then]
 
-    @property
+    @cached_property
     def body(self) -> Body[MediaFile]:
         return Body(tuple(self.items), tuple(self.options), dict(self.reply_to), tuple(self.variants))

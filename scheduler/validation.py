@@ -73,7 +73,11 @@ _PROBLEM_FIELDS = {"media": "media", "option": "options", "reply": "reply_to"}
 
 
 def _plan(
-    connector: Connector, target: str, request: PostRequest, problems: list[tuple[str, str]]
+    connector: Connector,
+    target: str,
+    request: PostRequest,
+    problems: list[tuple[str, str]],
+    describe: bool = True,
 ) -> TargetPlan:
     body = request.body
     variant = body.variant_for(target)
@@ -91,7 +95,7 @@ def _plan(
         problems.append(
             (media_field if where == "media" else text_field if where == "text" else where, problem.message)
         )
-    if any(text_problems(item.text) for item in items):  # unprintable: no length, no payload
+    if not describe or any(text_problems(item.text) for item in items):  # unprintable: no payload
         return _result(target, None, connector.limit, problems, None, [])
     measures = [connector.measure(item) for item in items]
     payloads = [connector.payload(item) for item in items]
@@ -168,9 +172,10 @@ class Validator:
         return self._connectors[account.id]
 
     def check(
-        self, index: int, request: PostRequest, now: datetime
+        self, index: int, request: PostRequest, now: datetime, *, describe: bool = True
     ) -> tuple[list[tuple[TargetPlan, Account | None]], list[Issue]]:
-        """The plan of every target and every problem of `request` (post number `index`)."""
+        """The plan of every target and every problem of `request` (post number `index`); without
+        `describe`, only the problems (no lengths and payloads: what a batch needs)."""
         issues = [Issue(index, where, message) for where, message in request_problems(request, now)]
         seen: set[tuple[str, str]] = set()
         plans: list[tuple[TargetPlan, Account | None]] = []
@@ -190,7 +195,7 @@ class Validator:
             if account.status == AccountStatus.NEEDS_REAUTH:
                 reason = account.status_reason or "auth failed"
                 problems.append(("to", f"account needs re-authorisation ({reason})"))
-            plan = _plan(self.connector(account), account.target, request, problems)
+            plan = _plan(self.connector(account), account.target, request, problems, describe)
             plans.append((plan, account))
             issues += [
                 Issue(index, where, f"{plan.target}: {message}")
