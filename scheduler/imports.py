@@ -41,6 +41,8 @@ from postmast.scheduler.store import Store
 
 LOCK_BUDGET = 0.07
 """Seconds one batch should hold the write lock (at most about 100 ms; aim below it)."""
+PAUSE = 0.1
+"""Seconds the import leaves the SQLite write lock free between two batches."""
 STALE_STAGING = 3600.0
 Progress = Callable[[str, int, int], None]
 
@@ -172,6 +174,10 @@ class Importer:
                 longest, batches, start = max(longest, spent), batches + 1, start + len(chunk)
                 size = max(10, min(2000, int(len(chunk) * LOCK_BUDGET / max(spent, 1e-3))))
                 self.progress("writing", start, total)
+                if self.store.dialect == "sqlite" and start < total:
+                    # SQLite's busy handler is not fair: a writer that waits sleeps up to 100 ms
+                    # between tries, and would never get in if the import took the lock back at once
+                    time.sleep(PAUSE)
             deliveries = sum(len(q.deliveries) for q in queued)
             with self.store.write() as session:
                 done = session.execute(
