@@ -110,9 +110,8 @@ def main() -> int:
         lateness = [r["lateness_seconds"] for r in during]
     print(f"import of {options.posts:,} posts x 3 accounts = {options.posts * 3:,} deliveries on SQLite, "
           f"while a scheduler and a worker publish a post every 0.25 s")  # fmt: skip
-    print(
-        f"  import: rc {imported.returncode}, {import_seconds:.2f} s; {imported.stdout.strip().splitlines()[0] if imported.stdout else imported.stderr.strip()}"
-    )
+    said = imported.stdout.strip().splitlines()[0] if imported.stdout else imported.stderr.strip()
+    print(f"  import: rc {imported.returncode}, {import_seconds:.2f} s; {said}")
     print(f"  live posts published: {sum(r['status'] == 'published' for r in rows)} of {steps}")
     if lateness:
         print(f"  lateness of the {len(lateness)} due during the import: max {max(lateness):.2f} s, "

@@ -201,7 +201,7 @@ class Posts:
         self, session: Session, checked: Sequence[Checked], now: datetime, *, import_id: int | None = None
     ) -> list[QueuedPost]:
         """Insert checked requests in the caller's transaction: posts, then every delivery at once."""
-        values = []
+        values: list[dict[str, Any]] = []
         for item in checked:
             request = item.request
             body = request.body.with_media(lambda m: MediaRef(media_store.store(session, m, now), m.alt))
@@ -224,9 +224,10 @@ class Posts:
         ids = _new_ids(session, len(values))
         for post_id, row in zip(ids, values, strict=True):
             row["id"] = post_id
-        session.connection().execute(insert(Post.__table__), values)
+        session.connection().execute(insert(Post), values)
         posts = [
-            _Inserted(post_id, v["max_lateness"], import_id) for post_id, v in zip(ids, values, strict=True)
+            _Inserted(post_id, int(v["max_lateness"]), import_id)
+            for post_id, v in zip(ids, values, strict=True)
         ]
         rows: list[NewDelivery] = []
         series: dict[int, int] = {}
@@ -252,9 +253,9 @@ class Posts:
         created = insert_returning(session, rows, now)
         targets = {a.id: a.target for item in checked for a in item.accounts}
         by_post: dict[int, list[QueuedDelivery]] = {}
-        for row in created:
-            by_post.setdefault(row.post_id, []).append(
-                QueuedDelivery(row.id, targets[row.account_id], row.due_at)
+        for made in created:
+            by_post.setdefault(made.post_id, []).append(
+                QueuedDelivery(made.id, targets[made.account_id], made.due_at)
             )
         for post_id in series:
             for delivery_id, account_id, due in session.execute(

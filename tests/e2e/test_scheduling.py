@@ -65,7 +65,7 @@ def test_variants_slots_recurrence_evergreen_and_import(stack_env, procs, cli, t
             "--count",
             "4",
             "--json",
-        )  # fmt: skip
+        )
     )
     assert 1 <= len(queued["deliveries"]) < 4
     # the next free slot, and an evergreen post that comes back every 2 s (into free slots)
@@ -85,9 +85,14 @@ def test_variants_slots_recurrence_evergreen_and_import(stack_env, procs, cli, t
     def texts(name: str) -> Counter[str]:
         return Counter(item["text"] for item in outbox(boxes[name]))
 
+    def done() -> bool:
+        a, b = texts("a"), texts("b")
+        return (
+            a["tick"] == 4 and b["evergreen"] >= 2 and a["queued in a slot"] == 1 and b["imported two"] == 1
+        )
+
     wait_for(
-        lambda: texts("a")["tick"] == 4 and texts("b")["evergreen"] >= 2 and texts("a")["queued in a slot"] == 1
-        and texts("b")["imported two"] == 1,
+        done,
         90,
         "the recurring, evergreen, slotted and imported posts",
         procs,

@@ -57,8 +57,8 @@ def test_every_problem_at_once_and_nothing_stored(store: Store, importer: Import
         "month.csv:4: to: no target: give NETWORK:NAME (several: space-separated)",
         "month.csv:5: max_lateness: max lateness 'soon' is not a duration (e.g. 30m, 2h)",
         "month.csv:5: tz: unknown time zone 'Mars/Base' (use an IANA name such as Europe/Berlin or UTC)",
-        "month.csv:6: at: 2001-01-01T09:00+00:00 is 9465 days in the past; use a future time, or give no time "
-        "to post now",
+        "month.csv:6: at: 2001-01-01T09:00+00:00 is 9465 days in the past; use a future time, "
+        "or give no time to post now",
         "month.csv:7: to: mastodon:ghost: no account mastodon:ghost (see: postmast account list)",
     ]
     assert str(info.value) == "6 problems in month.csv; nothing was imported"

@@ -97,5 +97,5 @@ def test_cancelling_refills_and_moving_reorders(store: Store, posts: Posts) -> N
     moved = queueing.move(store, ids[3], before=ids[0])
     assert [i for i, _ in moved] == [ids[3], ids[0], ids[2]]
     assert due_of(store, ids[3], ids[0], ids[2]) == ["Tue 17:00", "Wed 09:00", "Wed 17:00"]
-    with pytest.raises(UserError, match="different accounts|not waiting"):
+    with pytest.raises(UserError, match=r"different accounts|not waiting"):
         queueing.move(store, ids[0], after=ids[1])
