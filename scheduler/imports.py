@@ -218,6 +218,24 @@ class Importer:
         discard(self.store, import_id)
 
 
+def load_requests(path: Path, now: datetime) -> list[PostRequest]:
+    """The requests of an import file, checked for form and fields but not against any account
+    (no store needed); raises `ImportProblems` with every problem."""
+    rows, problems = rows_of(path, read_file(path))
+    requests = []
+    for row in rows:
+        draft = draft_of(row, problems)
+        if draft is None:
+            continue
+        try:
+            requests.append(build(draft, now, base=path.parent))
+        except DraftProblems as exc:
+            problems += [FileProblem(row.line, column, message) for column, message in exc.problems]
+    if problems:
+        raise ImportProblems(path.name, problems)
+    return requests
+
+
 def discard(store: Store, import_id: int) -> None:
     while True:
         with store.write() as session:
