@@ -208,21 +208,23 @@ def test_upgrading_to_0005_keeps_deliveries_and_their_attempts(fresh_url: str) -
             )
             connection.execute(
                 text(
-                    "INSERT INTO posts (text, content, timezone, max_lateness, created_at) VALUES ('hi', '{}', 'UTC', 60, :t)"
+                    "INSERT INTO posts (text, content, timezone, max_lateness, created_at) "
+                    "VALUES ('hi', '{}', 'UTC', 60, :t)"
                 ),
                 {"t": t},
             )
             connection.execute(
                 text(
-                    "INSERT INTO deliveries (post_id, account_id, status, due_at, next_attempt_at, deadline_at, "
-                    "attempt_count, idempotency_key, reconcile_attempts, created_at, updated_at) "
-                    "VALUES (1, 1, 'published', :t, :t, :t, 1, 'k1', 0, :t, :t)"
+                    "INSERT INTO deliveries (post_id, account_id, status, due_at, next_attempt_at, "
+                    "deadline_at, attempt_count, idempotency_key, reconcile_attempts, created_at, "
+                    "updated_at) VALUES (1, 1, 'published', :t, :t, :t, 1, 'k1', 0, :t, :t)"
                 ),
                 {"t": t},
             )
             connection.execute(
                 text(
-                    "INSERT INTO attempts (delivery_id, number, kind, started_at) VALUES (1, 1, 'publish', :t)"
+                    "INSERT INTO attempts (delivery_id, number, kind, started_at) "
+                    "VALUES (1, 1, 'publish', :t)"
                 ),
                 {"t": t},
             )
