@@ -14,7 +14,7 @@ from postmast.scheduler.timespec import local, zone
 def slots() -> None:
     """Weekly posting slots per account: `post --next-slot` takes each target's next free one.
 
-    \\b
+    \b
     Example:
       postmast slots set x:brand "Mon-Fri 09:00,12:30,17:00; Sat 10:00" --tz Europe/Berlin
       postmast slots show
@@ -32,7 +32,7 @@ def set_slots(target: str, spec: str, tz_name: str | None, as_json: bool) -> Non
     DAYS: Mon..Sun, ranges (Mon-Fri) and lists (Sat,Sun), or daily; TIMES: HH:MM (or
     HH:MM:SS), comma-separated.
 
-    \\b
+    \b
     Example:
       postmast slots set x:brand "Mon-Fri 09:00,12:30,17:00" --tz Europe/Berlin
     """
@@ -53,7 +53,7 @@ def set_slots(target: str, spec: str, tz_name: str | None, as_json: bool) -> Non
 def show_slots(target: str | None, as_json: bool) -> None:
     """List accounts' slots and their next free ones.
 
-    \\b
+    \b
     Example:
       postmast slots show --json
     """
@@ -82,7 +82,7 @@ def show_slots(target: str | None, as_json: bool) -> None:
 def clear_slots(target: str) -> None:
     """Remove an account's slots (its queued posts keep their times).
 
-    \\b
+    \b
     Example:
       postmast slots clear x:brand
     """

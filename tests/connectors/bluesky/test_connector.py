@@ -91,7 +91,10 @@ def test_the_registry_finds_bluesky_and_its_manifest() -> None:
 def test_the_declared_options_are_language_only() -> None:
     """`langs` is the one post option the record takes here; there are no content warnings with a
     text, and every post is public."""
-    assert [(o.name, o.kind, o.per_item) for o in Bluesky.options] == [("language", "text", False)]
+    assert [(o.name, o.kind, o.per_item) for o in Bluesky.options] == [
+        ("language", "text", False),
+        ("first_comment", "text", False),
+    ]
     assert Bluesky.check_options({"language": "pt-BR"}) == []
     [problem] = Bluesky.check_options({"language": "Portuguese!"})
     assert problem.code == "option" and "is not a language tag such as en or pt-BR" in problem.message
