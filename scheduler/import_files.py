@@ -27,7 +27,7 @@ from typing import Any
 
 from postmast.connectors import available
 from postmast.scheduler.drafts import SHORTCUTS, VARIANT_FIELDS, Draft, parse_scope
-from postmast.scheduler.errors import UserError
+from postmast.scheduler.errors import UserError, one_line
 
 MAX_IMPORT_ROWS = 10_000
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
@@ -63,11 +63,14 @@ class FileProblem:
     message: str
 
     def render(self, name: str) -> str:
+        """One printable line: what the file holds (a column name, a cell) is shown escaped."""
         where = f"{name}:{self.line}" if self.line else name
-        return f"{where}: {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+        return one_line(
+            f"{where}: {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "column": self.column, "message": self.message}
+        return {"line": self.line, "column": one_line(self.column), "message": one_line(self.message)}
 
 
 @dataclass
