@@ -62,7 +62,7 @@ def test_an_evergreen_post_comes_back_after_its_interval(
     assert rounds(store)[-1] == (
         team,
         1,
-        datetime(2026, 12, 3, 18, 0, tzinfo=UTC),
+        datetime(2026, 12, 4, 9, 0, tzinfo=UTC),  # 2 days after 18:00:30: the 18:00 slot has passed
     )  # the first free slot after 2 days
 
 
