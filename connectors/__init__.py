@@ -7,6 +7,7 @@ or reads global configuration: the worker owns policy.
 
 from postmast.connectors.base import Connector
 from postmast.connectors.content import (
+    FIRST_COMMENT,
     Absent,
     Content,
     Field,
@@ -32,6 +33,7 @@ from postmast.connectors.errors import (
 from postmast.connectors.registry import available, get_connector
 
 __all__ = [
+    "FIRST_COMMENT",
     "Absent",
     "AuthExpired",
     "Connector",

@@ -69,6 +69,8 @@ class Connector(ABC):
     """Longest alt text, in characters (None: no limit known; see `alt_text_limit`)."""
     threads: ClassVar[bool] = False
     """Whether items can reply to each other (threads, replies)."""
+    refuses_repeats: ClassVar[bool] = False
+    """Whether the network refuses a text the account already posted (evergreen posts skip it)."""
 
     def __init__(
         self,

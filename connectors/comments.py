@@ -1,10 +1,11 @@
-"""A first comment: an option that becomes an item of its own, right after the post.
+"""Comments: the items after a post, on networks that answer posts with comments.
 
 Networks without threads (Facebook Pages, Instagram, LinkedIn) answer a post with
-comments; brands put the link or the hashtags there. The `first_comment` option is
-turned into item 2 of the delivery by `Connector.items`, so it is sent after the post,
-recorded on its own and resumed on its own: a retry after a failed comment never
-posts the post again. Further items of a thread (`--then`) are further comments.
+comments; brands put the link or the hashtags there. The `first_comment` option (the
+core's `FIRST_COMMENT`, declared here with the network's own length limit) is made the
+last item of the delivery by the post body, so it is sent after the post, recorded on
+its own and resumed on its own: a retry after a failed comment never posts the post
+again. Further items of a thread (`--then`) are comments too.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from postmast.connectors.content import Content, Option, RemoteRef
+from postmast.connectors.content import FIRST_COMMENT, Content, Option, RemoteRef
 
-NAME = "first_comment"
+NAME = FIRST_COMMENT.name
 
 
 def first_comment_option(limit: int, network: str) -> Option:
@@ -23,17 +24,6 @@ def first_comment_option(limit: int, network: str) -> Option:
         f"a comment {network} posts under the post right after it (links and hashtags often go there)",
         max_length=limit,
     )
-
-
-def with_first_comment(contents: Sequence[Content]) -> list[Content]:
-    """The items with the first comment (if the option is given) inserted after the post."""
-    items = list(contents)
-    if not items:
-        return items
-    text = items[0].options.get(NAME)
-    if isinstance(text, str) and text.strip():
-        items.insert(1, replace(items[0], text=text, media=(), reply_to=None, root=None))
-    return linked(items)
 
 
 def linked(items: Sequence[Content]) -> list[Content]:

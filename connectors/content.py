@@ -129,6 +129,13 @@ class Option:
         }
 
 
+FIRST_COMMENT = Option(
+    "first_comment",
+    "a first comment: posted by the same account as a reply, right after the post (and its thread)",
+)
+"""Declared by the networks that can reply to their own posts; the post body makes it the last item."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """Why a piece of content would be rejected by the network; shown to the user as is."""

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 from postmast.connectors.base import Connector
 from postmast.connectors.content import (
+    FIRST_COMMENT,
     Absent,
     Content,
     Field,
@@ -89,6 +90,7 @@ class Fake(Connector):
         Option("tag", "a label the fake network stores with the post", max_length=50),
         Option("mood", "how the post feels", kind="choice", choices=("happy", "calm", "sad")),
         Option("pinned", "whether the post is pinned", kind="bool"),
+        FIRST_COMMENT,
     )
     settings_fields: ClassVar[tuple[Field, ...]] = (
         Field("outbox", "file the fake network appends each published item to (JSON Lines)"),

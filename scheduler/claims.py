@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Exists, Select, exists, or_, select, updat
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from postmast.scheduler.models import Account, AccountStatus, Delivery
+from postmast.scheduler.staging import visible
 from postmast.scheduler.states import Status, transition_many
 
 IN_FLIGHT = (Status.QUEUED, Status.PUBLISHING, Status.RECONCILING)
@@ -30,7 +31,12 @@ WAITING = (Status.SCHEDULED, Status.RETRY_WAIT)
 
 def _due(now: datetime) -> list[ColumnElement[bool]]:
     """Waiting, due, and within its allowed lateness."""
-    return [Delivery.status.in_(WAITING), Delivery.next_attempt_at <= now, Delivery.deadline_at >= now]
+    return [
+        Delivery.status.in_(WAITING),
+        Delivery.next_attempt_at <= now,
+        Delivery.deadline_at >= now,
+        visible(),
+    ]
 
 
 def _lookup_due(now: datetime) -> list[ColumnElement[bool]]:
@@ -135,6 +141,7 @@ def next_due(session: Session, now: datetime) -> datetime | None:
             Delivery.status.in_(WAITING),
             Delivery.next_attempt_at > now,
             Account.status == AccountStatus.ACTIVE,
+            visible(),
         )
         .order_by(Delivery.next_attempt_at)
         .limit(1)

@@ -47,6 +47,12 @@ class Timings:
     """First backoff after a transient error; doubles per attempt (with jitter)."""
     retry_cap: float = 3600.0
     """Longest backoff between two attempts."""
+    horizon: float = 30 * 86400.0
+    """How far ahead the occurrences of recurring posts (and evergreen posts) exist as deliveries."""
+    plan_every: float = 60.0
+    """How often the scheduler plans occurrences and evergreen posts."""
+    duplicate_window: float = 86400.0
+    """The same text to the same account within this long is refused (unless allowed)."""
 
     def check(self) -> None:
         order = [
@@ -71,6 +77,8 @@ class Timings:
             ("POSTMAST_MAX_LATENESS", self.max_lateness),
             ("POSTMAST_RETRY_BASE", self.retry_base),
             ("POSTMAST_RETRY_CAP", self.retry_cap),
+            ("POSTMAST_HORIZON", self.horizon),
+            ("POSTMAST_PLAN_EVERY", self.plan_every),
         ]:
             if value <= 0:
                 raise ConfigError(f"{name} must be positive")
@@ -88,6 +96,9 @@ _TIMING_ENV = {
     "tick": "TICK",
     "retry_base": "RETRY_BASE",
     "retry_cap": "RETRY_CAP",
+    "horizon": "HORIZON",
+    "plan_every": "PLAN_EVERY",
+    "duplicate_window": "DUPLICATE_WINDOW",
 }
 
 

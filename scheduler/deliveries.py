@@ -18,6 +18,7 @@ from postmast.scheduler.accounts import NETWORK_RE, connector_class, parse_targe
 from postmast.scheduler.body import load
 from postmast.scheduler.errors import Conflict, NotFound, UserError
 from postmast.scheduler.models import Account, Delivery, DeliveryItem, Post
+from postmast.scheduler.staging import visible
 from postmast.scheduler.states import PENDING, TRANSITIONS, UNSETTLED, Status, transition
 from postmast.scheduler.store import Store
 from postmast.scheduler.timespec import check_due_time
@@ -112,6 +113,7 @@ def _rows_query(filters: Filters) -> Select[Delivery, str, dict[str, Any], str, 
         select(Delivery, Post.text, Post.content, Account.network, Account.name)
         .join(Post, Post.id == Delivery.post_id)
         .join(Account, Account.id == Delivery.account_id)
+        .where(visible())
         .order_by(Delivery.due_at, Delivery.id)
     )
     if filters.statuses:

@@ -36,9 +36,10 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_, or_, select, update
 
-from postmast.scheduler import claims
+from postmast.scheduler import claims, planning
 from postmast.scheduler.config import Settings
 from postmast.scheduler.models import Attempt, Delivery
+from postmast.scheduler.staging import visible
 from postmast.scheduler.states import Status, transition_many
 from postmast.scheduler.store import Store, unavailable
 
@@ -76,6 +77,7 @@ class Dispatcher:
         self.housekeeping_every = housekeeping_every
         self._last_housekeeping: float | None = None
         self.drain = drain
+        self._last_planning: float | None = None
 
     def tick(self) -> TickResult:
         if self.drain is not None:
@@ -98,6 +100,7 @@ class Dispatcher:
         if requeued:
             self._send(self.enqueue, requeued)
         self._maybe_housekeep()
+        self._maybe_plan(now)
         with self.store.read() as session:
             upcoming = claims.next_due(session, now)
         result = TickResult(dispatched, requeued, reaped, missed, upcoming)
@@ -177,6 +180,7 @@ class Dispatcher:
             .where(
                 Delivery.status.in_([Status.SCHEDULED, Status.RETRY_WAIT, Status.QUEUED]),
                 Delivery.deadline_at < now,
+                visible(),
             )
             .with_for_update(skip_locked=True)
         )
@@ -225,6 +229,18 @@ class Dispatcher:
                 type(exc).__name__,
                 self.timings.requeue_after,
             )
+
+    def _maybe_plan(self, now: datetime) -> None:
+        """Occurrences of recurring posts and evergreen rounds, every `plan_every` seconds."""
+        if self._last_planning is not None and (
+            time.monotonic() - self._last_planning < self.timings.plan_every
+        ):
+            return
+        self._last_planning = time.monotonic()
+        try:
+            planning.run(self.store, now, horizon=self.timings.horizon)
+        except Exception:
+            log.exception("planning recurring and evergreen posts failed")
 
     def _maybe_housekeep(self) -> None:
         if self.housekeeping is None:

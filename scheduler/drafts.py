@@ -1,48 +1,41 @@
-"""Drafts: posts as people write them (CLI options, import files), turned into requests.
+"""Drafts: posts as people write them (CLI options, rows of import files), turned into requests.
 
-This is where user input is parsed: times and zones, media specs (`[N:]PATH` with
-alt texts), thread items, options (`[SCOPE.]NAME=VALUE`) and reply targets. Every
-problem is a `UserError` naming the row or option it comes from; nothing is stored here.
+This is where user input is parsed: times and zones, media specs (`[N:]PATH` with alt
+texts), thread items, options (`[SCOPE.]NAME=VALUE`), reply targets, variants for one
+network or account, posting slots, recurrence and evergreen intervals. `build` checks
+every field and reports every problem it finds, each with the field it comes from
+(`DraftProblems`), so an import file names each bad cell; nothing is stored here.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from postmast.connectors import MediaFile
 from postmast.scheduler.accounts import FIELD_RE, NETWORK_RE, parse_target
-from postmast.scheduler.body import OptionValue
+from postmast.scheduler.body import Item, OptionValue, Variant
 from postmast.scheduler.config import parse_duration
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.media import media_file
-from postmast.scheduler.posts import Item, PostRequest
+from postmast.scheduler.posts import PostRequest
+from postmast.scheduler.recurrence import Recurrence, parse_recurrence
 from postmast.scheduler.timespec import parse_when, zone
 
-MAX_IMPORT_ROWS = 10_000
-FIELDS = (
-    "text",
-    "to",
-    "at",
-    "tz",
-    "media",
-    "alt",
-    "then",
-    "options",
-    "cw",
-    "lang",
-    "visibility",
-    "max_lateness",
-    "reply_to",
-)
+T = TypeVar("T")
+
 SHORTCUTS = {"cw": "spoiler_text", "lang": "language", "visibility": "visibility"}
 """Options with a flag and an import column of their own: `--cw TEXT` is `--option spoiler_text=TEXT`."""
+VARIANT_FIELDS = ("text", "then", "media", "alt")
+"""What a variant for one network or account may replace (`--text-for SCOPE TEXT`, `SCOPE.text`)."""
+NEXT_SLOT = frozenset({"next slot", "next-slot", "slot", "queue"})
+"""`--at` values (and `at` cells) that mean: the target's next free posting slot."""
+MAX_EVERGREEN = 3650 * 86400
 
 
 @dataclass
@@ -61,6 +54,27 @@ class Draft:
     max_lateness: str | None = None
     reply_to: list[str] = field(default_factory=list)
     """`NETWORK:NAME=REMOTE_ID`: the first item answers that post on that account."""
+    variants: list[tuple[str, str, str]] = field(default_factory=list)
+    """(SCOPE, FIELD, VALUE): FIELD one of `VARIANT_FIELDS`, for the network or account SCOPE."""
+    next_slot: bool = False
+    repeat: str | None = None
+    """An RRULE, a cron expression or `every N days|weeks|months` (see `recurrence`)."""
+    until: str | None = None
+    count: str | None = None
+    evergreen: str | None = None
+    """The shortest time between two posts of an evergreen post (e.g. 30d)."""
+
+
+class DraftProblems(UserError):
+    """Raised when a draft has problems: each is (field, message), the field as a column names it."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__("; ".join(message for _, message in problems[:3]) + more)
+
+
+MediaCache = dict[str, MediaFile]
 
 
 def _media_spec(spec: str, items: int) -> tuple[int, str]:
@@ -73,16 +87,19 @@ def _media_spec(spec: str, items: int) -> tuple[int, str]:
     return 0, spec
 
 
-def _attachments(draft: Draft, items: int, base: Path | None) -> list[list[MediaFile]]:
-    if len(draft.alt) > len(draft.media):
-        raise UserError(f"{len(draft.alt)} alt texts for {len(draft.media)} media files")
+def _attachments(
+    media: Sequence[str], alts: Sequence[str], items: int, base: Path | None, cache: MediaCache
+) -> list[list[MediaFile]]:
+    if len(alts) > len(media):
+        raise UserError(f"{len(alts)} alt texts for {len(media)} media files")
     attached: list[list[MediaFile]] = [[] for _ in range(items)]
-    for index, spec in enumerate(draft.media):
+    for index, spec in enumerate(media):
         position, path = _media_spec(spec, items)
         if base is not None and not path.startswith("~") and not Path(path).is_absolute():
             path = str(base / path)
-        alt = draft.alt[index] if index < len(draft.alt) else ""
-        attached[position].append(media_file(path, alt))
+        if path not in cache:
+            cache[path] = media_file(path)
+        attached[position].append(replace(cache[path], alt=alts[index] if index < len(alts) else ""))
     return attached
 
 
@@ -91,9 +108,19 @@ def _reply_targets(specs: Sequence[str]) -> dict[str, str]:
     for spec in specs:
         target, sep, remote = spec.partition("=")
         if not sep or not target.strip() or not remote.strip():
-            raise UserError(f"--reply-to {spec!r} must look like NETWORK:NAME=REMOTE_ID")
+            raise UserError(f"reply target {spec[:80]!r} must look like NETWORK:NAME=REMOTE_ID")
         found[target.strip()] = remote.strip()
     return found
+
+
+def parse_scope(scope: str) -> str:
+    """`NETWORK` (lower-cased) or `NETWORK:ACCOUNT`; UserError for anything else."""
+    if ":" in scope:
+        network, account = parse_target(scope)
+        return f"{network}:{account}"
+    if not NETWORK_RE.fullmatch(scope):
+        raise UserError(f"{scope[:40]!r} is not a network or NETWORK:ACCOUNT")
+    return scope.lower()
 
 
 def parse_option(spec: str) -> OptionValue:
@@ -102,17 +129,13 @@ def parse_option(spec: str) -> OptionValue:
     scope, _, name = left.strip().rpartition(".")
     if not sep or not FIELD_RE.fullmatch(name):
         raise UserError(
-            f"--option {spec[:80]!r} must look like NAME=VALUE, NETWORK.NAME=VALUE "
+            f"option {spec[:80]!r} must look like NAME=VALUE, NETWORK.NAME=VALUE "
             "or NETWORK:ACCOUNT.NAME=VALUE"
         )
-    if ":" in scope:
-        network, account = parse_target(scope)
-        scope = f"{network}:{account}"
-    elif scope:
-        if not NETWORK_RE.fullmatch(scope):
-            raise UserError(f"--option {spec[:80]!r}: {scope[:40]!r} is not a network or NETWORK:ACCOUNT")
-        scope = scope.lower()
-    return OptionValue(scope, name, value)
+    try:
+        return OptionValue(parse_scope(scope) if scope else "", name, value)
+    except UserError as exc:
+        raise UserError(f"option {spec[:80]!r}: {exc}") from None
 
 
 def shortcut(name: str, value: str | None) -> list[str]:
@@ -120,144 +143,155 @@ def shortcut(name: str, value: str | None) -> list[str]:
     return [f"{SHORTCUTS[name]}={value}"] if value else []
 
 
-def build(draft: Draft, now: datetime, *, base: Path | None = None) -> PostRequest:
-    """The request for `draft`: times resolved in its zone, media files read and recognised."""
-    tz = zone(draft.tz)
-    lateness = None
-    if draft.max_lateness:
+class _Collector:
+    """Runs each part of a build and keeps every problem with the field it belongs to."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+
+    def run(self, where: str, part: Callable[[], T], fallback: T) -> T:
         try:
-            lateness = parse_duration(draft.max_lateness)
-        except ValueError:
-            raise UserError(f"max lateness {draft.max_lateness!r} is not a duration (e.g. 30m, 2h)") from None
-    items = 1 + len(draft.then)
-    attached = _attachments(draft, items, base)
+            return part()
+        except DraftProblems as exc:
+            self.problems += exc.problems
+        except UserError as exc:
+            self.problems.append((where, str(exc)))
+        return fallback
+
+
+def _lateness(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise UserError(f"max lateness {text[:40]!r} is not a duration (e.g. 30m, 2h)") from None
+
+
+def _evergreen(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise UserError(f"evergreen interval {text[:40]!r} is not a duration (e.g. 30d)") from None
+    if not 1 <= seconds <= MAX_EVERGREEN:
+        raise UserError("the evergreen interval must be between 1 second and 10 years")
+    return seconds
+
+
+def _variants(
+    draft: Draft, base: Path | None, cache: MediaCache, check: _Collector
+) -> tuple[Variant[MediaFile], ...]:
+    grouped: dict[str, dict[str, list[str]]] = {}
+    for raw_scope, name, value in draft.variants:
+        where = f"{raw_scope}.{name}"
+        scope: str | None = check.run(where, partial(parse_scope, raw_scope), None)
+        if scope is None:
+            continue
+        if name not in VARIANT_FIELDS:
+            check.problems.append((where, f"a variant sets {', '.join(VARIANT_FIELDS)}, not {name!r}"))
+            continue
+        grouped.setdefault(scope, {}).setdefault(name, []).append(value)
+    variants = []
+    for scope, fields in grouped.items():
+        texts = fields.get("text", [draft.text])
+        if len(texts) > 1:
+            check.problems.append((f"{scope}.text", f"{scope} is given {len(texts)} texts; give one"))
+        then = fields.get("then", draft.then)
+        media = fields.get("media", draft.media)
+        alts = fields.get("alt", draft.alt if "media" not in fields else [])
+        size = 1 + len(then)
+        attached: list[list[MediaFile]] | None = check.run(
+            f"{scope}.media", partial(_attachments, media, alts, size, base, cache), None
+        )
+        if attached is None:
+            continue
+        items = (
+            Item(texts[0], tuple(attached[0])),
+            *(Item(text, tuple(attached[n + 1])) for n, text in enumerate(then)),
+        )
+        variants.append(Variant(scope, items))
+    return tuple(variants)
+
+
+def build(
+    draft: Draft, now: datetime, *, base: Path | None = None, cache: MediaCache | None = None
+) -> PostRequest:
+    """The request for `draft`: times resolved in its zone, media files read and recognised.
+
+    Raises `DraftProblems` with every problem found, each naming its field.
+    """
+    cache = {} if cache is None else cache
+    check = _Collector()
+    tz = check.run("tz", lambda: zone(draft.tz), None)
+    lateness = check.run("max_lateness", lambda: _lateness(draft.max_lateness), None)
+    evergreen = check.run("evergreen", lambda: _evergreen(draft.evergreen), None)
+    empty: list[list[MediaFile]] = [[] for _ in range(1 + len(draft.then))]
+    attached = check.run(
+        "media", partial(_attachments, draft.media, draft.alt, 1 + len(draft.then), base, cache), empty
+    )
+    options: list[OptionValue] = []
+    for spec in draft.options:
+        option: OptionValue | None = check.run("options", partial(parse_option, spec), None)
+        if option is not None:
+            options.append(option)
+    no_replies: dict[str, str] = {}
+    reply_to = check.run("reply_to", partial(_reply_targets, draft.reply_to), no_replies)
+    variants = _variants(draft, base, cache, check)
+    at = (draft.at or "").strip()
+    next_slot = draft.next_slot or at.lower() in NEXT_SLOT
+    due = now
+    recurrence: Recurrence | None = None
+    if tz is not None:
+        if at and at.lower() not in NEXT_SLOT:
+            due = check.run("at", lambda: parse_when(at, tz, now), now)
+            if next_slot:
+                check.problems.append(("at", "give a time or the next slot, not both"))
+        recurrence = _recurrence(draft, tz, now, check)
+        if recurrence is not None and next_slot:
+            check.problems.append(("repeat", "a recurring post starts at a time (--at), not in a slot"))
+    if evergreen is not None and recurrence is not None:
+        check.problems.append(("evergreen", "a post is either recurring or evergreen, not both"))
+    if check.problems:
+        raise DraftProblems(check.problems)
+    assert tz is not None
     return PostRequest(
         text=draft.text,
         targets=list(draft.to),
-        due_at=parse_when(draft.at, tz, now),
+        due_at=due,
         timezone=tz.key,
         max_lateness=lateness,
-        options=tuple(parse_option(spec) for spec in draft.options),
+        options=tuple(options),
         media=tuple(attached[0]),
         then=tuple(Item(text, tuple(attached[n + 1])) for n, text in enumerate(draft.then)),
-        reply_to=_reply_targets(draft.reply_to),
+        reply_to=reply_to,
+        variants=variants,
+        next_slot=next_slot,
+        recurrence=recurrence,
+        evergreen_every=evergreen,
     )
 
 
-# -- import files ---------------------------------------------------------------------------------
-
-
-def _strings(value: Any, what: str, *, split: str | None = None) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(split)] if split else [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise UserError(f"{what} must be text or a list of texts")
-
-
-def _optional(value: Any, what: str) -> str | None:
-    if value is None or value == "":
+def _recurrence(draft: Draft, tz: ZoneInfo, now: datetime, check: _Collector) -> Recurrence | None:
+    if not draft.repeat:
+        for name, value in (("until", draft.until), ("count", draft.count)):
+            if value:
+                check.problems.append((name, f"{name} ends a recurring post: give repeat too"))
         return None
-    if not isinstance(value, str):
-        raise UserError(f"{what} must be text")
-    return value
-
-
-def _options(value: Any) -> list[str]:
-    """`options`: `NAME=VALUE` cells separated by ';' (CSV), or a JSON list of them or an object."""
-    if isinstance(value, dict):
-        if not all(isinstance(v, str | int | bool) for v in value.values()):
-            raise UserError("options must map names to text, numbers or true/false")
-        return [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in value.items()]
-    return [spec for spec in _strings(value, "options", split=";") if spec]
-
-
-def draft_from_row(row: Mapping[str, Any]) -> Draft:
-    unknown = sorted(set(row) - set(FIELDS))
-    if unknown:
-        raise UserError(f"unknown field {unknown[0]!r} (fields: {', '.join(FIELDS)})")
-    text = row.get("text")
-    if not isinstance(text, str):
-        raise UserError("text is missing")
-    media = row.get("media")
-    paths: list[str]
-    alts: list[str]
-    if isinstance(media, list) and all(isinstance(m, dict) for m in media):  # JSON: [{"path", "alt"}]
-        paths = [str(m.get("path", "")) for m in media]
-        alts = [str(m.get("alt", "")) for m in media]
-    else:
-        paths = [p for p in _strings(media, "media", split=";") if p]
-        alts = _strings(row.get("alt"), "alt", split=";")
-    reply = row.get("reply_to")
-    replies = (
-        [f"{k}={v}" for k, v in reply.items()] if isinstance(reply, dict) else _strings(reply, "reply_to")
-    )
-    return Draft(
-        text=text,
-        to=[
-            t
-            for t in _strings(row.get("to"), "to", split=None if isinstance(row.get("to"), list) else " ")
-            if t
-        ],
-        at=_optional(row.get("at"), "at"),
-        tz=_optional(row.get("tz"), "tz"),
-        media=paths,
-        alt=alts,
-        then=_strings(row.get("then"), "then"),
-        options=_options(row.get("options"))
-        + [spec for name in SHORTCUTS for spec in shortcut(name, _optional(row.get(name), name))],
-        max_lateness=_optional(row.get("max_lateness"), "max_lateness"),
-        reply_to=replies,
-    )
-
-
-def _rows(path: Path) -> Iterable[Mapping[str, Any]]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not UTF-8 text") from None
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except RecursionError:
-            raise UserError(f"{path} nests JSON too deeply") from None
-        except ValueError as exc:
-            raise UserError(f"{path} is not valid JSON (line {getattr(exc, 'lineno', '?')})") from None
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise UserError(f"{path} must hold a JSON list of post objects")
-        return data
-    if path.suffix.lower() == ".csv":
-        try:
-            reader = csv.DictReader(io.StringIO(text, newline=""))
-            if not reader.fieldnames or "text" not in reader.fieldnames:
-                raise UserError(f"{path}: the first line must name the columns, including 'text' and 'to'")
-            rows = list(reader)
-        except csv.Error as exc:
-            raise UserError(f"{path} is not valid CSV: {exc}") from None
-        for number, row in enumerate(rows, 2):
-            if None in row:
-                raise UserError(f"{path} line {number}: more cells than columns")
-        return rows
-    raise UserError(f"{path}: import files end in .json or .csv")
-
-
-def load_file(path: Path, now: datetime) -> list[PostRequest]:
-    """Every post of an import file as a request; the first bad row stops everything."""
-    rows = list(_rows(path))
-    if not rows:
-        raise UserError(f"{path} holds no posts")
-    if len(rows) > MAX_IMPORT_ROWS:
-        raise UserError(f"{path} holds {len(rows)} posts; import at most {MAX_IMPORT_ROWS} at once")
-    requests = []
-    for number, row in enumerate(rows, 1):
-        try:
-            requests.append(build(draft_from_row(row), now, base=path.parent))
-        except UserError as exc:
-            raise UserError(f"{path.name} post {number}: {exc}") from None
-    return requests
+    problems_before = len(check.problems)
+    until = check.run("until", lambda: parse_when(draft.until, tz, now) if draft.until else None, None)
+    count = None
+    if draft.count:
+        text = draft.count.strip()
+        if not (text.isascii() and text.isdecimal() and 1 <= int(text[:6]) <= 10_000 and len(text) <= 6):
+            check.problems.append(
+                ("count", f"count {draft.count[:20]!r} must be a whole number from 1 to 10000")
+            )
+        else:
+            count = int(text)
+    if until is not None and count is not None:
+        check.problems.append(("count", "end a recurring post with until or count, not both"))
+    if len(check.problems) > problems_before:
+        return None
+    return check.run("repeat", lambda: parse_recurrence(draft.repeat or "", until=until, count=count), None)

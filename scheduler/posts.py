@@ -1,92 +1,49 @@
-"""Queueing posts: validate every target first, then store the post and its deliveries.
+"""Queueing posts: validate every target first, then store the posts and their deliveries.
 
-A request (one post, possibly a thread with media, to several targets) or a batch
-of them is accepted whole or rejected whole: nothing is written unless every item
-of every post passes every target network's rules.
+A request (one post, possibly a thread with media and variants, to several targets) or a
+batch of them is accepted whole or rejected whole: nothing is written unless every item
+of every post passes every target network's rules, and a rejection lists every problem.
+Checking (`check`) reads; writing (`write`) takes the write lock only to insert, many rows
+per statement, so an import can write in short batches (see `scheduler.imports`).
 """
 
 from __future__ import annotations
 
 import math
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from postmast.connectors import Connector, MediaFile, available
-from postmast.connectors.text import text_problems
 from postmast.scheduler import media as media_store
-from postmast.scheduler.accounts import connector_class, find, parse_target
-from postmast.scheduler.body import Body, Item, MediaRef, OptionValue, dump
+from postmast.scheduler import recurrence, slots
+from postmast.scheduler.body import Item, MediaRef, OptionValue, dump
+from postmast.scheduler.duplicates import Window, fingerprint
 from postmast.scheduler.errors import UserError
-from postmast.scheduler.models import Account, AccountStatus, Delivery, Post
-from postmast.scheduler.states import Status
+from postmast.scheduler.models import Account, Delivery, Post, Series
+from postmast.scheduler.occurrences import NewDelivery, insert_returning
+from postmast.scheduler.requests import PostRequest
 from postmast.scheduler.store import Store
-from postmast.scheduler.timespec import check_due_time, zone
+from postmast.scheduler.timespec import local
+from postmast.scheduler.validation import Issue, TargetPlan, Validator, option_problem, request_problems
 
-MAX_LATENESS = 3650 * 86400
+__all__ = [
+    "Checked",
+    "Item",
+    "OptionValue",
+    "PostRequest",
+    "Posts",
+    "QueuedPost",
+    "Rejected",
+    "TargetPlan",
+    "option_problem",
+]
 
-__all__ = ["Item", "OptionValue", "PostRequest", "Posts", "QueuedPost", "Rejected", "TargetPlan"]
-
-
-@dataclass(frozen=True)
-class PostRequest:
-    """One post as the user asked for it; `due_at` is an aware UTC datetime.
-
-    `text` and `media` make the first item; `then` holds the thread's further items.
-    `options` are `--option` values with their scopes; `reply_to` maps a target
-    (`network:name`) to the remote id the first item answers.
-    """
-
-    text: str
-    targets: Sequence[str]
-    due_at: datetime
-    timezone: str
-    max_lateness: float | None = None
-    options: tuple[OptionValue, ...] = ()
-    media: tuple[MediaFile, ...] = ()
-    then: tuple[Item[MediaFile], ...] = ()
-    reply_to: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def items(self) -> list[Item[MediaFile]]:
-        return [Item(self.text, self.media), *self.then]
-
-    @property
-    def body(self) -> Body[MediaFile]:
-        return Body(tuple(self.items), tuple(self.options), dict(self.reply_to))
-
-
-@dataclass(frozen=True)
-class TargetPlan:
-    """What would happen for one target: length by the network's rule, problems, request bodies."""
-
-    target: str
-    length: int | None
-    limit: int | None
-    problems: list[str]
-    payload: dict[str, Any] | None
-    items: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "target": self.target,
-            "length": self.length,
-            "limit": self.limit,
-            "ok": self.ok,
-            "problems": self.problems,
-            "payload": self.payload,
-        }
-        if len(self.items) > 1:
-            data["items"] = self.items
-        return data
+DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -108,163 +65,263 @@ class QueuedDelivery:
 class QueuedPost:
     id: int
     deliveries: list[QueuedDelivery]
+    series: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"post": self.id, "deliveries": [d.as_dict() for d in self.deliveries]}
+        data: dict[str, Any] = {"post": self.id, "deliveries": [d.as_dict() for d in self.deliveries]}
+        if self.series is not None:
+            data["series"] = self.series
+        return data
 
 
 class Rejected(UserError):
     """Raised when any target of any post in a request or batch fails validation."""
 
+    def __init__(self, message: str, issues: Sequence[Issue] = ()) -> None:
+        super().__init__(message)
+        self.issues = list(issues)
 
-def _plan(connector: Connector, target: str, request: PostRequest, problems: list[str]) -> TargetPlan:
-    try:
-        items = connector.items(request.body.contents(target, connector.options))
-    except ValueError as exc:  # an option's value this network does not take
-        return TargetPlan(target, None, connector.limit, [*problems, str(exc)], None)
-    if request.reply_to.get(target) and not connector.threads:
-        problems.append(f"{connector.title} does not take replies through postmast")
-    problems += [p.message for p in connector.validate_thread(items)]
-    if any(text_problems(item.text) for item in items):  # unprintable: no length, no payload
-        return TargetPlan(target, None, connector.limit, problems, None)
-    measures = [connector.measure(item) for item in items]
-    payloads = [connector.payload(item) for item in items]
-    described = [
-        {"length": m.length, "limit": m.limit, "payload": p} for m, p in zip(measures, payloads, strict=True)
-    ]
-    return TargetPlan(target, measures[0].length, measures[0].limit, problems, payloads[0], described)
+    @classmethod
+    def of(
+        cls, issues: Sequence[Issue], *, batch: bool = False, suffix: str = "nothing was queued"
+    ) -> Rejected:
+        shown = [f"post {i.post + 1}: {i.message}" if batch else i.message for i in issues[:3]]
+        more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
+        return cls("; ".join(shown) + more + f"; {suffix}", issues)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A request that passed every check, with the accounts it goes to."""
+
+    request: PostRequest
+    accounts: list[Account]
+    prints: dict[int, str] = field(default_factory=dict)
+    """Account id -> fingerprint of the text it receives."""
 
 
 class Posts:
-    def __init__(self, store: Store, *, default_max_lateness: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_max_lateness: float,
+        duplicate_window: float = DAY,
+        horizon: float = 30 * DAY,
+    ) -> None:
         self.store = store
         self.default_max_lateness = default_max_lateness
+        self.duplicate_window = duplicate_window
+        self.horizon = horizon
 
     def plan(self, request: PostRequest) -> list[TargetPlan]:
-        """Validate without writing: for `--dry-run` and for the queueing itself."""
-        self._check_request(request)
+        """Validate without writing, for `--dry-run`: a problem of the request itself is an error,
+        the targets' problems are in their plans."""
+        now = self.store.now()
+        own = request_problems(request, now)
+        if own:
+            raise Rejected.of(
+                [Issue(0, where, message) for where, message in own], suffix="nothing was stored"
+            )
         with self.store.read() as session:
-            return [plan for plan, _ in self._plans(session, request)]
+            plans, _ = Validator(session, self.store.clock).check(0, request, now)
+        return [plan for plan, _ in plans]
 
-    def queue(self, request: PostRequest) -> QueuedPost:
-        return self.queue_many([request])[0]
+    def queue(self, request: PostRequest, *, allow_duplicate: bool = False) -> QueuedPost:
+        return self.queue_many([request], allow_duplicate=allow_duplicate)[0]
 
-    def queue_many(self, requests: Sequence[PostRequest]) -> list[QueuedPost]:
+    def queue_many(
+        self, requests: Sequence[PostRequest], *, allow_duplicate: bool = False
+    ) -> list[QueuedPost]:
         """Store every post with its deliveries in one transaction, or nothing at all."""
+        checked = self.check(requests, allow_duplicate=allow_duplicate)
+        with self.store.write() as session:
+            return self.write(session, checked, self.store.now())
+
+    def check(
+        self,
+        requests: Sequence[PostRequest],
+        *,
+        allow_duplicate: bool = False,
+        issues: list[Issue] | None = None,
+    ) -> list[Checked]:
+        """Every request checked against its targets (and for duplicates); raises `Rejected` with
+        every problem, or appends them to `issues` when given."""
         if not requests:
             raise UserError("nothing to queue")
-        for number, request in enumerate(requests, 1):
-            self._check_request(request, prefix=f"post {number}: " if len(requests) > 1 else "")
         now = self.store.now()
-        with self.store.write() as session:
-            checked = []
-            failures = []
-            for number, request in enumerate(requests, 1):
-                plans = self._plans(session, request)
-                prefix = f"post {number}: " if len(requests) > 1 else ""
-                failures += [f"{prefix}{p.target}: {problem}" for p, _ in plans for problem in p.problems]
-                checked.append((request, plans))
-            if failures:
-                more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
-                raise Rejected("; ".join(failures[:3]) + more + "; nothing was queued")
-            return [self._insert(session, request, plans, now) for request, plans in checked]
+        found: list[Issue] = []
+        checked: list[Checked] = []
+        with self.store.read() as session:
+            validator = Validator(session, self.store.clock)
+            validator.preload([t for r in requests for t in r.targets])
+            for index, request in enumerate(requests):
+                plans, problems = validator.check(index, request, now, describe=False)
+                found += problems
+                accounts = [a for _, a in plans if a is not None]
+                prints = {a.id: fingerprint(request.body.items_for(a.target)[0].text) for a in accounts}
+                checked.append(Checked(request, accounts, prints))
+            if not allow_duplicate and not found:
+                found += self._duplicates(session, checked)
+        if found:
+            if issues is None:
+                raise Rejected.of(found, batch=len(requests) > 1)
+            issues += found
+        return checked
 
-    def _check_request(self, request: PostRequest, prefix: str = "") -> None:
-        if not request.targets:
-            raise UserError(f"{prefix}no target: add --to NETWORK:NAME")
-        lateness = request.max_lateness
-        if lateness is not None and not (
-            isinstance(lateness, int | float) and math.isfinite(lateness) and lateness > 0
-        ):
-            raise UserError(f"{prefix}the maximum lateness must be positive")
-        if lateness is not None and not 1 <= lateness <= MAX_LATENESS:
-            raise UserError(f"{prefix}the maximum lateness must be between 1 second and 10 years")
-        zone(request.timezone)
-        for option in request.options:
-            problem = option_problem(option, request.targets)
-            if problem:
-                raise UserError(f"{prefix}{problem}")
-        if any(not str(remote).strip() for remote in request.reply_to.values()):
-            raise UserError(f"{prefix}a reply target needs the remote id of the post it answers")
-        strays = sorted(set(request.reply_to) - set(request.targets))
-        if strays:
-            raise UserError(f"{prefix}--reply-to names {strays[0]}, which is not a --to target")
-        try:
-            check_due_time(request.due_at, self.store.now())
-        except UserError as exc:
-            raise UserError(f"{prefix}{exc}") from None
+    def _duplicates(self, session: Session, checked: Sequence[Checked]) -> list[Issue]:
+        window = Window(self.duplicate_window)
+        dues = [c.request.due_at for c in checked]
+        window.load(session, {a.id for c in checked for a in c.accounts}, min(dues), max(dues))
+        issues = []
+        for index, item in enumerate(checked):
+            for account in item.accounts:
+                due = item.request.due_at
+                earlier = window.earlier(account.id, item.prints[account.id], due)
+                if earlier is None:
+                    window.add(account.id, item.prints[account.id], due, -(index + 1))
+                    continue
+                where = (
+                    f"delivery {earlier.delivery_id} (due {local(earlier.due_at, UTC)} UTC)"
+                    if earlier.delivery_id > 0
+                    else f"post {-earlier.delivery_id} of this batch"
+                )
+                hours = self.duplicate_window / 3600
+                issues.append(
+                    Issue(
+                        index,
+                        "text",
+                        f"{account.target}: the same text goes to this account in {where}, within "
+                        f"{hours:g} h; allow it with --allow-duplicate",
+                    )
+                )
+        return issues
 
-    def _plans(self, session: Session, request: PostRequest) -> list[tuple[TargetPlan, Account | None]]:
-        seen: set[tuple[str, str]] = set()
-        result: list[tuple[TargetPlan, Account | None]] = []
-        for target in request.targets:
-            try:
-                key = parse_target(target)
-                if key in seen:
-                    raise UserError(f"target {target} is given twice")
-                seen.add(key)
-                account = find(session, target)
-            except UserError as exc:
-                result.append((TargetPlan(target, None, None, [str(exc)], None), None))
-                continue
-            connector = connector_class(account.network)(
-                account.settings, cache=account.cache, clock=self.store.clock
+    def write(
+        self, session: Session, checked: Sequence[Checked], now: datetime, *, import_id: int | None = None
+    ) -> list[QueuedPost]:
+        """Insert checked requests in the caller's transaction: posts, then every delivery at once."""
+        values: list[dict[str, Any]] = []
+        for item in checked:
+            request = item.request
+            body = request.body.with_media(lambda m: MediaRef(media_store.store(session, m, now), m.alt))
+            lateness = request.max_lateness if request.max_lateness is not None else self.default_max_lateness
+            values.append(
+                {
+                    "text": request.text,
+                    "content": dump(body),
+                    "timezone": request.timezone,
+                    "max_lateness": math.ceil(lateness),
+                    "created_at": now,
+                    "import_id": import_id,
+                    "evergreen_every": math.ceil(request.evergreen_every)
+                    if request.evergreen_every
+                    else None,
+                }
             )
-            problems = []
-            if account.status == AccountStatus.NEEDS_REAUTH:
-                problems.append(f"account needs re-authorisation ({account.status_reason or 'auth failed'})")
-            result.append((_plan(connector, account.target, request, problems), account))
-        return result
+        # ids drawn first, then one multi-row INSERT: SQLite cannot return ids in parameter order
+        # without a statement per row, and the ORM's unit of work is far slower still
+        ids = _new_ids(session, len(values))
+        for post_id, row in zip(ids, values, strict=True):
+            row["id"] = post_id
+        session.connection().execute(insert(Post), values)
+        posts = [
+            _Inserted(post_id, int(v["max_lateness"]), import_id)
+            for post_id, v in zip(ids, values, strict=True)
+        ]
+        rows: list[NewDelivery] = []
+        series: dict[int, int] = {}
+        placed = _Slots(session, now)
+        for item, post in zip(checked, posts, strict=True):
+            request = item.request
+            if request.recurrence is not None:
+                series[post.id] = self._series(session, item, post, now)
+                continue
+            for account in item.accounts:
+                due = placed.next(account) if request.next_slot else request.due_at
+                rows.append(
+                    NewDelivery(
+                        post.id,
+                        account.id,
+                        due,
+                        max_lateness=post.max_lateness,
+                        slotted=request.next_slot,
+                        import_id=import_id,
+                        fingerprint=item.prints.get(account.id),
+                    )
+                )
+        created = insert_returning(session, rows, now)
+        targets = {a.id: a.target for item in checked for a in item.accounts}
+        by_post: dict[int, list[QueuedDelivery]] = {}
+        for made in created:
+            by_post.setdefault(made.post_id, []).append(
+                QueuedDelivery(made.id, targets[made.account_id], made.due_at)
+            )
+        for post_id in series:
+            for delivery_id, account_id, due in session.execute(
+                select(Delivery.id, Delivery.account_id, Delivery.due_at)
+                .where(Delivery.post_id == post_id)
+                .order_by(Delivery.due_at, Delivery.id)
+            ):
+                by_post.setdefault(post_id, []).append(QueuedDelivery(delivery_id, targets[account_id], due))
+        return [QueuedPost(post.id, by_post.get(post.id, []), series.get(post.id)) for post in posts]
 
-    def _insert(
-        self,
-        session: Session,
-        request: PostRequest,
-        plans: list[tuple[TargetPlan, Account | None]],
-        now: datetime,
-    ) -> QueuedPost:
-        lateness = math.ceil(
-            request.max_lateness if request.max_lateness is not None else self.default_max_lateness
-        )
-        due = request.due_at.astimezone(UTC)  # lateness is real time, not wall-clock time
-        body = request.body.with_media(lambda m: MediaRef(media_store.store(session, m, now), m.alt))
-        post = Post(
-            text=request.text,
-            content=dump(body),
+    def _series(self, session: Session, item: Checked, post: _Inserted, now: datetime) -> int:
+        request = item.request
+        assert request.recurrence is not None
+        start = request.due_at.astimezone(ZoneInfo(request.timezone)).replace(tzinfo=None)
+        row = Series(
+            post_id=post.id,
+            rule=request.recurrence.rule,
+            starts_local=start.isoformat(),
             timezone=request.timezone,
-            max_lateness=lateness,
+            account_ids=[a.id for a in item.accounts],
+            until=request.recurrence.until,
+            count=request.recurrence.count,
+            planned_until=now - timedelta(seconds=1),
+            planned=0,
             created_at=now,
         )
-        session.add(post)
+        session.add(row)
         session.flush()
-        queued = []
-        for plan, account in plans:
-            assert account is not None  # plans with problems never reach here
-            delivery = Delivery(
-                post_id=post.id,
-                account_id=account.id,
-                status=Status.SCHEDULED,
-                due_at=due,
-                next_attempt_at=due,
-                deadline_at=due + timedelta(seconds=lateness),
-                idempotency_key=str(uuid.uuid4()),
-                attempt_count=0,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(delivery)
-            session.flush()
-            queued.append(QueuedDelivery(delivery.id, plan.target, due))
-        return QueuedPost(post.id, queued)
+        recurrence.plan(session, row, post, now, self.horizon)
+        return row.id
 
 
-def option_problem(option: OptionValue, targets: Sequence[str]) -> str | None:
-    """Why `option` cannot apply to any of `targets`, naming the networks that take it; None if it can."""
-    normal = [f"{network.lower()}:{name}" for network, _, name in (t.partition(":") for t in targets)]
-    if option.scope and not any(option.applies_to(t) for t in normal):
-        return f"--option {option.spec[:80]}: {option.scope} is not one of the --to targets"
-    taking = sorted(name for name, cls in available().items() if option.name in {o.name for o in cls.options})
-    if not any(t.partition(":")[0] in taking for t in normal if option.applies_to(t)):
-        where = f"taken by: {', '.join(taking)}" if taking else "no network takes it"
-        return f"--option {option.spec[:80]}: no target takes the option {option.name!r} ({where})"
-    return None
+def _new_ids(session: Session, count: int) -> list[int]:
+    """`count` unused post ids: from the sequence on PostgreSQL; on SQLite, after the largest,
+    which is safe because the caller holds SQLite's write lock (`BEGIN IMMEDIATE`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        drawn = session.execute(
+            text("SELECT nextval(pg_get_serial_sequence('posts', 'id')) FROM generate_series(1, :n)"),
+            {"n": count},
+        )
+        return [int(n) for n in drawn.scalars()]
+    start = int(session.scalar(select(func.coalesce(func.max(Post.id), 0))) or 0) + 1
+    return list(range(start, start + count))
+
+
+@dataclass(frozen=True)
+class _Inserted:
+    """What the deliveries of a post just inserted need from it."""
+
+    id: int
+    max_lateness: int
+    import_id: int | None
+
+
+class _Slots:
+    """Next free slots per account within one write: each handed out once."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.accounts: dict[int, slots.AccountSlots] = {}
+        self.busy: dict[int, set[datetime]] = {}
+
+    def next(self, account: Account) -> datetime:
+        if account.id not in self.accounts:
+            self.session.execute(select(Account.id).where(Account.id == account.id).with_for_update())
+            self.accounts[account.id] = slots.of_account(self.session, account)
+            self.busy[account.id] = slots.taken(self.session, account.id, self.now)
+        return slots.next_free(self.accounts[account.id], self.now, self.busy[account.id])

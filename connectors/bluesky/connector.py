@@ -54,6 +54,7 @@ from postmast.connectors.base import Connector, check_http_url
 from postmast.connectors.bluesky import facets, tid
 from postmast.connectors.bluesky.atproto import Session
 from postmast.connectors.content import (
+    FIRST_COMMENT,
     Absent,
     Content,
     Field,
@@ -133,6 +134,7 @@ class Bluesky(Connector):
     threads: ClassVar[bool] = True
     options: ClassVar[tuple[Option, ...]] = (
         Option("language", "the post's language: a tag such as en or pt-BR (sent as the record's langs)"),
+        FIRST_COMMENT,
     )
 
     @classmethod

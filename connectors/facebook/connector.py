@@ -10,7 +10,7 @@
 - the public URL: `GET /{id}?fields=permalink_url` [posts]; if that read fails,
   `https://www.facebook.com/{id}`.
 
-Items after the first (`--then`, and the `first_comment` option, which becomes item 2)
+Items after the first (`--then`, and the `first_comment` option, which becomes the last item)
 are comments on the post: `POST /{post-id}/comments` `message` [comments]. A first item
 given `--reply-to facebook:page=POST` comments on that post.
 
@@ -58,7 +58,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from postmast.connectors.base import Connector, check_http_url
-from postmast.connectors.comments import first_comment_option, is_comment, with_first_comment
+from postmast.connectors.comments import first_comment_option, is_comment, linked
 from postmast.connectors.content import (
     Content,
     Field,
@@ -154,7 +154,7 @@ class Facebook(Connector):
     # -- items and rules --------------------------------------------------------------------------
 
     def items(self, contents: Sequence[Content]) -> list[Content]:
-        return with_first_comment(contents)
+        return linked(contents)
 
     def validate_thread(self, items: Sequence[Content]) -> list[Problem]:
         problems = super().validate_thread(items)

@@ -12,7 +12,7 @@ Before publishing, the account's quota is read (`GET /{ig-user-id}/content_publi
 fields=quota_usage,config`): a spent quota (50 posts per moving 24 hours, [media_publish])
 is RateLimited before anything is sent. Captions: 2,200 characters, 30 hashtags, 20 @-tags
 [media]; checked when the post is queued, as is where the media would be hosted.
-Items after the first (`--then`, and `first_comment`, which becomes item 2) are comments
+Items after the first (`--then`, and `first_comment`, which becomes the last item) are comments
 on the post: `POST /{ig-media-id}/comments` `message` [comments].
 
 | response                                              | error class      | source |
@@ -61,7 +61,7 @@ import regex
 
 from postmast.connectors import hosting
 from postmast.connectors.base import Connector, check_http_url
-from postmast.connectors.comments import first_comment_option, is_comment, with_first_comment
+from postmast.connectors.comments import first_comment_option, is_comment, linked
 from postmast.connectors.containers import Containers, Flavour, carousel_fields
 from postmast.connectors.content import (
     Content,
@@ -175,7 +175,7 @@ class Instagram(Connector):
     # -- items and rules --------------------------------------------------------------------------
 
     def items(self, contents: Sequence[Content]) -> list[Content]:
-        return with_first_comment(contents)
+        return linked(contents)
 
     def count(self, text: str) -> int:
         return len(text)  # characters as code points: never fewer than Instagram counts

@@ -7,7 +7,7 @@
 - images: `POST /rest/images?action=initializeUpload` `{"initializeUploadRequest": {"owner"}}`
   -> `{"value": {"uploadUrl", "image"}}`, then `PUT` the bytes to `uploadUrl` [images];
   one image is `content.media` `{"id", "altText"}`, 2-20 are `content.multiImage` [multiimage];
-- comments (the `first_comment` option, which becomes item 2, and further items):
+- comments (the `first_comment` option, which becomes the last item, and further items):
   `POST /rest/socialActions/{post urn}/comments` `{"actor", "object", "message": {"text"}}`
   [comments]; a comment is plain text (not little text: NETWORKS.md §4, postiz#1847).
 
@@ -52,7 +52,7 @@ from urllib.parse import quote
 import regex
 
 from postmast.connectors.base import Connector, check_http_url
-from postmast.connectors.comments import first_comment_option, is_comment, with_first_comment
+from postmast.connectors.comments import first_comment_option, is_comment, linked
 from postmast.connectors.content import (
     Absent,
     Content,
@@ -160,7 +160,7 @@ class LinkedIn(Connector):
     # -- items and rules --------------------------------------------------------------------------
 
     def items(self, contents: Sequence[Content]) -> list[Content]:
-        return with_first_comment(contents)
+        return linked(contents)
 
     def count(self, text: str) -> int:
         return len(commentary(text))

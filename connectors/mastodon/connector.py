@@ -61,6 +61,7 @@ import regex
 
 from postmast.connectors.base import Connector, check_http_url
 from postmast.connectors.content import (
+    FIRST_COMMENT,
     Absent,
     Content,
     Field,
@@ -139,6 +140,7 @@ class Mastodon(Connector):
             kind="choice",
             choices=VISIBILITIES,
         ),
+        FIRST_COMMENT,
     )
 
     @classmethod

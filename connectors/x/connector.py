@@ -54,11 +54,13 @@ from twitter_text.has_invalid_characters import has_invalid_characters
 
 from postmast.connectors.base import Connector, check_http_url
 from postmast.connectors.content import (
+    FIRST_COMMENT,
     Content,
     Field,
     Found,
     Lookup,
     MediaFile,
+    Option,
     Problem,
     PublishResult,
     RemoteRef,
@@ -130,6 +132,9 @@ class X(Connector):
     max_alt_text: ClassVar[int | None] = 1000
     """spec `CreateMediaMetadataMetadataAltText.text` maxLength 1000."""
     threads: ClassVar[bool] = True
+    options: ClassVar[tuple[Option, ...]] = (FIRST_COMMENT,)
+    refuses_repeats: ClassVar[bool] = True
+    """403 "You are not allowed to create a Tweet with duplicate content" (see the error table above)."""
 
     chunk_size: int = CHUNK_SIZE
     nonce: Callable[[], str] = staticmethod(new_nonce)

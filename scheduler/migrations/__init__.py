@@ -74,6 +74,25 @@ def upgrade(engine: Engine) -> bool:
                 connection.rollback()
                 return False
             connection.rollback()
-            command.upgrade(alembic_config(connection), "head")
-            connection.commit()
+            with _foreign_keys_off(connection):
+                command.upgrade(alembic_config(connection), "head")
+                connection.commit()
     return True
+
+
+@contextmanager
+def _foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: migrations rebuild tables (copy, drop, rename); with foreign keys on, dropping
+    `posts` or `deliveries` would cascade into their deliveries and attempts and lose them.
+    The pragma only takes effect outside a transaction, so it is set on the idle connection."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        connection.rollback()
+        raw.execute("PRAGMA foreign_keys=ON")

@@ -2,6 +2,8 @@
 
 accounts ──< deliveries >── posts; deliveries ──< attempts (append-only) and
 ──< delivery_items (thread items as published); posts reference media by id.
+imports ──< posts (one `postmast import`); posts ──1 series (a recurring post's rule);
+accounts ──1 slots (weekly posting slots).
 Times are UTC instants everywhere (`UTCDateTime`); relationships refuse lazy loading
 so every query is visible where it runs.
 """
@@ -10,8 +12,11 @@ from postmast.scheduler.models.account import Account, AccountStatus
 from postmast.scheduler.models.attempt import Attempt
 from postmast.scheduler.models.base import NAMING, Base, StatusType, UTCDateTime
 from postmast.scheduler.models.delivery import Delivery, DeliveryItem
+from postmast.scheduler.models.imports import Import, ImportState
 from postmast.scheduler.models.media import Media
 from postmast.scheduler.models.post import Post
+from postmast.scheduler.models.series import Series
+from postmast.scheduler.models.slot import SlotPlan
 
 __all__ = [
     "NAMING",
@@ -21,8 +26,12 @@ __all__ = [
     "Base",
     "Delivery",
     "DeliveryItem",
+    "Import",
+    "ImportState",
     "Media",
     "Post",
+    "Series",
+    "SlotPlan",
     "StatusType",
     "UTCDateTime",
 ]

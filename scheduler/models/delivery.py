@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from postmast.scheduler.models.base import Base, StatusType, UTCDateTime
@@ -29,9 +31,10 @@ if TYPE_CHECKING:
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("post_id", "account_id"),
+        UniqueConstraint("post_id", "account_id", "occurrence", name="uq_deliveries_post_account_occurrence"),
         CheckConstraint("status IN (" + ", ".join(f"'{s.value}'" for s in Status) + ")", name="status_known"),
         Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_deliveries_account_fingerprint", "account_id", "fingerprint"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -62,6 +65,15 @@ class Delivery(Base):
     """Lookups since the last unknown outcome that could not decide."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    occurrence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """0 for a post said once; the number of the occurrence of a recurring post, or of the
+    round of an evergreen one. Unique with the post and the account: never created twice."""
+    slotted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    """Its due time is one of the account's posting slots: reordered and refilled with the queue."""
+    import_id: Mapped[int | None] = mapped_column(Integer)
+    """Its post's import, while that import is staging the dispatcher leaves it alone."""
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    """Hash of the text this account receives, to find the same text posted twice."""
 
     post: Mapped[Post] = relationship(back_populates="deliveries", lazy="raise")
     account: Mapped[Account] = relationship(lazy="raise")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from postmast.scheduler.models.base import Base, UTCDateTime
@@ -15,8 +15,7 @@ if TYPE_CHECKING:
 
 
 class Post(Base):
-    """`content` is `{"items": [{"text", "media": [{"id", "alt"}]}], "options": {...},
-    "reply_to": {"network:name": "remote id"}}`; `text` repeats the first item's text."""
+    """`content` is the body as `scheduler.body.dump` writes it; `text` repeats the first item's text."""
 
     __tablename__ = "posts"
 
@@ -27,5 +26,9 @@ class Post(Base):
     max_lateness: Mapped[int] = mapped_column(Integer)
     """Seconds after the due time beyond which a delivery is `missed`, not published."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"), index=True)
+    """The `postmast import` that created it (`postmast cancel --import ID` undoes them all)."""
+    evergreen_every: Mapped[int | None] = mapped_column(Integer)
+    """Evergreen: seconds that must pass after it was published before it is queued again."""
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="post", lazy="raise")

@@ -59,6 +59,17 @@ def check(result: CliResult, before: dict[str, int], after: dict[str, int]) -> b
     return False
 
 
+def check_import(result: CliResult, before: dict[str, int], after: dict[str, int], name: str) -> bool:
+    """As `check`, for `postmast import`: a refusal may list its problems first, one line each,
+    `NAME[:LINE]: [column: ]message`, before its one `postmast: error:` line."""
+    lines = result.err.splitlines(keepends=True)
+    if result.code != 0 and len(lines) > 1:
+        assert all(line.startswith(name) for line in lines[:-1]), result
+        assert all(not any(unicodedata.category(c) == "Cc" for c in line[:-1]) for line in lines[:-1]), result
+        result = CliResult(result.code, result.out, lines[-1])
+    return check(result, before, after)
+
+
 def add_accounts(cli: Cli) -> dict[str, int]:
     """`webhook:team`, `webhook:big` (2 000 000 characters) and `mastodon:brand`, through the CLI."""
     found = {}

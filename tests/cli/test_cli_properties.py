@@ -17,7 +17,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from postmast.scheduler.drafts import FIELDS, MAX_IMPORT_ROWS
+from postmast.scheduler.import_files import FIELDS, MAX_IMPORT_ROWS
 from tests.cli.conftest import Cli, error_line
 from tests.cli.properties_support import (
     ARG,
@@ -32,6 +32,7 @@ from tests.cli.properties_support import (
     add_accounts,
     argv_safe,
     check,
+    check_import,
     media_files,
     options,
 )
@@ -216,7 +217,7 @@ def test_import_any_file(
     before = counts()
     result = cli("import", str(path), *flags)
     after = counts()
-    if not check(result, before, after):
+    if not check_import(result, before, after, path.name):
         return
     if "--dry-run" in flags:
         assert after == before
@@ -262,7 +263,11 @@ def test_a_deeply_nested_json_import_is_refused(
 ) -> None:
     (tmp_path / "deep.json").write_bytes(b"[" * 100_000)
     before = counts()
-    error_line(cli("import", str(tmp_path / "deep.json")), "nests JSON too deeply", code=1)
+    result = cli("import", str(tmp_path / "deep.json"))
+    assert result.err.splitlines() == [
+        "deep.json:1: the JSON nests too deeply",
+        "postmast: error: 1 problem in deep.json; nothing was imported",
+    ]
     assert counts() == before
 
 

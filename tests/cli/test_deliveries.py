@@ -113,7 +113,7 @@ def test_cancel_refused_changes_nothing(cli: Cli, queued: dict[str, list[int]], 
 def test_reschedule(cli: Cli, queued: dict[str, list[int]], cli_store: Store) -> None:
     ids = queued["first"]
     result = ok(cli("reschedule", *map(str, ids), "--at", "2031-01-05 10:30", "--tz", "Europe/Berlin"))
-    assert result.out == f"rescheduled {ids[0]}, {ids[1]} to 2031-01-05 10:30 (Europe/Berlin)\n"
+    assert result.out == f"rescheduled {ids[0]}, {ids[1]} to 2031-01-05 10:30 CET (09:30 UTC)\n"
     data = as_json(
         cli("reschedule", "--post", str(queued["posts"][1]), "--at", "2031-02-01T00:00Z", "--json")
     )
@@ -130,7 +130,8 @@ def test_reschedule_refused(cli: Cli, queued: dict[str, list[int]]) -> None:
     ids = list(map(str, queued["first"]))
     error_line(cli("reschedule", *ids, "--at", "2020-05-05 10:00"), "in the past")
     error_line(cli("reschedule", *ids, "--at", "2031-03-30 02:30", "--tz", "Europe/Berlin"), "does not exist")
-    error_line(cli("reschedule", *ids), "Missing option '--at'", code=2)
+    error_line(cli("reschedule", *ids), "give either --at (a new time) or --by", code=1)
+    error_line(cli("reschedule", *ids, "--at", "in 1h", "--by", "+1d"), "give either --at", code=1)
     ok(cli("cancel", ids[1]))
     error_line(
         cli("reschedule", *ids, "--at", "2031-01-01T00:00Z"),

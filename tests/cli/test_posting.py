@@ -46,7 +46,7 @@ def test_post_to_two_accounts_text(
     cli: Cli, two_accounts: dict[str, int], counts: Callable[[], dict[str, int]]
 ) -> None:
     result = ok(cli("post", "Hello", *BOTH, "--at", "2030-12-01 09:00", "--tz", "Europe/Berlin"))
-    assert "post 1 queued (Europe/Berlin)" in result.out
+    assert "post 1 queued: due 2030-12-01 09:00 CET (08:00 UTC)" in result.out  # the zone and UTC
     assert "mastodon:brand" in result.out and "webhook:team" in result.out
     assert "2030-12-01 09:00" in result.out  # shown in the zone the user spoke
     assert "postmast run" in result.out
@@ -272,9 +272,12 @@ def test_import_with_one_bad_row_writes_nothing(
     (tmp_path / "posts.json").write_text(json.dumps([
         {"text": "fine", "to": ["webhook:team"], "at": "2030-12-01T09:00Z"},
         {"text": "x" * 600, "to": ["mastodon:brand"], "at": "2030-12-01T09:00Z"},
-    ]))  # fmt: skip
-    line = error_line(cli("import", str(tmp_path / "posts.json")))
-    assert "post 2: mastodon:brand: text is 600 characters" in line and "nothing was queued" in line
+    ], indent=1))  # fmt: skip
+    result = cli("import", str(tmp_path / "posts.json"))
+    assert result.code == 1
+    problem, last = result.err.splitlines()
+    assert problem.startswith("posts.json:9: text: mastodon:brand: text is 600 characters"), problem
+    assert last == "postmast: error: 1 problem in posts.json; nothing was imported"
     assert posts_and_deliveries(counts) == NO_POSTS
 
 
@@ -351,7 +354,7 @@ def test_import_takes_an_options_column(
     csv = tmp_path / "posts.csv"
     csv.write_text(
         "text,to,at,options,cw\n"
-        '"hi",mastodon:brand webhook:team,2030-12-01T09:00Z,visibility=unlisted;language=en,boo\n'
+        '"hi",mastodon:brand webhook:team,2030-12-01T09:00Z,visibility=unlisted | language=en,boo\n'
     )
     ok(cli("import", str(csv)))
     with cli_store.read() as session:

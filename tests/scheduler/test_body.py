@@ -22,7 +22,7 @@ def test_dump_and_load_are_inverses() -> None:
     original = body(OptionValue("", "visibility", "unlisted"), reply_to={"mastodon:brand": "123"})
     data = dump(original)
     assert data == {
-        "version": 2,
+        "version": 3,
         "items": [{"text": "head", "media": [{"id": 7, "alt": "a fox"}]}, {"text": "tail", "media": []}],
         "options": [{"scope": "", "name": "visibility", "value": "unlisted"}],
         "reply_to": {"mastodon:brand": "123"},

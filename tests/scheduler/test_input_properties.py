@@ -17,8 +17,10 @@ from sqlalchemy import select
 from postmast.connectors.mastodon import Mastodon
 from postmast.connectors.text import blank_problem, graphemes
 from postmast.scheduler.body import OptionValue
-from postmast.scheduler.drafts import Draft, build, load_file
+from postmast.scheduler.drafts import Draft, build
 from postmast.scheduler.errors import UserError
+from postmast.scheduler.imports import ImportProblems
+from postmast.scheduler.imports import load_requests as load_file
 from postmast.scheduler.models import Delivery, Post
 from postmast.scheduler.posts import PostRequest
 from postmast.scheduler.store import Store
@@ -331,7 +333,9 @@ def test_a_time_at_the_start_of_the_calendar_is_refused() -> None:
 
 def test_a_deeply_nested_json_import_is_refused(tmp_path: Path) -> None:
     (tmp_path / "deep.json").write_bytes(b"[" * 100_000)
-    refused(lambda: load_file(tmp_path / "deep.json", NOW), "nests JSON too deeply")
+    with pytest.raises(ImportProblems) as info:
+        load_file(tmp_path / "deep.json", NOW)
+    assert info.value.lines() == ["deep.json:1: the JSON nests too deeply"]
 
 
 def test_a_draft_with_media_of_an_unknown_home_is_refused() -> None:

@@ -188,3 +188,53 @@ def test_upgrading_turns_a_waiting_lookup_into_an_unknown_delivery(fresh_url: st
             connection.execute(text("UPDATE deliveries SET status = 'reconciling' WHERE id = 1"))
     finally:
         store.dispose()
+
+
+def test_upgrading_to_0005_keeps_deliveries_and_their_attempts(fresh_url: str) -> None:
+    """0005 rebuilds `posts` and `deliveries` on SQLite: with foreign keys on, dropping the old
+    tables would cascade into deliveries and attempts; the migration turns them off meanwhile."""
+    store = Store(fresh_url, migrate=False)
+    t = "2026-12-01 09:00:00"
+    try:
+        with store.engine.connect() as connection:
+            command.upgrade(alembic_config(connection), "0004")
+            connection.commit()
+            connection.execute(
+                text(
+                    "INSERT INTO accounts (network, name, settings, secrets, status, session_version, "
+                    "created_at, updated_at) VALUES ('webhook', 'team', '{}', :s, 'active', 0, :t, :t)"
+                ),
+                {"s": b"x", "t": t},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO posts (text, content, timezone, max_lateness, created_at) "
+                    "VALUES ('hi', '{}', 'UTC', 60, :t)"
+                ),
+                {"t": t},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO deliveries (post_id, account_id, status, due_at, next_attempt_at, "
+                    "deadline_at, attempt_count, idempotency_key, reconcile_attempts, created_at, "
+                    "updated_at) VALUES (1, 1, 'published', :t, :t, :t, 1, 'k1', 0, :t, :t)"
+                ),
+                {"t": t},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO attempts (delivery_id, number, kind, started_at) "
+                    "VALUES (1, 1, 'publish', :t)"
+                ),
+                {"t": t},
+            )
+            connection.commit()
+        assert upgrade(store.engine) is True
+        with store.engine.connect() as connection:
+            assert connection.execute(text("SELECT occurrence, slotted FROM deliveries")).all() == [
+                (0, False)
+            ]
+            assert connection.execute(text("SELECT count(*) FROM attempts")).scalar_one() == 1
+            assert connection.execute(text("SELECT import_id FROM posts")).all() == [(None,)]
+    finally:
+        store.dispose()

@@ -94,7 +94,7 @@ def test_post_to_two_accounts(store: Store, posts: Posts) -> None:
 
 def test_idempotency_keys_differ_across_posts(store: Store, posts: Posts) -> None:
     posts.queue(request())
-    posts.queue(request())
+    posts.queue(request(), allow_duplicate=True)
     keys = [d.idempotency_key for d in stored_deliveries(store)]
     assert len(keys) == 4 and len(set(keys)) == 4
 
@@ -105,7 +105,7 @@ def test_max_lateness_and_options_are_stored(store: Store, posts: Posts) -> None
         post = session.scalars(select(Post)).one()
         assert post.max_lateness == 90
         assert post.content == {
-            "version": 2,
+            "version": 3,
             "items": [{"text": post.text, "media": []}],
             "options": [{"scope": "", "name": "visibility", "value": "unlisted"}],
         }
@@ -152,7 +152,7 @@ def test_bad_targets_reject_the_whole_post(
 
 
 def test_no_targets(store: Store, posts: Posts) -> None:
-    with pytest.raises(UserError, match="no target: add --to NETWORK:NAME"):
+    with pytest.raises(UserError, match="no target: give at least one NETWORK:NAME"):
         posts.queue(request(targets=[]))
     assert row_counts(store) == NOTHING
 

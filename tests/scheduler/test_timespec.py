@@ -132,7 +132,7 @@ def test_check_due_time_has_a_60_second_grace() -> None:
     with pytest.raises(UserError) as info:
         check_due_time(NOW - timedelta(seconds=61), NOW)
     assert "is 1 min in the past" in str(info.value)
-    assert "leave out --at to post now" in str(info.value)
+    assert "give no time to post now" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -179,3 +179,83 @@ def test_local_and_duration_for_tables() -> None:
         "+2h10m",
         "+1d01h",
     ]
+
+
+# -- what people say: natural times, shifts, ambiguous local times ------------------------------
+
+from postmast.scheduler.timespec import Shift, accepted, ambiguous, parse_shift, shift  # noqa: E402
+
+MONDAY_NOON = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)  # Monday 12:00 in Berlin
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tomorrow 09:00", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        ("Tomorrow at 9", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        ("today 18:30", datetime(2026, 11, 30, 17, 30, tzinfo=UTC)),
+        ("next monday 10:00", datetime(2026, 12, 7, 9, 0, tzinfo=UTC)),
+        ("monday 13:00", datetime(2026, 11, 30, 12, 0, tzinfo=UTC)),  # later today
+        ("monday 10:00", datetime(2026, 12, 7, 9, 0, tzinfo=UTC)),  # already past today: next week
+        ("fri 17:30", datetime(2026, 12, 4, 16, 30, tzinfo=UTC)),
+        ("next wednesday 08:15", datetime(2026, 12, 2, 7, 15, tzinfo=UTC)),
+        ("+2h", MONDAY_NOON + timedelta(hours=2)),
+        ("in 1h30m", MONDAY_NOON + timedelta(minutes=90)),
+        ("+1d2h", MONDAY_NOON + timedelta(hours=26)),
+        ("in 2 weeks", MONDAY_NOON + timedelta(days=14)),
+    ],
+)
+def test_natural_times(text: str, expected: datetime) -> None:
+    assert parse_when(text, BERLIN, MONDAY_NOON) == expected
+
+
+def test_a_natural_time_in_a_dst_gap_is_refused() -> None:
+    saturday = datetime(2027, 3, 27, 12, tzinfo=UTC)
+    with pytest.raises(UserError, match="does not exist in Europe/Berlin"):
+        parse_when("tomorrow 02:30", BERLIN, saturday)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("+1d", Shift(1)),
+        ("-2h", Shift(0, -7200)),
+        ("1h30m", Shift(0, 5400)),
+        ("+1w", Shift(7)),
+        ("-1d1h", Shift(-1, -3600)),
+    ],
+)
+def test_shift_amounts(text: str, expected: Shift) -> None:
+    assert parse_shift(text) == expected
+
+
+@pytest.mark.parametrize("text", ["tomorrow", "in 1h", "+", "soon", "-"])
+def test_bad_shift_amounts(text: str) -> None:
+    with pytest.raises(UserError, match="must be an amount"):
+        parse_shift(text)
+
+
+def test_a_day_later_keeps_the_wall_clock_time_across_dst() -> None:
+    before = datetime(2027, 3, 27, 9, tzinfo=BERLIN)  # CET
+    moved = shift(before.astimezone(UTC), Shift(1), BERLIN)
+    assert moved.astimezone(BERLIN).hour == 9 and moved - before == timedelta(hours=23)
+    assert shift(before.astimezone(UTC), parse_shift("+24h"), BERLIN).astimezone(BERLIN).hour == 10
+
+
+def test_the_two_half_past_twos_of_the_fall_back_night_look_different() -> None:
+    first = datetime(2027, 10, 31, 0, 30, tzinfo=UTC)
+    second = first + timedelta(hours=1)
+    assert ambiguous(first, BERLIN) and ambiguous(second, BERLIN)
+    assert local(first, BERLIN) == "2027-10-31 02:30 CEST"
+    assert local(second, BERLIN) == "2027-10-31 02:30 CET"
+    assert local(first + timedelta(hours=3), BERLIN) == "2027-10-31 04:30"  # not ambiguous: unchanged
+    ny = ZoneInfo("America/New_York")
+    assert local(datetime(2026, 11, 1, 5, 30, tzinfo=UTC), ny) == "2026-11-01 01:30 EDT"
+    assert local(datetime(2026, 11, 1, 6, 30, tzinfo=UTC), ny) == "2026-11-01 01:30 EST"
+
+
+def test_the_cli_echoes_the_zone_and_utc() -> None:
+    assert accepted(datetime(2026, 12, 1, 8, tzinfo=UTC), BERLIN) == "2026-12-01 09:00 CET (08:00 UTC)"
+    assert accepted(datetime(2026, 12, 1, 23, 30, tzinfo=UTC), BERLIN) == (
+        "2026-12-02 00:30 CET (2026-12-01 23:30 UTC)"
+    )

@@ -88,17 +88,20 @@ def test_the_registry_finds_bluesky_and_its_manifest() -> None:
     assert [f.name for f in Bluesky.secret_fields] == ["app_password"]
 
 
-def test_the_declared_options_are_language_only() -> None:
+def test_the_declared_options_are_language_and_the_first_comment() -> None:
     """`langs` is the one post option the record takes here; there are no content warnings with a
     text, and every post is public."""
-    assert [(o.name, o.kind, o.per_item) for o in Bluesky.options] == [("language", "text", False)]
+    assert [(o.name, o.kind, o.per_item) for o in Bluesky.options] == [
+        ("language", "text", False),
+        ("first_comment", "text", False),
+    ]
     assert Bluesky.check_options({"language": "pt-BR"}) == []
     [problem] = Bluesky.check_options({"language": "Portuguese!"})
     assert problem.code == "option" and "is not a language tag such as en or pt-BR" in problem.message
     unknown = [p.message for p in Bluesky.check_options({"spoiler_text": "cw", "visibility": "public"})]
     assert unknown == [
-        "unknown option 'spoiler_text' for bluesky (known: language)",
-        "unknown option 'visibility' for bluesky (known: language)",
+        "unknown option 'spoiler_text' for bluesky (known: language, first_comment)",
+        "unknown option 'visibility' for bluesky (known: language, first_comment)",
     ]
 
 

@@ -26,6 +26,7 @@ from postmast.connectors import (
 from postmast.connectors.facebook import Facebook
 from postmast.connectors.graph import usage_wait
 from postmast.connectors.http import HttpClient
+from postmast.scheduler.body import Body, Item, OptionValue
 from tests.conftest import FakeClock
 from tests.servers.facebook import FacebookServer
 
@@ -104,7 +105,8 @@ def test_a_video_goes_up_in_the_chunks_facebook_asks_for(server: FacebookServer,
 
 def test_the_first_comment_is_an_item_of_its_own(server: FacebookServer, clock: FakeClock) -> None:
     facebook = connector(server, clock)
-    items = facebook.items([Content("Menu", options={"first_comment": "Book: https://example.org"})])
+    body = Body((Item("Menu"),), (OptionValue("", "first_comment", "Book: https://example.org"),))
+    items = facebook.items(body.contents("facebook:cafe", facebook.options))
     assert [i.text for i in items] == ["Menu", "Book: https://example.org"]
     post = facebook.publish(items[0], CREDS, "k")
     comment = facebook.publish(Content(items[1].text, reply_to=post.ref(), root=post.ref()), CREDS, "k-1")

@@ -22,6 +22,7 @@ from postmast.connectors import (
 )
 from postmast.connectors.http import HttpClient
 from postmast.connectors.instagram import Instagram
+from postmast.scheduler.body import Body, Item, OptionValue
 from tests.conftest import FakeClock
 from tests.servers.base import Fault, Response
 from tests.servers.instagram import InstagramServer
@@ -122,9 +123,8 @@ def test_a_carousel_and_a_reel(server: InstagramServer, clock: FakeClock, s3: S3
 
 def test_the_first_comment(server: InstagramServer, clock: FakeClock, s3: S3Server, bucket: str) -> None:
     instagram = connector(server, clock, s3.settings(bucket))
-    post_item, comment_item = instagram.items(
-        [Content("New menu", (jpeg(),), options={"first_comment": "#coffee"})]
-    )
+    body = Body((Item("New menu", (jpeg(),)),), (OptionValue("", "first_comment", "#coffee"),))
+    post_item, comment_item = instagram.items(body.contents("instagram:cafe", instagram.options))
     post = instagram.publish(post_item, CREDS, "k")
     comment = instagram.publish(
         Content(comment_item.text, reply_to=post.ref(), root=post.ref()), CREDS, "k-1"

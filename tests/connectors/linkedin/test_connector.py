@@ -27,6 +27,7 @@ from postmast.connectors.http import HttpClient
 from postmast.connectors.linkedin import LinkedIn
 from postmast.connectors.linkedin.api import classify
 from postmast.connectors.linkedin.little import commentary, escape
+from postmast.scheduler.body import Body, Item, OptionValue
 from tests.conftest import FakeClock
 from tests.servers.linkedin import LinkedInServer, render
 
@@ -121,7 +122,8 @@ def test_images_single_and_multi_with_alt_text(server: LinkedInServer, clock: Fa
 
 def test_the_first_comment_is_plain_text(server: LinkedInServer, clock: FakeClock) -> None:
     linkedin = connector(server, clock)
-    post_item, comment_item = linkedin.items([Content("News", options={"first_comment": "Link (here)"})])
+    body = Body((Item("News"),), (OptionValue("", "first_comment", "Link (here)"),))
+    post_item, comment_item = linkedin.items(body.contents("linkedin:me", linkedin.options))
     post = linkedin.publish(post_item, CREDS, "k")
     comment = linkedin.publish(Content(comment_item.text, reply_to=post.ref(), root=post.ref()), CREDS, "k-1")
     stored = server.comments[comment.remote_id]

@@ -225,6 +225,7 @@ def test_the_declared_options() -> None:
         ("spoiler_text", "text", True),
         ("language", "text", False),
         ("visibility", "choice", False),
+        ("first_comment", "text", False),  # a self-reply: the post body makes it the last item
     ]
     assert Mastodon.options[2].choices == ("public", "unlisted", "private", "direct")
     assert Mastodon.check_options({"spoiler_text": "cw", "language": "de", "visibility": "unlisted"}) == []
@@ -232,8 +233,8 @@ def test_the_declared_options() -> None:
     assert problem.code == "option" and "'EN'" in problem.message and "ISO 639-1" in problem.message
     [problem] = Mastodon.check_options({"sensitive": True})
     assert (
-        problem.message
-        == "unknown option 'sensitive' for mastodon (known: spoiler_text, language, visibility)"
+        problem.message == "unknown option 'sensitive' for mastodon "
+        "(known: spoiler_text, language, visibility, first_comment)"
     )
     with pytest.raises(ValueError, match="visibility must be one of public, unlisted, private, direct"):
         Mastodon.options[2].parse("everyone")

@@ -158,11 +158,16 @@ def test_registered_as_x_with_a_manifest() -> None:
     assert X.media_limits["video/mp4"] == 512_000_000
 
 
-def test_x_declares_no_post_options() -> None:
-    """The connector sends only text, reply and media (the request schema allows nothing else)."""
-    assert X.options == () and X.check_options({}) == []
+def test_x_declares_only_the_first_comment() -> None:
+    """The connector sends only text, reply and media (the request schema allows nothing else); the
+    first comment is a self-reply, which the post body turns into one more item of the thread."""
+    assert [o.name for o in X.options] == ["first_comment"] and X.check_options({}) == []
     [problem] = X.check_options({"language": "de"})
-    assert problem.message == "unknown option 'language' for x (known: none)" and problem.code == "option"
+    assert (
+        problem.message == "unknown option 'language' for x (known: first_comment)"
+        and problem.code == "option"
+    )
+    assert X.refuses_repeats
 
 
 @pytest.mark.parametrize("secrets", [OAUTH1, BEARER, {**OAUTH1, "bearer_token": ""}])
