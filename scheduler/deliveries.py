@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from postmast.scheduler.accounts import NETWORK_RE, connector_class, parse_target
 from postmast.scheduler.body import load
 from postmast.scheduler.errors import Conflict, NotFound, UserError
+from postmast.scheduler.history import record
 from postmast.scheduler.models import Account, Delivery, DeliveryItem, Post
 from postmast.scheduler.states import PENDING, TRANSITIONS, UNSETTLED, Status, transition
 from postmast.scheduler.store import Store
@@ -211,6 +212,7 @@ class Deliveries:
                     last_error_class=None,
                 ):
                     raise Conflict(_refusal(delivery_id, current, "cancelled"))
+                record(session, delivery_id, "cancelled", current, Status.CANCELLED, now=now)
                 done.append(delivery_id)
             return done
 
@@ -223,11 +225,7 @@ class Deliveries:
             done = []
             for delivery_id in delivery_ids:
                 current = self._status(session, delivery_id)
-                lateness = session.scalar(
-                    select(Post.max_lateness)
-                    .join(Delivery, Delivery.post_id == Post.id)
-                    .where(Delivery.id == delivery_id)
-                )
+                lateness, due = self._timing(session, delivery_id)
                 if current not in RESCHEDULABLE or not transition(
                     session,
                     delivery_id,
@@ -240,6 +238,16 @@ class Deliveries:
                     queued_at=None,
                 ):
                     raise Conflict(_refusal(delivery_id, current, "rescheduled"))
+                record(
+                    session,
+                    delivery_id,
+                    "rescheduled",
+                    current,
+                    Status.SCHEDULED,
+                    now=now,
+                    due_before=due,
+                    due_after=when,
+                )
                 done.append(delivery_id)
             return done
 
@@ -255,18 +263,15 @@ class Deliveries:
                         f"delivery {delivery_id}'s outcome is unknown: it may already be published, and "
                         "sending it again may post it twice; confirm with --resend-unknown"
                     )
-                lateness = session.scalar(
-                    select(Post.max_lateness)
-                    .join(Delivery, Delivery.post_id == Post.id)
-                    .where(Delivery.id == delivery_id)
-                )
+                lateness, due = self._timing(session, delivery_id)
+                error = session.scalar(select(Delivery.last_error).where(Delivery.id == delivery_id))
+                # the due time stays: lateness is still measured from when the post was wanted
                 if current not in RETRYABLE or not transition(
                     session,
                     delivery_id,
                     current,
                     Status.SCHEDULED,
                     now=now,
-                    due_at=now,
                     next_attempt_at=now,
                     deadline_at=now + timedelta(seconds=lateness or 0),
                     queued_at=None,
@@ -274,12 +279,32 @@ class Deliveries:
                     reconcile_at=None,  # the person confirmed: send, do not look up first
                 ):
                     raise Conflict(_refusal(delivery_id, current, "retried"))
+                record(
+                    session,
+                    delivery_id,
+                    "retried",
+                    current,
+                    Status.SCHEDULED,
+                    now=now,
+                    due_before=due,
+                    note=error,
+                )
                 done.append(delivery_id)
             return done
 
     def status(self, delivery_id: int) -> Status:
         with self.store.read() as session:
             return self._status(session, delivery_id)
+
+    @staticmethod
+    def _timing(session: Session, delivery_id: int) -> tuple[int, datetime | None]:
+        """The post's allowed lateness (seconds) and the delivery's due time."""
+        found = session.execute(
+            select(Post.max_lateness, Delivery.due_at)
+            .join(Delivery, Delivery.post_id == Post.id)
+            .where(Delivery.id == delivery_id)
+        ).one_or_none()
+        return (found[0] or 0, found[1]) if found is not None else (0, None)
 
     @staticmethod
     def _status(session: Session, delivery_id: int) -> Status:
