@@ -7,11 +7,11 @@ first), the user is told what state the delivery is in now.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from postmast.scheduler.accounts import NETWORK_RE, connector_class, parse_target
@@ -92,6 +92,10 @@ class Filters:
     post_id: int | None = None
     since: datetime | None = None
     limit: int | None = None
+    until: datetime | None = None
+    """Due before this instant (exclusive), so `--since 10m` need not list the whole future."""
+    import_id: int | None = None
+    """Posts created by one `postmast import` run (needs `posts.import_id`)."""
 
     def __post_init__(self) -> None:
         """Filters that can match nothing real are refused with a clear line, not sent to SQL."""
@@ -101,11 +105,43 @@ class Filters:
             connector_class(self.network.lower())
         if self.target is not None:
             parse_target(self.target)
-        for name, value in (("post", self.post_id), ("limit", self.limit)):
+        for name, value in (("post", self.post_id), ("limit", self.limit), ("import", self.import_id)):
             if value is not None and not 0 < value <= MAX_ID:
                 raise UserError(f"{name} must be a whole number from 1 to {MAX_ID}")
-        if self.since is not None and self.since.tzinfo is None:
-            raise UserError("--since needs a time zone")
+        for name, when in (("--since", self.since), ("--until", self.until)):
+            if when is not None and when.tzinfo is None:
+                raise UserError(f"{name} needs a time zone")
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise UserError("--until must be later than --since")
+        if self.import_id is not None and import_column() is None:
+            raise UserError("--import needs the import history (posts.import_id), which this version lacks")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The filters as SQL conditions on deliveries joined with their accounts (and posts for
+        `import_id`): shared by the rows and the summary, so both always describe the same set."""
+        found: list[ColumnElement[bool]] = []
+        if self.statuses:
+            found.append(Delivery.status.in_(list(self.statuses)))
+        if self.network:
+            found.append(Account.network == self.network.lower())
+        if self.target:
+            network, name = parse_target(self.target)
+            found += [Account.network == network.lower(), Account.name == name]
+        if self.post_id is not None:
+            found.append(Delivery.post_id == self.post_id)
+        if self.since is not None:
+            found.append(Delivery.due_at >= self.since)
+        if self.until is not None:
+            found.append(Delivery.due_at < self.until)
+        column = import_column()
+        if self.import_id is not None and column is not None:
+            found.append(Delivery.post_id.in_(select(Post.id).where(column == self.import_id)))
+        return found
+
+
+def import_column() -> Any:
+    """`posts.import_id`, which `postmast import` adds; None while the models lack it."""
+    return getattr(Post, "import_id", None)
 
 
 def _rows_query(filters: Filters) -> Select[Delivery, str, dict[str, Any], str, str]:
@@ -113,19 +149,9 @@ def _rows_query(filters: Filters) -> Select[Delivery, str, dict[str, Any], str, 
         select(Delivery, Post.text, Post.content, Account.network, Account.name)
         .join(Post, Post.id == Delivery.post_id)
         .join(Account, Account.id == Delivery.account_id)
+        .where(*filters.conditions())
         .order_by(Delivery.due_at, Delivery.id)
     )
-    if filters.statuses:
-        query = query.where(Delivery.status.in_(list(filters.statuses)))
-    if filters.network:
-        query = query.where(Account.network == filters.network.lower())
-    if filters.target:
-        network, name = parse_target(filters.target)
-        query = query.where(Account.network == network.lower(), Account.name == name)
-    if filters.post_id is not None:
-        query = query.where(Delivery.post_id == filters.post_id)
-    if filters.since is not None:
-        query = query.where(Delivery.due_at >= filters.since)
     if filters.limit:
         query = query.limit(filters.limit)
     return query
@@ -181,10 +207,7 @@ class Deliveries:
 
     def upcoming(self, filters: Filters) -> list[DeliveryRow]:
         """What is still to happen or needs attention: pending and unsettled deliveries."""
-        statuses = filters.statuses or [*PENDING, *UNSETTLED]
-        return self.search(
-            Filters(statuses, filters.network, filters.target, filters.post_id, filters.since, filters.limit)
-        )
+        return self.search(replace(filters, statuses=filters.statuses or [*PENDING, *UNSETTLED]))
 
     def ids_of_post(self, post_id: int) -> list[int]:
         if not 0 < post_id <= MAX_ID:

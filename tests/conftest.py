@@ -66,7 +66,8 @@ def truncate(store: Store) -> None:
     with store.engine.begin() as connection:
         connection.execute(
             text(
-                "TRUNCATE attempts, deliveries, posts, accounts, heartbeats, incidents RESTART IDENTITY CASCADE"
+                "TRUNCATE attempts, deliveries, posts, accounts, heartbeats, incidents "
+                "RESTART IDENTITY CASCADE"
             )
         )
 
