@@ -128,7 +128,6 @@ def test_rows_and_summary(store: Store, history: dict[str, int]) -> None:
                 "example": None,
             },
         ],
-        "attempt_errors": {},
     }
     assert webhook == {
         "network": "webhook",
@@ -146,7 +145,6 @@ def test_rows_and_summary(store: Store, history: dict[str, int]) -> None:
         "lateness_avg_seconds": -2.0,
         "attempts_per_delivery": None,
         "causes": [],
-        "attempt_errors": {},
     }
     accounts = {s.target: s for s in report.summary.accounts}
     assert list(accounts) == ["mastodon:brand", "mastodon:other", "webhook:team"]
