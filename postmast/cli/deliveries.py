@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from postmast.cli.output import console, emit_json, excerpt, json_option, table
+from postmast.cli.output import emit_json, json_option
 from postmast.context import Context
-from postmast.scheduler.deliveries import RETRYABLE, Deliveries, Filters, parse_ids
+from postmast.scheduler.deliveries import RETRYABLE, Deliveries, parse_ids
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.states import Status
 from postmast.scheduler.timespec import local, parse_when, zone
@@ -23,69 +23,6 @@ def _ids(service: Deliveries, ids: tuple[str, ...], post_id: int | None) -> list
     if not chosen:
         raise UserError("give delivery ids (see: postmast queue) or --post ID")
     return sorted(set(chosen))
-
-
-@click.command("queue")
-@click.option(
-    "--status",
-    "statuses",
-    multiple=True,
-    type=STATUS_CHOICE,
-    help="Only these states (repeatable). Default: everything not yet finished.",
-)
-@click.option("--network", help="Only this network.")
-@click.option("--account", "target", metavar="NETWORK:NAME", help="Only this account.")
-@click.option("--post", "post_id", type=int, help="Only this post's deliveries.")
-@click.option("--limit", type=click.IntRange(1), help="At most this many rows.")
-@click.option("--tz", "tz_name", metavar="ZONE", help="Show times in this zone.")
-@json_option
-def queue(
-    statuses: tuple[str, ...],
-    network: str | None,
-    target: str | None,
-    post_id: int | None,
-    limit: int | None,
-    tz_name: str | None,
-    as_json: bool,
-) -> None:
-    """Show upcoming deliveries and those that need attention (unknown outcome).
-
-    \b
-    Example:
-      postmast queue
-      postmast queue --status unknown --json
-    """
-    tz = zone(tz_name)
-    service = Deliveries(Context.from_env().store)
-    found = service.upcoming(Filters([Status(s) for s in statuses], network, target, post_id, None, limit))
-    if as_json:
-        emit_json({"deliveries": [r.as_dict() for r in found]})
-        return
-    if not found:
-        click.echo("nothing queued")
-        return
-    rows = [
-        (
-            r.id,
-            r.post_id,
-            r.target,
-            local(r.due_at, tz),
-            r.status.value,
-            r.attempts,
-            local(r.next_attempt_at, tz) if r.status == Status.RETRY_WAIT else "",
-            excerpt(r.text),
-            r.error or "",
-        )
-        for r in found
-    ]
-    console().print(
-        table(
-            f"{len(found)} deliveries ({tz.key})",
-            ["id", "post", "target", "due", "status", "tries", "next try", "text", "note"],
-            rows,
-            wide=["text", "note"],
-        )
-    )
 
 
 @click.command("cancel")
@@ -184,4 +121,4 @@ def retry(ids: tuple[str, ...], post_id: int | None, resend_unknown: bool, as_js
         click.echo(f"retrying {', '.join(map(str, done))} now")
 
 
-COMMANDS = [queue, cancel, reschedule, retry]
+COMMANDS = [cancel, reschedule, retry]
