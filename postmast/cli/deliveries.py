@@ -1,4 +1,4 @@
-"""`postmast queue | cancel | reschedule | retry`: the upcoming schedule and changes to it."""
+"""`postmast cancel | reschedule | retry`: changes to the schedule, one delivery or many."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import click
 
 from postmast.cli.output import emit_json, json_option
 from postmast.context import Context
-from postmast.scheduler.deliveries import RETRYABLE, Deliveries, parse_ids
+from postmast.scheduler import recovery
+from postmast.scheduler.attention import plural
+from postmast.scheduler.deliveries import RETRYABLE, Deliveries, Filters, parse_ids
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.states import Status
-from postmast.scheduler.timespec import local, parse_when, zone
-
-STATUS_CHOICE = click.Choice([s.value for s in Status])
+from postmast.scheduler.timespec import local, parse_since, parse_when, zone
 
 
 def _ids(service: Deliveries, ids: tuple[str, ...], post_id: int | None) -> list[int]:
@@ -71,54 +71,127 @@ def reschedule(
         click.echo(f"rescheduled {', '.join(map(str, done))} to {local(at, tz)} ({tz.key})")
 
 
+def _confirm_unknown(unknown: list[int]) -> None:
+    """Unknown outcomes are re-sent only when a person types that they checked."""
+    listed = ", ".join(map(str, unknown[:20])) + (
+        f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
+    )
+    if not sys.stdin.isatty():
+        raise UserError(
+            f"{plural(len(unknown), 'delivery', 'deliveries')} ({listed}) have an unknown outcome and may "
+            "already be published; re-sending may post twice: confirm with --resend-unknown"
+        )
+    click.echo(f"Deliveries {listed} may already be published: check the network first.", err=True)
+    answer = click.prompt("Type 'resend' to send them again anyway", default="", show_default=False, err=True)
+    if answer.strip() != "resend":
+        raise UserError("not confirmed; nothing changed")
+
+
 @click.command("retry")
 @click.argument("ids", nargs=-1)
 @click.option("--post", "post_id", type=int, help="Retry every failed delivery of this post.")
+@click.option("--failed", is_flag=True, help="Every failed delivery (with the filters below).")
+@click.option("--missed", is_flag=True, help="Every missed delivery (with the filters below).")
+@click.option("--unknown", is_flag=True, help="Every unknown delivery (asks for confirmation).")
+@click.option("--cause", "cause_name", metavar="CLASS", help="Only this error class, e.g. TransientError.")
+@click.option("--network", help="Only this network.")
+@click.option("--account", "target", metavar="NETWORK:NAME", help="Only this account.")
+@click.option("--since", metavar="WHEN", help="Only deliveries due since then: '24h', '7d' or a time.")
+@click.option("--dry-run", is_flag=True, help="Show what would be retried, grouped by cause; change nothing.")
 @click.option(
     "--resend-unknown",
     is_flag=True,
     help="Also re-send deliveries whose outcome is unknown (they may already be published).",
 )
 @json_option
-def retry(ids: tuple[str, ...], post_id: int | None, resend_unknown: bool, as_json: bool) -> None:
+def retry(
+    ids: tuple[str, ...],
+    post_id: int | None,
+    failed: bool,
+    missed: bool,
+    unknown: bool,
+    cause_name: str | None,
+    network: str | None,
+    target: str | None,
+    since: str | None,
+    dry_run: bool,
+    resend_unknown: bool,
+    as_json: bool,
+) -> None:
     """Send failed or missed deliveries again, now. Unknown ones only after you confirm.
+
+    With --failed, --missed or --unknown: every such delivery the filters select, shown
+    grouped by cause (and whether a retry can help) before anything is done.
 
     \b
     Example:
       postmast retry 12
       postmast retry 15 --resend-unknown
+      postmast retry --failed --cause TransientError --network mastodon --since 24h --dry-run
     """
-    service = Deliveries(Context.from_env().store)
+    ctx = Context.from_env()
+    service = Deliveries(ctx.store)
+    bulk = [
+        s for s, on in ((Status.FAILED, failed), (Status.MISSED, missed), (Status.UNKNOWN, unknown)) if on
+    ]
+    if bulk:
+        if ids or post_id is not None:
+            raise UserError("give delivery ids or --failed/--missed/--unknown, not both")
+        start = parse_since(since, zone(None), ctx.store.now()) if since else None
+        chosen = recovery.plan(
+            ctx.store, bulk, Filters((), network, target, None, start), cause_name=cause_name
+        )
+        _show_plan(chosen, dry_run=dry_run, as_json=as_json)
+        if dry_run or not chosen.ids:
+            return
+        if chosen.unknown and not resend_unknown:
+            _confirm_unknown(chosen.unknown)
+        done = recovery.carry_out(ctx.store, chosen, resend_unknown=True)
+        if as_json:
+            emit_json({"retried": done})
+        else:
+            click.echo(f"retrying {plural(len(done), 'delivery', 'deliveries')} now")
+        return
+    if cause_name or network or target or since or dry_run:
+        raise UserError(
+            "--cause, --network, --account, --since and --dry-run go with --failed, --missed or --unknown"
+        )
     if post_id is None:
-        chosen = _ids(service, ids, None)
+        chosen_ids = _ids(service, ids, None)
     else:
         # every failed, missed or unknown delivery of the post; published or pending ones are left alone
         retryable = [i for i in service.ids_of_post(post_id) if service.status(i) in RETRYABLE]
         if not retryable:
             raise UserError(f"nothing to retry in post {post_id}: no delivery of it failed or was missed")
-        chosen = sorted({*parse_ids(ids), *retryable})
-    unknown = [i for i in chosen if service.status(i) == Status.UNKNOWN]
-    if unknown and not resend_unknown:
-        if not sys.stdin.isatty():
-            raise UserError(
-                f"deliveries {', '.join(map(str, unknown))} have an unknown outcome and may already be "
-                "published; re-sending may post twice: confirm with --resend-unknown"
-            )
-        click.echo(
-            f"Deliveries {', '.join(map(str, unknown))} may already be published: check the network first.",
-            err=True,
-        )
-        answer = click.prompt(
-            "Type 'resend' to send them again anyway", default="", show_default=False, err=True
-        )
-        if answer.strip() != "resend":
-            raise UserError("not confirmed; nothing changed")
+        chosen_ids = sorted({*parse_ids(ids), *retryable})
+    unknown_ids = [i for i in chosen_ids if service.status(i) == Status.UNKNOWN]
+    if unknown_ids and not resend_unknown:
+        _confirm_unknown(unknown_ids)
         resend_unknown = True
-    done = service.retry(chosen, resend_unknown=resend_unknown)
+    done = service.retry(chosen_ids, resend_unknown=resend_unknown)
     if as_json:
         emit_json({"retried": done})
     else:
         click.echo(f"retrying {', '.join(map(str, done))} now")
+
+
+def _show_plan(chosen: recovery.Plan, *, dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        if dry_run or not chosen.ids:
+            emit_json({"dry_run": dry_run, "groups": [g.as_dict() for g in chosen.groups], "retried": []})
+        return
+    if not chosen.ids:
+        click.echo("nothing to retry: no delivery matches")
+        return
+    verb = "would retry" if dry_run else "will retry"
+    click.echo(f"{verb} {plural(len(chosen.ids), 'delivery', 'deliveries')}:")
+    for group in chosen.groups:
+        accounts = ", ".join(group.targets[:3]) + (" …" if len(group.targets) > 3 else "")
+        click.echo(
+            f"  {len(group.ids):>5}  {group.status.value} · {group.cause} ({accounts}): {group.verdict}"
+        )
+    if dry_run:
+        click.echo("dry run: nothing changed")
 
 
 COMMANDS = [cancel, reschedule, retry]
