@@ -68,7 +68,7 @@ def _counts(session: Session, filters: Filters, statuses: list[Status]) -> dict[
     return found
 
 
-def _overdue(session: Session, filters: Filters, now: datetime) -> tuple[int, datetime | None]:
+def overdue(session: Session, filters: Filters, now: datetime) -> tuple[int, datetime | None]:
     """Waiting deliveries past their time whose account could be sent to, and the oldest due time."""
     query = (
         select(func.count(), func.min(Delivery.next_attempt_at))
@@ -119,7 +119,7 @@ def attention(store: Store, filters: Filters, *, since: datetime, requeue_after:
     with store.read() as session:
         bad = _counts(session, recent, [Status.FAILED, Status.MISSED])
         unsettled = _counts(session, filters, [Status.UNKNOWN, Status.RECONCILING])
-        overdue, oldest = _overdue(session, filters, now)
+        late, oldest = overdue(session, filters, now)
         stuck, oldest_stuck = _stuck(session, filters, now, 2 * requeue_after)
         reauth = session.execute(
             select(Account.network, Account.name, Account.status_reason)
@@ -175,7 +175,7 @@ def attention(store: Store, filters: Filters, *, since: datetime, requeue_after:
             )
         )
     running = Counter(p.role for p in processes(store) if p.state == "running")
-    if overdue:
+    if late:
         if not running["scheduler"]:
             fix, why = "start the scheduler: postmast run (or postmast scheduler)", "no scheduler is running"
         elif not running["worker"]:
@@ -185,8 +185,8 @@ def attention(store: Store, filters: Filters, *, since: datetime, requeue_after:
         items.append(
             Item(
                 "overdue",
-                overdue,
-                f"{plural(overdue, 'delivery', 'deliveries')} overdue: {why}",
+                late,
+                f"{plural(late, 'delivery', 'deliveries')} overdue: {why}",
                 [fix],
                 oldest=oldest,
             )

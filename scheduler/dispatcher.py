@@ -35,6 +35,7 @@ from sqlalchemy import and_, or_, select, update
 
 from postmast.scheduler import claims
 from postmast.scheduler.config import Settings
+from postmast.scheduler.heartbeat import Beat
 from postmast.scheduler.models import Attempt, Delivery
 from postmast.scheduler.states import Status, transition_many
 from postmast.scheduler.store import Store
@@ -63,6 +64,8 @@ class Dispatcher:
         batch: int = 500,
         housekeeping: Callable[[], object] | None = None,
         housekeeping_every: float = 600.0,
+        heartbeat: Beat | None = None,
+        on_tick: Callable[[TickResult], object] | None = None,
     ) -> None:
         self.store = store
         self.timings = settings.timings
@@ -71,8 +74,14 @@ class Dispatcher:
         self.housekeeping = housekeeping
         self.housekeeping_every = housekeeping_every
         self._last_housekeeping: float | None = None
+        self.heartbeat = heartbeat
+        """Beaten from the tick itself, so a scheduler whose ticks hang shows as silent."""
+        self.on_tick = on_tick
+        """Told each tick's result (the metrics count them)."""
 
     def tick(self) -> TickResult:
+        if self.heartbeat is not None:
+            self.heartbeat.maybe_beat()
         now = self.store.now()
         reaped = self.reap(now)
         missed = self.mark_missed(now)
@@ -91,6 +100,8 @@ class Dispatcher:
         with self.store.read() as session:
             upcoming = claims.next_due(session, now)
         result = TickResult(dispatched, requeued, reaped, missed, upcoming)
+        if self.on_tick is not None:
+            self.on_tick(result)
         if dispatched or requeued or reaped or missed:
             log.info(
                 "dispatched %d, re-enqueued %d, lease expired %d (now unknown), missed %d",
