@@ -68,23 +68,33 @@ def multiprocess_dir() -> str:
 class WorkerMetrics:
     """Counts each publish task; registered on Celery's task signals by `install`."""
 
-    def __init__(self, store: Store) -> None:
-        from prometheus_client import Counter, Histogram
+    def __init__(self, store: Store, registry: Any = None) -> None:
+        from prometheus_client import REGISTRY, Counter, Histogram
 
         self.store = store
-        self.published = Counter("postmast_publish", "Publish tasks by outcome", ["network", "outcome"])
+        r = REGISTRY if registry is None else registry
+        self.published = Counter(
+            "postmast_publish", "Publish tasks by outcome", ["network", "outcome"], registry=r
+        )
         self.seconds = Histogram(
             "postmast_publish_seconds",
             "Time one publish task took",
             ["network", "outcome"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.lateness = Histogram(
-            "postmast_lateness_seconds", "Due time to publication", ["network"], buckets=LATENESS_BUCKETS
+            "postmast_lateness_seconds",
+            "Due time to publication",
+            ["network"],
+            buckets=LATENESS_BUCKETS,
+            registry=r,
         )
-        self.retries = Counter("postmast_retries", "Attempts that ended in retry_wait", ["network"])
+        self.retries = Counter(
+            "postmast_retries", "Attempts that ended in retry_wait", ["network"], registry=r
+        )
         self.rate_limited = Counter(
-            "postmast_rate_limited", "Turns held or ended by a rate limit", ["network"]
+            "postmast_rate_limited", "Turns held or ended by a rate limit", ["network"], registry=r
         )
         self._started: dict[str, float] = {}
 
