@@ -12,7 +12,18 @@ import sys
 import click
 
 from postmast import __version__
-from postmast.cli import accounts, admin, deliveries, posting, queue, reporting, services, show, status
+from postmast.cli import (
+    accounts,
+    admin,
+    deliveries,
+    notify,
+    posting,
+    queue,
+    reporting,
+    services,
+    show,
+    status,
+)
 from postmast.scheduler.errors import UserError, one_line
 
 
@@ -30,7 +41,7 @@ def cli() -> None:
     """
 
 
-for module in (accounts, posting, queue, show, deliveries, reporting, status, services, admin):
+for module in (accounts, posting, queue, show, deliveries, reporting, status, notify, services, admin):
     for command in module.COMMANDS:
         cli.add_command(command)
 

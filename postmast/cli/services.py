@@ -12,6 +12,7 @@ from postmast.context import Context
 from postmast.logs import configure
 from postmast.scheduler.dispatcher import Dispatcher, Loop
 from postmast.scheduler.heartbeat import Beat, Beater
+from postmast.scheduler.notify import Channels, Notifier
 from postmast.supervisor import Supervisor, postmast_command
 
 LOGLEVEL = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
@@ -131,9 +132,15 @@ def scheduler_command(loglevel: str | None, metrics_port: int | None) -> None:
         heartbeat=beat,
         on_tick=on_tick,
     )
+    channels = Channels.from_env()
+    notifier = Notifier(ctx.store, channels) if channels.names else None
+    if notifier is not None:
+        notifier.start()
     try:
         Loop(dispatcher, tick=ctx.settings.timings.tick, clock=ctx.store.now).run()
     finally:
+        if notifier is not None:
+            notifier.stop()
         with contextlib.suppress(Exception):  # the store is gone: nothing to record the stop in
             beat.stop()
 
