@@ -110,7 +110,7 @@ def bars(rows: Sequence[tuple[str, float, str]], title: str) -> str:
     row_h = 26
     height = TOP + row_h * max(1, len(rows)) + 8
     label_w = 150
-    span = WIDTH - label_w - 120
+    span = WIDTH - label_w - 190
     body = []
     for i, (label, fraction, text) in enumerate(rows):
         y = TOP + i * row_h

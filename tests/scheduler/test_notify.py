@@ -191,7 +191,10 @@ def test_email_through_a_local_smtp_server(store: Store, vault: Vault, clock) ->
         controller.stop()
     [raw] = inbox.messages
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert message["Subject"].strip() == "[postmast] webhook:team needs re-authorisation: HTTP 401: token revoked"
+    assert (
+        message["Subject"].strip()
+        == "[postmast] webhook:team needs re-authorisation: HTTP 401: token revoked"
+    )
     assert message["To"] == "ops@example.org" and message["Message-ID"].endswith("@postmast>")
     assert "postmast account update webhook:team --secrets" in message.get_content()
 
