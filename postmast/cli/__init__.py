@@ -7,6 +7,7 @@ when a command fails.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import click
@@ -46,8 +47,18 @@ for module in (accounts, posting, queue, show, deliveries, reporting, status, no
         cli.add_command(command)
 
 
+QUOTE_LIMIT = 80
+"""Characters of one word of the user's text an error quotes; a 70,000-character post is not echoed."""
+_LONG_WORD = re.compile(rf"\S{{{QUOTE_LIMIT + 1},}}")
+
+
+def shorten(message: str) -> str:
+    """`message` with every run of more than QUOTE_LIMIT non-space characters cut, ending in `…`."""
+    return _LONG_WORD.sub(lambda m: m.group(0)[: QUOTE_LIMIT - 1] + "…", message)
+
+
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"postmast: error: {one_line(message)}", err=True)
+    click.echo(f"postmast: error: {shorten(one_line(message))}", err=True)
     sys.exit(code)
 
 
@@ -57,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         result = cli.main(args=argv, prog_name="postmast", standalone_mode=False)
     except UserError as exc:
         _fail(str(exc))
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `postmast`: its usage, as --help prints it
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
     except click.exceptions.Abort:
         _fail("aborted", 130)
     except click.ClickException as exc:

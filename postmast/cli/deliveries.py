@@ -77,11 +77,16 @@ def _confirm_unknown(unknown: list[int]) -> None:
         f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
     )
     if not sys.stdin.isatty():
+        one = len(unknown) == 1
         raise UserError(
-            f"{plural(len(unknown), 'delivery', 'deliveries')} ({listed}) have an unknown outcome and may "
-            "already be published; re-sending may post twice: confirm with --resend-unknown"
+            f"{'delivery' if one else 'deliveries'} {listed} {'has' if one else 'have'} an unknown outcome and "
+            "may already be published; re-sending may post twice: confirm with --resend-unknown"
         )
-    click.echo(f"Deliveries {listed} may already be published: check the network first.", err=True)
+    click.echo(
+        f"{'Delivery' if len(unknown) == 1 else 'Deliveries'} {listed} may already be published: "
+        "check the network first.",
+        err=True,
+    )
     answer = click.prompt("Type 'resend' to send them again anyway", default="", show_default=False, err=True)
     if answer.strip() != "resend":
         raise UserError("not confirmed; nothing changed")

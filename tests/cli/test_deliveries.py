@@ -164,7 +164,7 @@ def test_retry_unknown_needs_resend_unknown(
     unknown = add_delivery(cli_store, two_accounts["mastodon:brand"], status=Status.UNKNOWN)
     line = error_line(cli("retry", str(failed), str(unknown)))
     assert line == (
-        f"postmast: error: deliveries {unknown} have an unknown outcome and may already be published; "
+        f"postmast: error: delivery {unknown} has an unknown outcome and may already be published; "
         "re-sending may post twice: confirm with --resend-unknown"
     )
     assert (status_of(cli_store, failed), status_of(cli_store, unknown)) == (Status.FAILED, Status.UNKNOWN)
