@@ -52,6 +52,11 @@ def test_the_walk_finds_the_commands() -> None:
         "worker",
         "scheduler",
         "demo",
+        "show",
+        "status",
+        "notify test",
+        "notify secret",
+        "notify incidents",
     } <= names
 
 
