@@ -69,7 +69,8 @@ def _counts(session: Session, filters: Filters, statuses: list[Status]) -> dict[
 
 
 def overdue(session: Session, filters: Filters, now: datetime) -> tuple[int, datetime | None]:
-    """Waiting deliveries past their time whose account could be sent to, and the oldest due time."""
+    """Waiting deliveries past their time whose account could be sent to, and the oldest due time
+    (past their deadline too: with nothing running, nothing has marked them missed yet)."""
     query = (
         select(func.count(), func.min(Delivery.next_attempt_at))
         .join(Account, Account.id == Delivery.account_id)
@@ -77,7 +78,6 @@ def overdue(session: Session, filters: Filters, now: datetime) -> tuple[int, dat
             *filters.conditions(),
             Delivery.status.in_(WAITING),
             Delivery.next_attempt_at < now - OVERDUE_GRACE,
-            Delivery.deadline_at >= now,
             Account.status == AccountStatus.ACTIVE,
             (Account.limited_until.is_(None)) | (Account.limited_until <= now),
         )

@@ -232,7 +232,6 @@ class StoreCollector:
                 .where(
                     Delivery.status.in_([Status.SCHEDULED, Status.RETRY_WAIT]),
                     Delivery.next_attempt_at < now - OVERDUE_GRACE,
-                    Delivery.deadline_at >= now,
                 )
             )
         try:

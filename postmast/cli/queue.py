@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from postmast.cli.layout import lines, output_width
 from postmast.cli.output import emit_json, excerpt, json_option
 from postmast.context import Context
-from postmast.scheduler.attention import attention, plural
+from postmast.scheduler.attention import attention
 from postmast.scheduler.deliveries import DeliveryRow, Filters, rows
 from postmast.scheduler.models import Account, Delivery
 from postmast.scheduler.states import PENDING, UNSETTLED, Status
@@ -146,9 +146,7 @@ def queue(
             headers, table, flexible=["text", "note"], right=["id", "post", "tries"], limit=output_width()
         )
         if len(found) < total and not limit:
-            out.append(
-                f"… and {plural(total - len(found), 'more')}: postmast queue --all (or --status, --limit)"
-            )
+            out.append(f"… and {total - len(found):,} more: postmast queue --all (or --status, --limit)")
     text = "\n".join(out) + "\n"
     if show_all and sys.stdout.isatty():
         click.echo_via_pager(text)
