@@ -77,10 +77,10 @@ def _confirm_unknown(unknown: list[int]) -> None:
         f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
     )
     if not sys.stdin.isatty():
-        one = len(unknown) == 1
+        noun, verb = ("delivery", "has") if len(unknown) == 1 else ("deliveries", "have")
         raise UserError(
-            f"{'delivery' if one else 'deliveries'} {listed} {'has' if one else 'have'} an unknown outcome and "
-            "may already be published; re-sending may post twice: confirm with --resend-unknown"
+            f"{noun} {listed} {verb} an unknown outcome and may already be published; "
+            "re-sending may post twice: confirm with --resend-unknown"
         )
     click.echo(
         f"{'Delivery' if len(unknown) == 1 else 'Deliveries'} {listed} may already be published: "
