@@ -7,16 +7,17 @@ first), the user is told what state the delivery is in now.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from postmast.scheduler.accounts import NETWORK_RE, connector_class, parse_target
 from postmast.scheduler.body import load
 from postmast.scheduler.errors import Conflict, NotFound, UserError
+from postmast.scheduler.history import record
 from postmast.scheduler.models import Account, Delivery, DeliveryItem, Post
 from postmast.scheduler.staging import visible
 from postmast.scheduler.states import PENDING, TRANSITIONS, UNSETTLED, Status, transition
@@ -92,6 +93,10 @@ class Filters:
     post_id: int | None = None
     since: datetime | None = None
     limit: int | None = None
+    until: datetime | None = None
+    """Due before this instant (exclusive), so `--since 10m` need not list the whole future."""
+    import_id: int | None = None
+    """Posts created by one `postmast import` run (needs `posts.import_id`)."""
 
     def __post_init__(self) -> None:
         """Filters that can match nothing real are refused with a clear line, not sent to SQL."""
@@ -101,11 +106,43 @@ class Filters:
             connector_class(self.network.lower())
         if self.target is not None:
             parse_target(self.target)
-        for name, value in (("post", self.post_id), ("limit", self.limit)):
+        for name, value in (("post", self.post_id), ("limit", self.limit), ("import", self.import_id)):
             if value is not None and not 0 < value <= MAX_ID:
                 raise UserError(f"{name} must be a whole number from 1 to {MAX_ID}")
-        if self.since is not None and self.since.tzinfo is None:
-            raise UserError("--since needs a time zone")
+        for name, when in (("--since", self.since), ("--until", self.until)):
+            if when is not None and when.tzinfo is None:
+                raise UserError(f"{name} needs a time zone")
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise UserError("--until must be later than --since")
+        if self.import_id is not None and import_column() is None:
+            raise UserError("--import needs the import history (posts.import_id), which this version lacks")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The filters as SQL conditions on deliveries joined with their accounts (and posts for
+        `import_id`): shared by the rows and the summary, so both always describe the same set."""
+        found: list[ColumnElement[bool]] = []
+        if self.statuses:
+            found.append(Delivery.status.in_(list(self.statuses)))
+        if self.network:
+            found.append(Account.network == self.network.lower())
+        if self.target:
+            network, name = parse_target(self.target)
+            found += [Account.network == network.lower(), Account.name == name]
+        if self.post_id is not None:
+            found.append(Delivery.post_id == self.post_id)
+        if self.since is not None:
+            found.append(Delivery.due_at >= self.since)
+        if self.until is not None:
+            found.append(Delivery.due_at < self.until)
+        column = import_column()
+        if self.import_id is not None and column is not None:
+            found.append(Delivery.post_id.in_(select(Post.id).where(column == self.import_id)))
+        return found
+
+
+def import_column() -> Any:
+    """`posts.import_id`, which `postmast import` adds; None while the models lack it."""
+    return getattr(Post, "import_id", None)
 
 
 def _rows_query(filters: Filters) -> Select[Delivery, str, dict[str, Any], str, str]:
@@ -113,20 +150,9 @@ def _rows_query(filters: Filters) -> Select[Delivery, str, dict[str, Any], str, 
         select(Delivery, Post.text, Post.content, Account.network, Account.name)
         .join(Post, Post.id == Delivery.post_id)
         .join(Account, Account.id == Delivery.account_id)
-        .where(visible())
+        .where(visible(), *filters.conditions())
         .order_by(Delivery.due_at, Delivery.id)
     )
-    if filters.statuses:
-        query = query.where(Delivery.status.in_(list(filters.statuses)))
-    if filters.network:
-        query = query.where(Account.network == filters.network.lower())
-    if filters.target:
-        network, name = parse_target(filters.target)
-        query = query.where(Account.network == network.lower(), Account.name == name)
-    if filters.post_id is not None:
-        query = query.where(Delivery.post_id == filters.post_id)
-    if filters.since is not None:
-        query = query.where(Delivery.due_at >= filters.since)
     if filters.limit:
         query = query.limit(filters.limit)
     return query
@@ -182,10 +208,7 @@ class Deliveries:
 
     def upcoming(self, filters: Filters) -> list[DeliveryRow]:
         """What is still to happen or needs attention: pending and unsettled deliveries."""
-        statuses = filters.statuses or [*PENDING, *UNSETTLED]
-        return self.search(
-            Filters(statuses, filters.network, filters.target, filters.post_id, filters.since, filters.limit)
-        )
+        return self.search(replace(filters, statuses=filters.statuses or [*PENDING, *UNSETTLED]))
 
     def ids_of_post(self, post_id: int) -> list[int]:
         if not 0 < post_id <= MAX_ID:
@@ -213,6 +236,7 @@ class Deliveries:
                     last_error_class=None,
                 ):
                     raise Conflict(_refusal(delivery_id, current, "cancelled"))
+                record(session, delivery_id, "cancelled", current, Status.CANCELLED, now=now)
                 done.append(delivery_id)
             return done
 
@@ -225,11 +249,7 @@ class Deliveries:
             done = []
             for delivery_id in delivery_ids:
                 current = self._status(session, delivery_id)
-                lateness = session.scalar(
-                    select(Post.max_lateness)
-                    .join(Delivery, Delivery.post_id == Post.id)
-                    .where(Delivery.id == delivery_id)
-                )
+                lateness, due = self._timing(session, delivery_id)
                 if current not in RESCHEDULABLE or not transition(
                     session,
                     delivery_id,
@@ -242,6 +262,16 @@ class Deliveries:
                     queued_at=None,
                 ):
                     raise Conflict(_refusal(delivery_id, current, "rescheduled"))
+                record(
+                    session,
+                    delivery_id,
+                    "rescheduled",
+                    current,
+                    Status.SCHEDULED,
+                    now=now,
+                    due_before=due,
+                    due_after=when,
+                )
                 done.append(delivery_id)
             return done
 
@@ -257,18 +287,15 @@ class Deliveries:
                         f"delivery {delivery_id}'s outcome is unknown: it may already be published, and "
                         "sending it again may post it twice; confirm with --resend-unknown"
                     )
-                lateness = session.scalar(
-                    select(Post.max_lateness)
-                    .join(Delivery, Delivery.post_id == Post.id)
-                    .where(Delivery.id == delivery_id)
-                )
+                lateness, due = self._timing(session, delivery_id)
+                error = session.scalar(select(Delivery.last_error).where(Delivery.id == delivery_id))
+                # the due time stays: lateness is still measured from when the post was wanted
                 if current not in RETRYABLE or not transition(
                     session,
                     delivery_id,
                     current,
                     Status.SCHEDULED,
                     now=now,
-                    due_at=now,
                     next_attempt_at=now,
                     deadline_at=now + timedelta(seconds=lateness or 0),
                     queued_at=None,
@@ -276,12 +303,32 @@ class Deliveries:
                     reconcile_at=None,  # the person confirmed: send, do not look up first
                 ):
                     raise Conflict(_refusal(delivery_id, current, "retried"))
+                record(
+                    session,
+                    delivery_id,
+                    "retried",
+                    current,
+                    Status.SCHEDULED,
+                    now=now,
+                    due_before=due,
+                    note=error,
+                )
                 done.append(delivery_id)
             return done
 
     def status(self, delivery_id: int) -> Status:
         with self.store.read() as session:
             return self._status(session, delivery_id)
+
+    @staticmethod
+    def _timing(session: Session, delivery_id: int) -> tuple[int, datetime | None]:
+        """The post's allowed lateness (seconds) and the delivery's due time."""
+        found = session.execute(
+            select(Post.max_lateness, Delivery.due_at)
+            .join(Delivery, Delivery.post_id == Post.id)
+            .where(Delivery.id == delivery_id)
+        ).one_or_none()
+        return (found[0] or 0, found[1]) if found is not None else (0, None)
 
     @staticmethod
     def _status(session: Session, delivery_id: int) -> Status:

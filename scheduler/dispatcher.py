@@ -38,6 +38,7 @@ from sqlalchemy import and_, or_, select, update
 
 from postmast.scheduler import claims, planning
 from postmast.scheduler.config import Settings
+from postmast.scheduler.heartbeat import Beat
 from postmast.scheduler.models import Attempt, Delivery
 from postmast.scheduler.staging import visible
 from postmast.scheduler.states import Status, transition_many
@@ -68,6 +69,8 @@ class Dispatcher:
         housekeeping: Callable[[], object] | None = None,
         housekeeping_every: float = 600.0,
         drain: Callable[[], object] | None = None,
+        heartbeat: Beat | None = None,
+        on_tick: Callable[[TickResult], object] | None = None,
     ) -> None:
         self.store = store
         self.timings = settings.timings
@@ -78,8 +81,14 @@ class Dispatcher:
         self._last_housekeeping: float | None = None
         self.drain = drain
         self._last_planning: float | None = None
+        self.heartbeat = heartbeat
+        """Beaten from the tick itself, so a scheduler whose ticks hang shows as silent."""
+        self.on_tick = on_tick
+        """Told each tick's result (the metrics count them)."""
 
     def tick(self) -> TickResult:
+        if self.heartbeat is not None:
+            self.heartbeat.maybe_beat()
         if self.drain is not None:
             try:
                 self.drain()
@@ -104,6 +113,8 @@ class Dispatcher:
         with self.store.read() as session:
             upcoming = claims.next_due(session, now)
         result = TickResult(dispatched, requeued, reaped, missed, upcoming)
+        if self.on_tick is not None:
+            self.on_tick(result)
         if dispatched or requeued or reaped or missed:
             log.info(
                 "dispatched %d, re-enqueued %d, lease expired %d (now unknown), missed %d",

@@ -64,7 +64,12 @@ def pg_url(services: Services) -> Iterator[str]:
 
 def truncate(store: Store) -> None:
     with store.engine.begin() as connection:
-        connection.execute(text("TRUNCATE attempts, deliveries, posts, accounts RESTART IDENTITY CASCADE"))
+        connection.execute(
+            text(
+                "TRUNCATE attempts, deliveries, posts, accounts, heartbeats, incidents "
+                "RESTART IDENTITY CASCADE"
+            )
+        )
 
 
 # -- clocks and stores ------------------------------------------------------------------------------

@@ -51,6 +51,11 @@ def test_compose_config_describes_the_production_stack(env: dict[str, str]) -> N
         "scheduler"
     ]
     assert "build" in services["worker-1"]
+    for name, role in (("worker-1", "worker"), ("worker-2", "worker"), ("scheduler", "scheduler")):
+        check = services[name]["healthcheck"]
+        assert check["test"] == ["CMD", "postmast", "status", "--role", role, "--here", "--quiet"]
+        assert services[name]["environment"]["POSTMAST_WORKER_METRICS_PORT"] == "9100"
+    assert "healthcheck" not in services["migrate"]
 
 
 def test_compose_refuses_to_start_without_a_secret_key(env: dict[str, str]) -> None:

@@ -7,12 +7,25 @@ when a command fails.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import click
 
 from postmast import __version__
-from postmast.cli import accounts, admin, deliveries, posting, reporting, services, slots
+from postmast.cli import (
+    accounts,
+    admin,
+    deliveries,
+    notify,
+    posting,
+    queue,
+    reporting,
+    services,
+    show,
+    slots,
+    status,
+)
 from postmast.scheduler.errors import UserError, one_line
 
 
@@ -30,13 +43,35 @@ def cli() -> None:
     """
 
 
-for module in (accounts, posting, deliveries, slots, reporting, services, admin):
+for module in (
+    accounts,
+    posting,
+    queue,
+    show,
+    deliveries,
+    slots,
+    reporting,
+    status,
+    notify,
+    services,
+    admin,
+):
     for command in module.COMMANDS:
         cli.add_command(command)
 
 
+QUOTE_LIMIT = 80
+"""Characters of one word of the user's text an error quotes; a 70,000-character post is not echoed."""
+_LONG_WORD = re.compile(rf"\S{{{QUOTE_LIMIT + 1},}}")
+
+
+def shorten(message: str) -> str:
+    """`message` with every run of more than QUOTE_LIMIT non-space characters cut, ending in `…`."""
+    return _LONG_WORD.sub(lambda m: m.group(0)[: QUOTE_LIMIT - 1] + "…", message)
+
+
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"postmast: error: {one_line(message)}", err=True)
+    click.echo(f"postmast: error: {shorten(one_line(message))}", err=True)
     sys.exit(code)
 
 
@@ -46,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
         result = cli.main(args=argv, prog_name="postmast", standalone_mode=False)
     except UserError as exc:
         _fail(str(exc))
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `postmast`: its usage, as --help prints it
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
     except click.exceptions.Abort:
         _fail("aborted", 130)
     except click.ClickException as exc:

@@ -1,21 +1,19 @@
-"""`postmast queue | cancel | reschedule | retry`: the upcoming schedule and changes to it."""
+"""`postmast cancel | reschedule | retry`: changes to the schedule, one delivery or many."""
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC
 
 import click
 
-from postmast.cli.output import console, emit_json, excerpt, json_option, table
+from postmast.cli.output import emit_json, json_option
 from postmast.context import Context
-from postmast.scheduler import imports, queueing, shifting
+from postmast.scheduler import imports, queueing, recovery, shifting
+from postmast.scheduler.attention import plural
 from postmast.scheduler.deliveries import RETRYABLE, Deliveries, Filters, parse_ids
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.states import Status
-from postmast.scheduler.timespec import accepted, local, parse_shift, parse_when, zone
-
-STATUS_CHOICE = click.Choice([s.value for s in Status])
+from postmast.scheduler.timespec import accepted, parse_shift, parse_since, parse_when, zone
 
 
 def _ids(service: Deliveries, ids: tuple[str, ...], post_id: int | None) -> list[int]:
@@ -25,77 +23,6 @@ def _ids(service: Deliveries, ids: tuple[str, ...], post_id: int | None) -> list
     if not chosen:
         raise UserError("give delivery ids (see: postmast queue) or --post ID")
     return sorted(set(chosen))
-
-
-@click.group("queue", invoke_without_command=True)
-@click.option(
-    "--status",
-    "statuses",
-    multiple=True,
-    type=STATUS_CHOICE,
-    help="Only these states (repeatable). Default: everything not yet finished.",
-)
-@click.option("--network", help="Only this network.")
-@click.option("--account", "target", metavar="NETWORK:NAME", help="Only this account.")
-@click.option("--post", "post_id", type=int, help="Only this post's deliveries.")
-@click.option("--limit", type=click.IntRange(1), help="At most this many rows.")
-@click.option("--tz", "tz_name", metavar="ZONE", help="Show times in this zone.")
-@json_option
-@click.pass_context
-def queue(
-    click_ctx: click.Context,
-    statuses: tuple[str, ...],
-    network: str | None,
-    target: str | None,
-    post_id: int | None,
-    limit: int | None,
-    tz_name: str | None,
-    as_json: bool,
-) -> None:
-    """Show upcoming deliveries and those that need attention (unknown outcome).
-
-    A local time that happens twice (the night the clocks go back) is shown with its
-    zone's abbreviation. `postmast queue move` reorders an account's posting-slot queue.
-
-    \b
-    Example:
-      postmast queue
-      postmast queue --status unknown --json
-      postmast queue move 14 --before 12
-    """
-    if click_ctx.invoked_subcommand is not None:
-        return
-    tz = zone(tz_name)
-    service = Deliveries(Context.from_env().store)
-    found = service.upcoming(Filters([Status(s) for s in statuses], network, target, post_id, None, limit))
-    if as_json:
-        emit_json({"deliveries": [r.as_dict() for r in found]})
-        return
-    if not found:
-        click.echo("nothing queued")
-        return
-    rows = [
-        (
-            r.id,
-            r.post_id,
-            r.target,
-            local(r.due_at, tz),
-            r.status.value,
-            r.attempts,
-            local(r.next_attempt_at, tz) if r.status == Status.RETRY_WAIT else "",
-            excerpt(r.text),
-            r.error or "",
-        )
-        for r in found
-    ]
-    console().print(
-        table(
-            f"{len(found)} deliveries ({tz.key})",
-            ["id", "post", "target", "due", "status", "tries", "next try", "text", "note"],
-            rows,
-            wide=["text", "note"],
-        )
-    )
 
 
 @click.command("cancel")
@@ -193,79 +120,113 @@ def reschedule(
         click.echo(f"rescheduled {', '.join(map(str, done))} to {accepted(at, tz)}")
 
 
+def _confirm_unknown(unknown: list[int]) -> None:
+    """Unknown outcomes are re-sent only when a person types that they checked."""
+    listed = ", ".join(map(str, unknown[:20])) + (
+        f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
+    )
+    if not sys.stdin.isatty():
+        noun, verb = ("delivery", "has") if len(unknown) == 1 else ("deliveries", "have")
+        raise UserError(
+            f"{noun} {listed} {verb} an unknown outcome and may already be published; "
+            "re-sending may post twice: confirm with --resend-unknown"
+        )
+    click.echo(
+        f"{'Delivery' if len(unknown) == 1 else 'Deliveries'} {listed} may already be published: "
+        "check the network first.",
+        err=True,
+    )
+    answer = click.prompt("Type 'resend' to send them again anyway", default="", show_default=False, err=True)
+    if answer.strip() != "resend":
+        raise UserError("not confirmed; nothing changed")
+
+
 @click.command("retry")
 @click.argument("ids", nargs=-1)
 @click.option("--post", "post_id", type=int, help="Retry every failed delivery of this post.")
+@click.option("--failed", is_flag=True, help="Every failed delivery (with the filters below).")
+@click.option("--missed", is_flag=True, help="Every missed delivery (with the filters below).")
+@click.option("--unknown", is_flag=True, help="Every unknown delivery (asks for confirmation).")
+@click.option("--cause", "cause_name", metavar="CLASS", help="Only this error class, e.g. TransientError.")
+@click.option("--network", help="Only this network.")
+@click.option("--account", "target", metavar="NETWORK:NAME", help="Only this account.")
+@click.option("--since", metavar="WHEN", help="Only deliveries due since then: '24h', '7d' or a time.")
+@click.option("--dry-run", is_flag=True, help="Show what would be retried, grouped by cause; change nothing.")
 @click.option(
     "--resend-unknown",
     is_flag=True,
     help="Also re-send deliveries whose outcome is unknown (they may already be published).",
 )
 @json_option
-def retry(ids: tuple[str, ...], post_id: int | None, resend_unknown: bool, as_json: bool) -> None:
+def retry(
+    ids: tuple[str, ...],
+    post_id: int | None,
+    failed: bool,
+    missed: bool,
+    unknown: bool,
+    cause_name: str | None,
+    network: str | None,
+    target: str | None,
+    since: str | None,
+    dry_run: bool,
+    resend_unknown: bool,
+    as_json: bool,
+) -> None:
     """Send failed or missed deliveries again, now. Unknown ones only after you confirm.
+
+    With --failed, --missed or --unknown: every such delivery the filters select, shown
+    grouped by cause (and whether a retry can help) before anything is done.
 
     \b
     Example:
       postmast retry 12
       postmast retry 15 --resend-unknown
+      postmast retry --failed --cause TransientError --network mastodon --since 24h --dry-run
     """
-    service = Deliveries(Context.from_env().store)
+    ctx = Context.from_env()
+    service = Deliveries(ctx.store)
+    bulk = [
+        s for s, on in ((Status.FAILED, failed), (Status.MISSED, missed), (Status.UNKNOWN, unknown)) if on
+    ]
+    if bulk:
+        if ids or post_id is not None:
+            raise UserError("give delivery ids or --failed/--missed/--unknown, not both")
+        start = parse_since(since, zone(None), ctx.store.now()) if since else None
+        chosen = recovery.plan(
+            ctx.store, bulk, Filters((), network, target, None, start), cause_name=cause_name
+        )
+        _show_plan(chosen, dry_run=dry_run, as_json=as_json)
+        if dry_run or not chosen.ids:
+            return
+        if chosen.unknown and not resend_unknown:
+            _confirm_unknown(chosen.unknown)
+        done = recovery.carry_out(ctx.store, chosen, resend_unknown=True)
+        if as_json:
+            emit_json({"retried": done})
+        else:
+            click.echo(f"retrying {plural(len(done), 'delivery', 'deliveries')} now")
+        return
+    if cause_name or network or target or since or dry_run:
+        raise UserError(
+            "--cause, --network, --account, --since and --dry-run go with --failed, --missed or --unknown"
+        )
     if post_id is None:
-        chosen = _ids(service, ids, None)
+        chosen_ids = _ids(service, ids, None)
     else:
         # every failed, missed or unknown delivery of the post; published or pending ones are left alone
         retryable = [i for i in service.ids_of_post(post_id) if service.status(i) in RETRYABLE]
         if not retryable:
             raise UserError(f"nothing to retry in post {post_id}: no delivery of it failed or was missed")
-        chosen = sorted({*parse_ids(ids), *retryable})
-    unknown = [i for i in chosen if service.status(i) == Status.UNKNOWN]
-    if unknown and not resend_unknown:
-        if not sys.stdin.isatty():
-            raise UserError(
-                f"deliveries {', '.join(map(str, unknown))} have an unknown outcome and may already be "
-                "published; re-sending may post twice: confirm with --resend-unknown"
-            )
-        click.echo(
-            f"Deliveries {', '.join(map(str, unknown))} may already be published: check the network first.",
-            err=True,
-        )
-        answer = click.prompt(
-            "Type 'resend' to send them again anyway", default="", show_default=False, err=True
-        )
-        if answer.strip() != "resend":
-            raise UserError("not confirmed; nothing changed")
+        chosen_ids = sorted({*parse_ids(ids), *retryable})
+    unknown_ids = [i for i in chosen_ids if service.status(i) == Status.UNKNOWN]
+    if unknown_ids and not resend_unknown:
+        _confirm_unknown(unknown_ids)
         resend_unknown = True
-    done = service.retry(chosen, resend_unknown=resend_unknown)
+    done = service.retry(chosen_ids, resend_unknown=resend_unknown)
     if as_json:
         emit_json({"retried": done})
     else:
         click.echo(f"retrying {', '.join(map(str, done))} now")
-
-
-@queue.command("move")
-@click.argument("delivery", type=int)
-@click.option("--before", "before", type=int, metavar="ID", help="Put it just before this delivery.")
-@click.option("--after", "after", type=int, metavar="ID", help="Put it just after this delivery.")
-@json_option
-def queue_move(delivery: int, before: int | None, after: int | None, as_json: bool) -> None:
-    """Reorder an account's posting-slot queue: the queue keeps its slots, its posts change places.
-
-    \b
-    Example:
-      postmast queue move 14 --before 12
-    """
-    if (before is None) == (after is None):
-        raise UserError("give --before ID or --after ID")
-    ctx = Context.from_env()
-    moved = queueing.move(ctx.store, delivery, before=before, after=after)
-    if as_json:
-        emit_json({"moved": [{"id": i, "due_at": d.isoformat()} for i, d in moved]})
-        return
-    for delivery_id, due in moved:
-        click.echo(f"delivery {delivery_id} now due {local(due, UTC)} UTC")
-    if not moved:
-        click.echo("nothing moved")
 
 
 def refill(ctx: Context, cancelled: list[int]) -> None:
@@ -273,4 +234,23 @@ def refill(ctx: Context, cancelled: list[int]) -> None:
     queueing.refill(ctx.store, cancelled)
 
 
-COMMANDS = [queue, cancel, reschedule, retry]
+def _show_plan(chosen: recovery.Plan, *, dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        if dry_run or not chosen.ids:
+            emit_json({"dry_run": dry_run, "groups": [g.as_dict() for g in chosen.groups], "retried": []})
+        return
+    if not chosen.ids:
+        click.echo("nothing to retry: no delivery matches")
+        return
+    verb = "would retry" if dry_run else "will retry"
+    click.echo(f"{verb} {plural(len(chosen.ids), 'delivery', 'deliveries')}:")
+    for group in chosen.groups:
+        accounts = ", ".join(group.targets[:3]) + (" …" if len(group.targets) > 3 else "")
+        click.echo(
+            f"  {len(group.ids):>5}  {group.status.value} · {group.cause} ({accounts}): {group.verdict}"
+        )
+    if dry_run:
+        click.echo("dry run: nothing changed")
+
+
+COMMANDS = [cancel, reschedule, retry]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,21 @@ def read_text(text: str) -> str:
         raise UserError("the text on stdin is not valid UTF-8") from None
 
 
+def shown(payload: object, limit: int = 200) -> str:
+    """A payload as JSON for the terminal, long strings cut (`--json` prints them whole)."""
+
+    def clip(value: object) -> object:
+        if isinstance(value, str) and len(value) > limit:
+            return f"{value[: limit - 1]}… ({len(value)} characters)"
+        if isinstance(value, dict):
+            return {k: clip(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clip(v) for v in value]
+        return value
+
+    return json.dumps(clip(payload), ensure_ascii=False, default=str)
+
+
 def show_plans(plans: Sequence[TargetPlan], due: str, as_json: bool) -> None:
     """Print a dry run; a rejected target makes it an error after the output."""
     if as_json:
@@ -40,7 +56,7 @@ def show_plans(plans: Sequence[TargetPlan], due: str, as_json: bool) -> None:
             for number, item in enumerate(plan.items or [{"payload": plan.payload}], 1):
                 if item.get("payload") is not None:
                     label = f"item {number} payload" if len(plan.items) > 1 else "payload"
-                    click.echo(f"  {label}: {item['payload']}")
+                    click.echo(f"  {label}: {shown(item['payload'])}")
     bad = next((p for p in plans if not p.ok), None)
     if bad is not None:
         raise Rejected(f"{bad.target}: {bad.problems[0]} (dry run; nothing stored)")

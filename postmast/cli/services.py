@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from functools import partial
 
@@ -10,6 +11,8 @@ import click
 from postmast.context import Context
 from postmast.logs import configure
 from postmast.scheduler.dispatcher import Dispatcher, Loop
+from postmast.scheduler.heartbeat import Beat, Beater
+from postmast.scheduler.notify import Channels, Notifier
 from postmast.supervisor import Supervisor, die_with_parent, postmast_command
 
 LOGLEVEL = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
@@ -39,13 +42,23 @@ def _prepare(ctx: Context) -> None:
 )
 @click.option("--loglevel", type=LOGLEVEL, help="Default: POSTMAST_LOG_LEVEL or INFO.")
 @click.option("--events", is_flag=True, help="Send task events (for Flower).")
-def worker(concurrency: int, pool: str, loglevel: str | None, events: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    envvar="POSTMAST_WORKER_METRICS_PORT",
+    help="Serve Prometheus metrics on this port (env POSTMAST_WORKER_METRICS_PORT).",
+)
+def worker(concurrency: int, pool: str, loglevel: str | None, events: bool, metrics_port: int | None) -> None:
     """Run a worker: publishes the deliveries the scheduler hands out. Stops cleanly on SIGTERM.
 
     \b
     Example:
       POSTMAST_BROKER_URL=redis://127.0.0.1:6379/0 postmast worker -c 8
     """
+    from postmast.workers import metrics
+
+    if metrics_port is not None:
+        metrics.multiprocess_dir()  # before prometheus_client is first imported, in this process
     from postmast.workers.app import create_app
 
     ctx = Context.from_env()
@@ -54,6 +67,9 @@ def worker(concurrency: int, pool: str, loglevel: str | None, events: bool) -> N
     die_with_parent()
     _prepare(ctx)
     app = create_app(ctx.settings)
+    if metrics_port is not None:
+        metrics.install_worker_hooks(ctx.settings)
+        metrics.serve_worker_metrics(metrics_port)
     argv = [
         "worker",
         f"--loglevel={level}",
@@ -68,12 +84,24 @@ def worker(concurrency: int, pool: str, loglevel: str | None, events: bool) -> N
     ]
     if events:
         argv.append("--task-events")
-    app.worker_main(argv)
+    detail = {"queue": ctx.settings.queue, "concurrency": concurrency, "metrics_port": metrics_port}
+    beater = Beater(Beat(ctx.store, "worker", detail))
+    beater.start()
+    try:
+        app.worker_main(argv)
+    finally:
+        beater.stop()
 
 
 @click.command("scheduler")
 @click.option("--loglevel", type=LOGLEVEL, help="Default: POSTMAST_LOG_LEVEL or INFO.")
-def scheduler_command(loglevel: str | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    envvar="POSTMAST_SCHEDULER_METRICS_PORT",
+    help="Serve Prometheus metrics on this port (env POSTMAST_SCHEDULER_METRICS_PORT).",
+)
+def scheduler_command(loglevel: str | None, metrics_port: int | None) -> None:
     """Run the dispatcher: hands due deliveries to the workers. Any number may run at once.
 
     \b
@@ -95,14 +123,32 @@ def scheduler_command(loglevel: str | None) -> None:
     )
     queue = ctx.settings.queue
     outbox = Outbox(ctx.settings.data_dir / "outbox")
+    on_tick = None
+    if metrics_port is not None:
+        from postmast.workers.metrics import serve_scheduler_metrics
+
+        on_tick = serve_scheduler_metrics(ctx.store, ctx.settings, metrics_port).observe_tick
+    beat = Beat(ctx.store, "scheduler", {"queue": queue, "metrics_port": metrics_port})
     dispatcher = Dispatcher(
         ctx.store,
         ctx.settings,
         partial(enqueue_all, app, queue=queue),
         housekeeping=housekeeping,
         drain=partial(outbox.drain, ctx.store, apply_entry),
+        heartbeat=beat,
+        on_tick=on_tick,
     )
-    Loop(dispatcher, tick=ctx.settings.timings.tick, clock=ctx.store.now).run()
+    channels = Channels.from_env()
+    notifier = Notifier(ctx.store, channels) if channels.names else None
+    if notifier is not None:
+        notifier.start()
+    try:
+        Loop(dispatcher, tick=ctx.settings.timings.tick, clock=ctx.store.now).run()
+    finally:
+        if notifier is not None:
+            notifier.stop()
+        with contextlib.suppress(Exception):  # the store is gone: nothing to record the stop in
+            beat.stop()
 
 
 @click.command("run")

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from postmast.scheduler.models.post import Post
 
 
+def _first_due(context: Any) -> Any:
+    """By default the due time the delivery is created with, so no creator needs to know."""
+    return context.get_current_parameters()["due_at"]
+
+
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -35,6 +40,9 @@ class Delivery(Base):
         CheckConstraint("status IN (" + ", ".join(f"'{s.value}'" for s in Status) + ")", name="status_known"),
         Index("ix_deliveries_status_next", "status", "next_attempt_at"),
         Index("ix_deliveries_account_fingerprint", "account_id", "fingerprint"),
+        # reports and queues select by due time, overall and per account
+        Index("ix_deliveries_due", "due_at"),
+        Index("ix_deliveries_account_due", "account_id", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -42,7 +50,9 @@ class Delivery(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     status: Mapped[Status] = mapped_column(StatusType(), default=Status.SCHEDULED)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    """When the user wants it out."""
+    """When the user wants it out (a reschedule moves it; a retry does not)."""
+    original_due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_first_due)
+    """The first due time ever asked for; never changed (`delivery_events` has each move)."""
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     """When the dispatcher may next queue it (the due time, or after a backoff)."""
     deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -56,6 +56,11 @@ def test_the_walk_finds_the_commands() -> None:
         "slots set",
         "slots show",
         "slots clear",
+        "show",
+        "status",
+        "notify test",
+        "notify secret",
+        "notify incidents",
     } <= names
     assert "queue" in {" ".join(path) for path, _ in COMMANDS}  # a group: it lists, `queue move` reorders
 
@@ -93,3 +98,17 @@ def test_corrupt_database_is_one_line_without_traceback(cli: Cli, data_dir: Path
     assert len(lines) == 1 and lines[0].startswith("postmast: error: "), result.err
     assert "file is not a database" in lines[0]
     assert "Traceback" not in result.err + result.out
+
+
+def test_bare_postmast_prints_its_usage(cli: Cli) -> None:
+    result = cli()
+    assert result.code == 0 and result.err == ""
+    assert result.out.startswith("Usage: postmast [OPTIONS] COMMAND [ARGS]...\n")
+    assert "\nCommands:\n" in result.out and "  report " in result.out
+
+
+def test_errors_quote_at_most_80_characters_of_user_text(cli: Cli) -> None:
+    line = error_line(cli("post", "hi", "--to", "webhook:" + "y" * 5000))
+    assert len(line) < 300 and "y" * 81 not in line and "…" in line
+    line = error_line(cli("report", "--since", "z" * 70000))
+    assert len(line) < 300 and "z" * 81 not in line

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -50,11 +50,16 @@ def test_queue_json(cli: Cli, queued: dict[str, list[int]], cli_store: Store) ->
         (queued["first"][1], "webhook:team", "scheduled", "2030-12-01T09:00:00+00:00", "first post"),
         (queued["second"][0], "webhook:team", "scheduled", "2030-12-02T09:00:00+00:00", "second post"),
     ]
-    # finished deliveries leave the queue; unknown ones stay (they need attention)
-    failed = add_delivery(cli_store, 1, status=Status.FAILED, due=datetime(2030, 1, 1, tzinfo=UTC))
+    # published deliveries leave the queue; unknown and recently failed ones stay, first (they need
+    # attention); failures older than --since (7 days) leave it too
+    now = datetime.now(UTC)
+    failed = add_delivery(cli_store, 1, status=Status.FAILED, due=now - timedelta(days=1))
+    old = add_delivery(cli_store, 1, status=Status.FAILED, due=now - timedelta(days=8))
     unknown = add_delivery(cli_store, 1, status=Status.UNKNOWN, due=datetime(2030, 1, 1, tzinfo=UTC))
-    ids = queue_ids(cli)
-    assert unknown in ids and failed not in ids
+    done = add_delivery(cli_store, 1, status=Status.PUBLISHED, due=now - timedelta(days=1))
+    assert queue_ids(cli) == [failed, unknown, *queued["first"], *queued["second"]]
+    assert old not in queue_ids(cli) and done not in queue_ids(cli)
+    assert old in queue_ids(cli, "--since", "30d")
 
 
 def test_queue_filters(cli: Cli, queued: dict[str, list[int]]) -> None:
@@ -160,7 +165,7 @@ def test_retry_unknown_needs_resend_unknown(
     unknown = add_delivery(cli_store, two_accounts["mastodon:brand"], status=Status.UNKNOWN)
     line = error_line(cli("retry", str(failed), str(unknown)))
     assert line == (
-        f"postmast: error: deliveries {unknown} have an unknown outcome and may already be published; "
+        f"postmast: error: delivery {unknown} has an unknown outcome and may already be published; "
         "re-sending may post twice: confirm with --resend-unknown"
     )
     assert (status_of(cli_store, failed), status_of(cli_store, unknown)) == (Status.FAILED, Status.UNKNOWN)

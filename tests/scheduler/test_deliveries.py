@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from postmast.scheduler.deliveries import Deliveries, Filters, parse_ids
 from postmast.scheduler.errors import Conflict, NotFound, UserError
+from postmast.scheduler.models import DeliveryEvent
 from postmast.scheduler.states import PENDING, Status
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import Vault
@@ -110,6 +112,15 @@ def test_reschedule(store: Store, service: Deliveries, account: int, source: Sta
         when + timedelta(seconds=600),
     )
     assert found.queued_at is None
+    assert found.original_due_at == NOW  # the first due time stays, and the move is history
+    [event] = events(store, delivery_id)
+    assert (event.action, event.from_status, event.to_status, event.due_before, event.due_after) == (
+        "rescheduled",
+        source.value,
+        "scheduled",
+        NOW,
+        when,
+    )
 
 
 def test_reschedule_to_the_past_is_refused(store: Store, service: Deliveries, account: int) -> None:
@@ -149,12 +160,29 @@ def test_retry(store: Store, service: Deliveries, account: int, clock, source: S
     assert service.retry([delivery_id]) == [delivery_id]
     found = delivery(store, delivery_id)
     assert found.status == S.SCHEDULED
-    assert (found.due_at, found.next_attempt_at, found.deadline_at) == (
-        now,
+    # history is not rewritten: the due time stays (lateness counts from it), the retry is an event
+    assert (found.due_at, found.original_due_at, found.next_attempt_at, found.deadline_at) == (
+        NOW - timedelta(hours=2),
+        NOW - timedelta(hours=2),
         now,
         now + timedelta(seconds=120),
     )
     assert found.lease_until is None and found.queued_at is None
+    [event] = events(store, delivery_id)
+    assert (event.action, event.from_status, event.to_status, event.note, event.at) == (
+        "retried",
+        source.value,
+        "scheduled",
+        "boom",
+        now,
+    )
+
+
+def events(store: Store, delivery_id: int) -> list[DeliveryEvent]:
+    with store.read() as session:
+        found = list(session.scalars(select(DeliveryEvent).where(DeliveryEvent.delivery_id == delivery_id)))
+        session.expunge_all()
+        return found
 
 
 def test_retry_unknown_needs_confirmation(store: Store, service: Deliveries, account: int) -> None:
@@ -170,6 +198,7 @@ def test_retry_unknown_needs_confirmation(store: Store, service: Deliveries, acc
     assert service.retry([failed, unknown], resend_unknown=True) == [failed, unknown]
     assert (status_of(store, failed), status_of(store, unknown)) == (S.SCHEDULED, S.SCHEDULED)
     assert delivery(store, unknown).due_at == NOW
+    assert delivery(store, unknown).next_attempt_at == NOW
 
 
 @pytest.mark.parametrize(

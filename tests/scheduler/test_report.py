@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from postmast.scheduler.deliveries import Filters
-from postmast.scheduler.report import build, summarize
+from postmast.scheduler.report import build
 from postmast.scheduler.states import Status
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import Vault
@@ -92,44 +92,67 @@ def test_rows_and_summary(store: Store, history: dict[str, int]) -> None:
     assert rows["failed"]["lateness_seconds"] is None
     assert rows["scheduled"]["target"] == "webhook:team"
 
-    mastodon, webhook = (s.as_dict() for s in report.summary)
+    mastodon, webhook = (s.as_dict() for s in report.summary.networks)
+    counts = {s.value: 0 for s in S}
     assert mastodon == {
         "network": "mastodon",
         "total": 5,
-        "scheduled": 0,
-        "queued": 0,
-        "publishing": 0,
+        **counts,
         "published": 2,
         "retry_wait": 1,
         "failed": 1,
         "unknown": 1,
-        "reconciling": 0,
-        "cancelled": 0,
-        "missed": 0,
+        "delivered": 2,
         "pending": 1,
-        "lateness_avg_seconds": 60.0,
+        "success_rate": 0.5,  # 2 delivered of 4 that ended (published, failed, unknown)
+        "lateness_p50_seconds": 30.0,
+        "lateness_p95_seconds": 90.0,
         "lateness_max_seconds": 90.0,
+        "lateness_avg_seconds": 60.0,
+        "attempts_per_delivery": 1.67,  # 5 attempts over the 3 deliveries tried
+        "causes": [
+            {
+                "cause": "PermanentError",
+                "deliveries": 1,
+                "meaning": "the network refused the post for good",
+                "retry": "no",
+                "fix": "postmast show ID",
+                "example": "Mastodon answered 422: Validation failed",
+            },
+            {
+                "cause": "Unknown",
+                "deliveries": 1,
+                "meaning": "no error class was recorded",
+                "retry": "check_first",
+                "fix": "postmast show ID",
+                "example": None,
+            },
+        ],
     }
     assert webhook == {
         "network": "webhook",
         "total": 3,
+        **counts,
         "scheduled": 1,
-        "queued": 0,
-        "publishing": 0,
         "published": 1,
-        "retry_wait": 0,
-        "failed": 0,
-        "unknown": 0,
-        "reconciling": 0,
         "cancelled": 1,
-        "missed": 0,
+        "delivered": 1,
         "pending": 1,
-        "lateness_avg_seconds": -2.0,
+        "success_rate": 1.0,
+        "lateness_p50_seconds": -2.0,
+        "lateness_p95_seconds": -2.0,
         "lateness_max_seconds": -2.0,
+        "lateness_avg_seconds": -2.0,
+        "attempts_per_delivery": None,
+        "causes": [],
     }
+    accounts = {s.target: s for s in report.summary.accounts}
+    assert list(accounts) == ["mastodon:brand", "mastodon:other", "webhook:team"]
+    assert accounts["mastodon:other"].as_dict()["lateness_p50_seconds"] == 90.0
+    assert report.summary.overall.total == 8
     data = report.as_dict()
-    assert set(data) == {"deliveries", "summary"}
-    assert len(data["deliveries"]) == 8 and len(data["summary"]) == 2
+    assert set(data) == {"deliveries", "summary", "accounts", "overall", "filters"}
+    assert len(data["deliveries"]) == 8 and len(data["summary"]) == 2 and len(data["accounts"]) == 3
 
 
 def test_filters(store: Store, history: dict[str, int]) -> None:
@@ -148,12 +171,13 @@ def test_filters(store: Store, history: dict[str, int]) -> None:
 
 def test_summary_follows_the_filters(store: Store, history: dict[str, int]) -> None:
     report = build(store, Filters(network="mastodon", statuses=[S.PUBLISHED]))
-    [summary] = report.summary
+    [summary] = report.summary.networks
     assert (summary.network, summary.total, summary.counts["published"]) == ("mastodon", 2, 2)
     assert summary.as_dict()["lateness_avg_seconds"] == 60.0
 
 
 def test_empty_report(store: Store) -> None:
     report = build(store, Filters())
-    assert report.as_dict() == {"deliveries": [], "summary": []}
-    assert summarize([]) == []
+    data = report.as_dict()
+    assert (data["deliveries"], data["summary"], data["accounts"]) == ([], [], [])
+    assert data["overall"]["total"] == 0 and data["overall"]["success_rate"] is None
