@@ -269,6 +269,11 @@ class Connector(ABC):
     def payload(self, content: Content) -> dict[str, Any]:
         """The exact request body `publish` sends for `content` (no credentials): for `--dry-run`."""
 
+    def notes(self, content: Content) -> list[str]:
+        """Warnings for `--dry-run`: what would be sent differently from what the text asks
+        (e.g. a mention that does not resolve); none by default."""
+        return []
+
     @abstractmethod
     def publish(
         self, content: Content, credentials: Mapping[str, str], idempotency_key: str

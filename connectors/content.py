@@ -210,6 +210,9 @@ class PublishResult:
     url: str | None
     http_status: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """What was sent differently from what the text asked (e.g. a mention sent as plain text);
+    the delivery's report line shows them."""
 
     def ref(self) -> RemoteRef:
         return RemoteRef(self.remote_id, self.url, dict(self.extra))

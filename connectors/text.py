@@ -1,4 +1,8 @@
-"""Text rules shared by connectors: graphemes, UTF-8 bytes, URLs, and sanity checks."""
+"""Text rules shared by connectors: graphemes, UTF-8 bytes, and sanity checks.
+
+Each network's own counting lives with its connector (X: `connectors/x/weighting.py`, Bluesky:
+`connectors/bluesky/facets.py`, Mastodon: `connectors/mastodon/length.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import unicodedata
 from functools import lru_cache
 
 import regex
-from twitter_text import extract_urls_with_indices
 
 _GRAPHEME = regex.compile(r"\X")
 # C0/C1 control characters other than tab and newline (carriage return is allowed in CRLF).
@@ -61,18 +64,3 @@ def blank_problem(text: str) -> str | None:
         shown = ", ".join(f"U+{ord(c):04X}" for c in sorted({c for c in text if not c.isspace()})[:5])
         return f"text is empty: it has only invisible characters ({shown})"
     return None
-
-
-def http_urls(text: str) -> list[tuple[int, int, str]]:
-    """URLs written with an http(s) scheme, as (start, end, url) in code points.
-
-    Detection follows twitter-text's extractor, which Mastodon also uses; bare domains
-    such as `example.com` are not counted as links by Mastodon, so they are left out.
-    """
-    found = []
-    for item in extract_urls_with_indices(text):
-        url = item["url"]
-        if url.lower().startswith(("http://", "https://")):
-            start, end = item["indices"]
-            found.append((start, end, url))
-    return found

@@ -50,6 +50,8 @@ class TargetPlan:
     items: list[dict[str, Any]] = field(default_factory=list)
     fields: list[str] = field(default_factory=list)
     """The field each problem comes from (parallel to `problems`)."""
+    warnings: list[str] = field(default_factory=list)
+    """What would be sent differently from what the text asks (`Connector.notes`); no refusal."""
 
     @property
     def ok(self) -> bool:
@@ -64,6 +66,8 @@ class TargetPlan:
             "problems": self.problems,
             "payload": self.payload,
         }
+        if self.warnings:
+            data["warnings"] = self.warnings
         if len(self.items) > 1:
             data["items"] = self.items
         return data
@@ -97,12 +101,20 @@ def _plan(
         )
     if not describe or any(text_problems(item.text) for item in items):  # unprintable: no payload
         return _result(target, None, connector.limit, problems, None, [])
+    # Payloads and notes are a dry run's (describe): they may ask the network (Bluesky's mentions),
+    # which queueing, inside its transaction, never does.
     measures = [connector.measure(item) for item in items]
     payloads = [connector.payload(item) for item in items]
     described = [
         {"length": m.length, "limit": m.limit, "payload": p} for m, p in zip(measures, payloads, strict=True)
     ]
-    return _result(target, measures[0].length, measures[0].limit, problems, payloads[0], described)
+    numbered = len(items) > 1
+    warnings = [
+        f"item {n}: {note}" if numbered else note
+        for n, item in enumerate(items, 1)
+        for note in connector.notes(item)
+    ]
+    return _result(target, measures[0].length, measures[0].limit, problems, payloads[0], described, warnings)
 
 
 def _result(
@@ -112,9 +124,17 @@ def _result(
     problems: list[tuple[str, str]],
     payload: dict[str, Any] | None,
     items: list[dict[str, Any]],
+    warnings: list[str] | None = None,
 ) -> TargetPlan:
     return TargetPlan(
-        target, length, limit, [m for _, m in problems], payload, items, [f for f, _ in problems]
+        target,
+        length,
+        limit,
+        [m for _, m in problems],
+        payload,
+        items,
+        [f for f, _ in problems],
+        warnings or [],
     )
 
 

@@ -207,6 +207,7 @@ class Publisher:
             )
         done: dict[int, RemoteRef] = dict(claim.done)
         head: PublishResult | None = None
+        notes: list[str] = []
         for position in range(len(items)):
             if position in done:
                 continue
@@ -234,11 +235,15 @@ class Publisher:
                 )
                 return Outcome.UNKNOWN
             self.recorder.item(claim.delivery_id, position, result)
+            prefix = f"item {position + 1}: " if len(items) > 1 else ""
+            notes += [prefix + note for note in result.notes]
             done[position] = result.ref()
             head = head or (result if position == 0 else None)
         first = done[0]
         return self.recorder.published(
-            claim, PublishResult(first.id, first.url, head.http_status if head else None)
+            claim,
+            PublishResult(first.id, first.url, head.http_status if head else None),
+            warning="; ".join(notes),
         )
 
     def _failed(

@@ -78,8 +78,10 @@ class Recorder:
             Item(delivery_id, position, result.remote_id, result.url, dict(result.extra), self.store.now())
         )
 
-    def published(self, claim: Claim, result: PublishResult, note: str = "") -> Outcome:
-        """The whole delivery is on the network: `published`, with its first item's id and link."""
+    def published(self, claim: Claim, result: PublishResult, note: str = "", *, warning: str = "") -> Outcome:
+        """The whole delivery is on the network: `published`, with its first item's id and link.
+        A `warning` (sent differently from what was asked, e.g. a mention as plain text) stays on
+        the delivery's report line, with the error class `Note`."""
         now = self.store.now()
         self.write(
             self._ending(
@@ -89,14 +91,14 @@ class Recorder:
                 attempt={
                     "http_status": result.http_status,
                     "remote_id": result.remote_id,
-                    "message": note or None,
+                    "message": note or warning or None,
                 },
                 columns={
                     "remote_id": result.remote_id,
                     "public_url": result.url,
                     "published_at": now,
-                    "last_error": None,
-                    "last_error_class": None,
+                    "last_error": warning or None,
+                    "last_error_class": "Note" if warning else None,
                 },
             )
         )

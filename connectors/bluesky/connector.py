@@ -17,6 +17,10 @@ images, the first link becomes a link card (`app.bsky.embed.external`) whose tit
 description empty: postmast fetches nothing but the PDS. Video is not supported: it needs
 Bluesky's video service (`app.bsky.video.*`) to be processed for playback.
 
+Mentions (connectors/bluesky/mentions.py): `publish` resolves each handle to a DID; one that does not
+resolve is sent as plain text and named on the delivery's report line (`PublishResult.notes`). The
+dry run (`payload`, `notes`) shows the DID the account's service gives now, or a marker and a warning.
+
 Replies: `reply.parent` is the previous item (uri and cid from its `PublishResult.extra`) or the
 post the user named (an `at://` URI or a bsky.app link, read with `getRecord`); `reply.root` is
 the thread's root, carried in every item's `extra` as `root_uri`/`root_cid`.
@@ -33,7 +37,7 @@ Sources: spec = lexicons and OpenAPI error enums (bsky-docs atproto-openapi-type
 | login: `AccountTakedown`, `AuthFactorTokenRequired` | AuthExpired | spec createSession |
 | 400 `InvalidRequest` (`grapheme too big`), `InvalidSwap` | PermanentError | spec; PDS |
 | 400 `RecordNotFound` (getRecord) | reply target: PermanentError; lookup: Absent | spec; PDS |
-| 400 `HandleNotFound` (resolveHandle) | no mention facet | spec; PDS |
+| 400 `HandleNotFound` (resolveHandle) | no mention facet; the report line names it | spec; PDS |
 | 429 `RateLimitExceeded`, `RateLimit-Reset` (epoch s) | RateLimited | spec; doc rate-limits.md |
 | 500 from createRecord, record key taken | getRecord: our text → success | PDS (PEERS.md) |
 | 500, 503 `NotEnoughResources`, other 5xx | TransientError (a retry reuses the key) | spec |
@@ -44,6 +48,7 @@ Sources: spec = lexicons and OpenAPI error enums (bsky-docs atproto-openapi-type
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -53,6 +58,7 @@ import regex
 from postmast.connectors.base import Connector, check_http_url
 from postmast.connectors.bluesky import facets, tid
 from postmast.connectors.bluesky.atproto import Session
+from postmast.connectors.bluesky.mentions import Handles
 from postmast.connectors.content import (
     FIRST_COMMENT,
     Absent,
@@ -137,6 +143,10 @@ class Bluesky(Connector):
         FIRST_COMMENT,
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._handles: Handles | None = None
+
     @classmethod
     def check_settings(cls, settings: Mapping[str, str]) -> list[Problem]:
         problems = super().check_settings(settings)
@@ -173,9 +183,10 @@ class Bluesky(Connector):
         return problems
 
     def payload(self, content: Content) -> dict[str, Any]:
-        """The createRecord body; what only the network can tell (the DIDs of mentions, uploaded
-        blobs, a parent's cid, the record key) is shown as a placeholder."""
-        found = facets.detect(content.text)
+        """The createRecord body. Mentions carry the DIDs the account's service gives now (or the
+        marker of connectors/bluesky/mentions.py); what only sending can tell (uploaded blobs, a
+        parent's cid, the record key) is shown as a placeholder."""
+        found = self.handles.shown(facets.detect(content.text))
         reply = None
         if content.reply_to is not None:
             extra = content.reply_to.extra
@@ -220,6 +231,17 @@ class Bluesky(Connector):
             record["langs"] = [str(content.options["language"])]
         return record
 
+    def notes(self, content: Content) -> list[str]:
+        """A warning for each mentioned handle that does not resolve now (see `payload`)."""
+        return self.handles.warnings(content.text)
+
+    @property
+    def handles(self) -> Handles:
+        """The dry run's resolutions, asked of the account's service without credentials."""
+        if self._handles is None:
+            self._handles = Handles(self.http, self.service)
+        return self._handles
+
     # -- the network -------------------------------------------------------------------------------
 
     @property
@@ -255,7 +277,13 @@ class Bluesky(Connector):
         session = self._session(credentials)
         did = str(session.ensure()["did"])
         reply = self._reply(session, content)
-        found = facets.resolve(facets.detect(content.text), lambda handle: self._did_of(session, handle))
+        found, unresolved = facets.resolve(
+            facets.detect(content.text), lambda handle: self._did_of(session, handle)
+        )
+        notes = tuple(
+            f"mention @{handle} did not resolve to a Bluesky account: sent as plain text"
+            for handle in unresolved
+        )
         blobs = [self._upload(session, m) for m in content.media]
         record = self._record(content, found, blobs, reply)
         rkey = tid.from_key(idempotency_key)
@@ -270,10 +298,12 @@ class Bluesky(Connector):
                 raise
             if existing["value"].get("text") != content.text:
                 raise PermanentError(f"record key {rkey} already holds a different post") from None
-            return self._result(existing)
+            return replace(self._result(existing), notes=notes)
         if not isinstance(created, dict) or not _strong(created.get("uri"), created.get("cid")):
             raise PermanentError("Bluesky answered createRecord without the post's uri and cid")
-        return self._result({"uri": created["uri"], "cid": created["cid"], "value": record})
+        return replace(
+            self._result({"uri": created["uri"], "cid": created["cid"], "value": record}), notes=notes
+        )
 
     def lookup(
         self,

@@ -12,9 +12,10 @@ Mastodon silently drops an unknown code, so it is checked here). Media:
 `connectors/mastodon/media.py` (`POST /api/v2/media`, then poll); the media checks are the
 base class's, fed by this server's limits (the limit properties below).
 
-Length rule (`StatusLengthValidator`): grapheme clusters of the content warning plus
-the text, every http(s) URL counting `characters_reserved_per_url` and every
-`@user@domain` counting as `@user`. Limits come from `GET /api/v2/instance`
+Length rule (`StatusLengthValidator`, `connectors/mastodon/length.py`, built from Mastodon's
+source and proven by `tests/differential`): grapheme clusters of the stripped content warning
+and text, every URL with a scheme Mastodon links counting `characters_reserved_per_url` (23) and
+every `@user@domain` counting as `@user`. Limits come from `GET /api/v2/instance`
 (`discover`, cached per account); the `max_length` setting overrides the character
 limit; the documented defaults apply until the instance was asked (`connectors/mastodon/rules.py`).
 
@@ -76,13 +77,13 @@ from postmast.connectors.content import (
 )
 from postmast.connectors.errors import AuthExpired, OutcomeUnknown, PermanentError
 from postmast.connectors.http import host_of
+from postmast.connectors.mastodon.length import countable_length
 from postmast.connectors.mastodon.media import MediaUploads
 from postmast.connectors.mastodon.rules import (
     LANGUAGES,
     VISIBILITIES,
     Limits,
     checked,
-    countable_length,
     created_at,
     instance_facts,
     is_this_item,

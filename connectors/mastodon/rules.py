@@ -2,7 +2,6 @@
 
 - `checked`: an HTTP answer to its JSON body or the classified error (the table with its
   sources is in `connectors/mastodon/connector.py`'s docstring).
-- `countable_length`: the `StatusLengthValidator` rule.
 - `Limits`: what an instance allows, read from `GET /api/v2/instance` (`instance_facts`,
   cached per account by `discover`) with the documented defaults when it is unknown.
 - `LANGUAGES`: ISO 639-1 codes, which `language` takes (docs methods/statuses.md).
@@ -29,14 +28,9 @@ from postmast.connectors.errors import (
     TransientError,
 )
 from postmast.connectors.http import json_or_none, short_body
+from postmast.connectors.mastodon.length import mentions
 from postmast.connectors.ratelimit import reset_any, retry_after
-from postmast.connectors.text import graphemes, http_urls
 
-# Mastodon's Account::MENTION_RE: a username, optionally followed by @domain.
-MENTION = regex.compile(
-    r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@[\w.-]+\w+)?",
-    regex.IGNORECASE,
-)
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 
 # ISO 639-1, from Debian's iso-codes (iso_639-2.json, the `alpha_2` codes); Mastodon's
@@ -153,27 +147,6 @@ def instance_facts(instance: Any) -> dict[str, Any]:
     return facts
 
 
-# -- the length rule ---------------------------------------------------------------------------------
-
-
-def countable_length(text: str, spoiler_text: str = "", url_weight: int = DEFAULT_URL_WEIGHT) -> int:
-    """Length of a status by Mastodon's rule (`StatusLengthValidator`): grapheme clusters of the
-    content warning plus the text, each http(s) URL counting `url_weight`, `@user@domain` as `@user`."""
-    urls = http_urls(text)
-    entities: list[tuple[int, int, str]] = [(s, e, "x" * url_weight) for s, e, _ in urls]
-    for match in MENTION.finditer(text):
-        start, end = match.span()
-        if not any(s < end and start < e for s, e, _ in urls):
-            entities.append((start, end, "@" + match.group(1)))
-    entities.sort()
-    pieces, cursor = [], 0
-    for start, end, replacement in entities:
-        pieces += [text[cursor:start], replacement]
-        cursor = end
-    pieces.append(text[cursor:])
-    return graphemes(spoiler_text) + graphemes("".join(pieces))
-
-
 # -- recognising a status -------------------------------------------------------------------------
 
 _TAG = regex.compile(r"<[^>]+>")
@@ -183,6 +156,15 @@ _BREAK = regex.compile(r"<br\s*/?>|</p>\s*<p>", regex.IGNORECASE)
 def _plain(html_text: str) -> str:
     """A status's HTML `content` as plain text (links, mentions and tags keep their text)."""
     return html.unescape(_TAG.sub("", _BREAK.sub("\n", html_text)))
+
+
+def _as_rendered(text: str) -> str:
+    """The text as Mastodon renders it: `@user@domain` mentions shown as `@user`."""
+    pieces, cursor = [], 0
+    for start, end, name in mentions(text):
+        pieces += [text[cursor:start], "@" + name.split("@")[0]]
+        cursor = end
+    return "".join(pieces) + text[cursor:]
 
 
 def _comparable(text: str) -> str:
@@ -198,7 +180,7 @@ def created_at(status: Mapping[str, Any]) -> datetime | None:
 
 def is_this_item(status: Mapping[str, Any], content: Content) -> bool:
     """Whether a status on the account is this item: text, content warning, parent, media and alt."""
-    wanted = _comparable(MENTION.sub(lambda m: "@" + m.group(1), content.text))
+    wanted = _comparable(_as_rendered(content.text))
     if _comparable(_plain(str(status.get("content") or ""))) != wanted:
         return False
     spoiler = str(content.options.get("spoiler_text") or "")

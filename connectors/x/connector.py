@@ -7,10 +7,11 @@ Public URL `https://x.com/{username}/status/{id}`, or `https://x.com/i/web/statu
 when the username is unknown. A thread is a chain of replies: item N answers item N-1.
 Media go up first (`connectors/x/media.py`); OAuth 1.0a signing is `connectors/oauth1.py`.
 
-Length: twitter-text v3 weighted length (`twitter_text.parse_tweet` with config v3:
-URLs 23, emoji and CJK 2, NFC), against the account's `max_length` (280; 25000 for
-accounts that may write long posts). X has no idempotency key: after an unknown outcome
-`lookup` searches the account's timeline (`connectors/x/lookup.py`).
+Length: twitter-text 3.1.0's weighted length with config v3 (URLs 23, emoji and CJK 2, NFC;
+`connectors/x/weighting.py`, proven against the JavaScript library by `tests/differential`),
+against the account's `max_length` (280; 25000 for accounts that may write long posts). X has no
+idempotency key: after an unknown outcome `lookup` searches the account's timeline
+(`connectors/x/lookup.py`).
 
 | response | error class | source |
 |---|---|---|
@@ -48,10 +49,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
-from twitter_text import parse_tweet
-from twitter_text.config import config as twitter_text_config
-from twitter_text.has_invalid_characters import has_invalid_characters
-
 from postmast.connectors.base import Connector, check_http_url
 from postmast.connectors.content import (
     FIRST_COMMENT,
@@ -70,23 +67,24 @@ from postmast.connectors.oauth1 import new_nonce
 from postmast.connectors.x.api import OAUTH1_SECRETS, OAUTH2_SECRETS, XApi, auth_for, is_post_id
 from postmast.connectors.x.lookup import Match, Timeline, search
 from postmast.connectors.x.media import CHUNK_SIZE, MediaUpload
+from postmast.connectors.x.weighting import V3, Config, ParsedTweet, has_invalid_characters, parse
 
 DEFAULT_API = "https://api.x.com"
-WEIGHTING: dict[str, Any] = dict(twitter_text_config["version3"])
+WEIGHTING: Config = V3
 """twitter-text config v3 (conformance/twitter-text/config/v3.json): the rule X counts by."""
 _USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 _STATUS_URL = re.compile(r"^https?://(?:[\w-]+\.)?(?:x|twitter)\.com/(?:[^/]+|i/web)/status/(\d{1,19})")
 MB = 1_000_000
 
 
-def parse_text(text: str, options: Mapping[str, Any] = WEIGHTING) -> Any:
-    """twitter-text's parse of `text`: `weightedLength`, `valid`, `permillage`, valid and display ranges."""
-    return parse_tweet(text, dict(options))
+def parse_text(text: str, config: Config = WEIGHTING) -> ParsedTweet:
+    """twitter-text's parse of `text`: weighted length, validity, permillage, valid and display ranges."""
+    return parse(text, config)
 
 
-def weighted_length(text: str, options: Mapping[str, Any] = WEIGHTING) -> int:
+def weighted_length(text: str, config: Config = WEIGHTING) -> int:
     """The twitter-text weighted length of `text` (URL = 23, emoji and CJK = 2)."""
-    return int(parse_text(text, options).weightedLength)
+    return parse(text, config).weighted_length
 
 
 def post_id(reference: str) -> str:

@@ -30,10 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from twitter_text import extract_urls_with_indices
-
 from postmast.connectors.content import Absent, Content, Lookup, Undecidable
 from postmast.connectors.x.api import XApi, is_post_id
+from postmast.connectors.x.weighting import urls
 
 SKEW = timedelta(minutes=5)
 """A post created this long before the attempt still counts as its result (clocks differ)."""
@@ -48,8 +47,7 @@ def comparable(text: str) -> str:
     """A text as both sides can agree on it: links dropped, entities unescaped, spaces collapsed."""
     text = unicodedata.normalize("NFC", html.unescape(text))
     pieces, cursor = [], 0
-    for item in sorted(extract_urls_with_indices(text), key=lambda u: u["indices"][0]):
-        start, end = item["indices"]
+    for start, end, _ in urls(text):
         pieces.append(text[cursor:start] + " ")
         cursor = end
     pieces.append(text[cursor:])

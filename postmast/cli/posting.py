@@ -53,6 +53,8 @@ def show_plans(plans: Sequence[TargetPlan], due: str, as_json: bool) -> None:
             click.echo(f"{plan.target}: {'ok' if plan.ok else 'REJECTED'}{size}")
             for problem in plan.problems:
                 click.echo(f"  problem: {problem}")
+            for warning in plan.warnings:
+                click.echo(f"  warning: {warning}")
             for number, item in enumerate(plan.items or [{"payload": plan.payload}], 1):
                 if item.get("payload") is not None:
                     label = f"item {number} payload" if len(plan.items) > 1 else "payload"

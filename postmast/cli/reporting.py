@@ -154,7 +154,7 @@ def _outcome(row: DeliveryRow) -> str:
     """The link (with thread progress when there are several items), else the error."""
     thread = f" (thread: {len(row.items)} of {row.items_total} items)" if row.items_total > 1 else ""
     if row.public_url:
-        return row.public_url + thread
+        return row.public_url + thread + (f" (note: {row.error})" if row.error else "")
     if row.status == Status.PUBLISHED:  # e.g. a Slack incoming webhook: it answers only "ok"
         return "delivered, no link" + thread
     return (f"{row.error_class}: " if row.error_class else "") + (row.error or "") + thread

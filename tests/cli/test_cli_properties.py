@@ -135,7 +135,9 @@ def csv_bytes(rows: list[dict[str, Any]], header: list[str], encoding: str) -> b
     for row in rows:
         writer.writerow(
             [
-                " ".join(v) if isinstance(v, list) else ("" if v is None else str(v))
+                " ".join("" if x is None else str(x) for x in v)
+                if isinstance(v, list)
+                else ("" if v is None else str(v))
                 for v in (row.get(h) for h in header)
             ]
         )

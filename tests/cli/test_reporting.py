@@ -244,3 +244,18 @@ def test_report_html(cli: Cli, history: dict[str, int], tmp_path) -> None:
     assert '<a href="https://m.example/@brand/1" rel="noopener noreferrer">' in html
     assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     error_line(cli("report", "--html", str(tmp_path / "missing" / "r.html")), "cannot write")
+
+
+def test_a_published_deliverys_note_follows_its_link() -> None:
+    """What was sent differently (an unresolved Bluesky mention as plain text) is on its line."""
+    from postmast.cli.reporting import _outcome
+    from postmast.scheduler.deliveries import DeliveryRow
+
+    now = datetime.now(UTC)
+    row = DeliveryRow(
+        1, 1, "hi @ghost.test", "bluesky", "brand", Status.PUBLISHED, now, now, now, 1, "at://x", "https://b/1",
+        "mention @ghost.test did not resolve to a Bluesky account: sent as plain text", "Note",
+    )  # fmt: skip
+    assert _outcome(row) == (
+        "https://b/1 (note: mention @ghost.test did not resolve to a Bluesky account: sent as plain text)"
+    )

@@ -1,16 +1,13 @@
-"""Text rules shared by connectors: graphemes, UTF-8 bytes, sanity checks, http(s) URLs."""
+"""Text rules shared by connectors: graphemes, UTF-8 bytes, sanity checks."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from postmast.connectors import Content, Problem
-from postmast.connectors.text import blank_problem, graphemes, http_urls, text_problems, utf8_length
+from postmast.connectors.text import blank_problem, graphemes, text_problems, utf8_length
 from postmast.connectors.webhook import Webhook
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # man ZWJ woman ZWJ girl ZWJ boy
@@ -108,54 +105,6 @@ def test_control_characters_are_listed_sorted_unique_and_at_most_five() -> None:
 def test_lone_surrogates_are_invalid_unicode(text: str) -> None:
     [problem] = text_problems(text)
     assert "not valid Unicode" in problem
-
-
-# -- URLs --------------------------------------------------------------------------------------------
-
-
-def test_http_urls_are_found_with_code_point_indices() -> None:
-    text = f"{FAMILY} {FLAG_DE} see https://example.com/path?q=1 and HTTP://EXAMPLE.ORG/X too"
-    found = http_urls(text)
-    assert [url for _, _, url in found] == ["https://example.com/path?q=1", "HTTP://EXAMPLE.ORG/X"]
-    for start, end, url in found:
-        assert text[start:end] == url  # indices are Python (code point) indices, not UTF-16
-
-
-def test_bare_domains_and_other_schemes_are_not_http_urls() -> None:
-    assert http_urls("visit example.com or www.example.org/path or ftp://files.example.net/x") == []
-
-
-def test_trailing_punctuation_is_not_part_of_the_url() -> None:
-    text = "read https://example.com/a. Then (https://example.org/b), ok?"
-    assert [url for _, _, url in http_urls(text)] == ["https://example.com/a", "https://example.org/b"]
-
-
-def test_no_urls() -> None:
-    assert http_urls("") == []
-    assert http_urls("no links here, just text: a.b") == []
-
-
-# -- twitter-text's own extraction suite (Mastodon counts URLs found by this extractor) -------------------
-
-
-def _http_only(urls: list[str]) -> list[str]:
-    return [u for u in urls if u.lower().startswith(("http://", "https://"))]
-
-
-def test_twitter_text_url_extraction_conformance(conformance: Path) -> None:
-    """Every case of twitter-text's extract.yml, restricted to URLs written with a scheme."""
-    suite = yaml.safe_load((conformance / "twitter-text/conformance/extract.yml").read_text("utf-8"))["tests"]
-    checked = 0
-    for case in suite["urls"]:
-        assert [u for _, _, u in http_urls(case["text"])] == _http_only(case["expected"]), case["description"]
-        checked += 1
-    for case in suite["urls_with_indices"]:
-        expected = [
-            (e["indices"][0], e["indices"][1], e["url"]) for e in case["expected"] if _http_only([e["url"]])
-        ]
-        assert [tuple(found) for found in http_urls(case["text"])] == expected, case["description"]
-        checked += 1
-    assert checked >= 100
 
 
 @pytest.mark.parametrize(

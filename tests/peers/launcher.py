@@ -5,6 +5,8 @@
 - Mastodon: `mastodon-mock` (PyPI), in its own virtual environment.
 - X: Prism (`@stoplight/prism-cli`) serving X's OpenAPI spec, which validates every
   request against the spec.
+- The networks' own text code for the differential tests (`tests/differential`): the npm
+  packages of `tests/differential/package-lock.json`, installed with `npm ci`.
 
 Everything is installed once into `POSTMAST_PEERS_DIR` (default
 `~/.cache/postmast-peers`; about 750 MB, 3 minutes the first time) under a file
@@ -14,6 +16,7 @@ lock, and started on free loopback ports. Versions are pinned.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -124,6 +127,24 @@ def pds_home() -> Path:
             if not (home / "node_modules" / "@atproto" / "pds").exists():
                 _npm_install(home, PDS_PACKAGES, env)
     shutil.copy(HERE / "start-pds.mjs", home / "start-pds.mjs")
+    return home
+
+
+def oracles_home() -> Path:
+    """The reference packages of `tests/differential/package-lock.json`, installed with `npm ci`
+    (exact versions and integrity hashes from the lockfile) into a folder named after its hash."""
+    lock = HERE.parent / "differential" / "package-lock.json"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
+    home = peers_dir() / f"oracles-{digest}"
+    if not (home / ".installed").exists():
+        with _install_lock():
+            if not (home / ".installed").exists():
+                home.mkdir(parents=True, exist_ok=True)
+                shutil.copy(lock, home / "package-lock.json")
+                shutil.copy(lock.with_name("package.json"), home / "package.json")
+                options = ["--no-audit", "--no-fund", "--ignore-scripts", "--silent"]
+                _run([_npm(), "ci", "--prefix", str(home), *options])
+                (home / ".installed").write_text(digest + "\n")
     return home
 
 
@@ -261,6 +282,7 @@ def install_all() -> None:
     pds_home()
     mastodon_mock_bin()
     prism_bin()
+    oracles_home()
     print(json.dumps({"peers_dir": str(peers_dir())}))
 
 

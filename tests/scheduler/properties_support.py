@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from sqlalchemy import func, select, table
 
+from postmast.connectors.text import blank_problem
 from postmast.scheduler.accounts import Accounts
 from postmast.scheduler.body import load
 from postmast.scheduler.deliveries import Deliveries
@@ -77,7 +78,9 @@ def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any]) -> st.Sear
     return st.integers(0, 9).flatmap(lambda n: good if n < 7 else bad)
 
 
-GOOD_TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=30).filter(str.strip)
+GOOD_TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=30).filter(
+    lambda t: blank_problem(t) is None  # a text of only invisible characters is refused as empty
+)
 ZONE_NAME = st.one_of(
     st.timezone_keys(),
     TEXT,

@@ -300,3 +300,24 @@ def test_an_endpoint_in_clear_text_is_refused_by_the_worker_too(store, vault, se
     row = delivery(store, delivery_id)
     assert row.last_error_class == "InsecureEndpoint" and "--allow-insecure" in (row.last_error or "")
     assert mastodon.requests == []
+
+
+class Noting(Slow):
+    def publish(self, content, credentials, idempotency_key):
+        return PublishResult(
+            "r1", "https://example.net/r1", 200, notes=("mention @ghost sent as plain text",)
+        )
+
+
+def test_what_was_sent_differently_stays_on_the_report_line(store, vault, settings, account) -> None:
+    """A connector's notes (e.g. an unresolved Bluesky mention) are on the published delivery."""
+    delivery_id = add_delivery(store, account, status=Status.QUEUED)
+    assert (
+        Publisher(store, vault, settings, connectors=lambda n: Noting).publish(delivery_id)
+        == Outcome.PUBLISHED
+    )
+    row = delivery(store, delivery_id)
+    assert (row.status, row.public_url) == (Status.PUBLISHED, "https://example.net/r1")
+    assert (row.last_error, row.last_error_class) == ("mention @ghost sent as plain text", "Note")
+    [attempt] = attempts(store, delivery_id)
+    assert attempt.message == "mention @ghost sent as plain text"

@@ -60,11 +60,21 @@ def attempts(store, delivery_id: int) -> list[Attempt]:
         return list(session.scalars(select(Attempt).where(Attempt.delivery_id == delivery_id)))
 
 
-def down_when_answered(mastodon, outage: Outage, response: Response | None = None) -> None:
-    """The store goes down while the network handles the post: its answer finds no store."""
+def down_when_answered(
+    mastodon, outage: Outage, response: Response | None = None, *, up_after: float | None = None
+) -> None:
+    """The store goes down while the network handles the post: its answer finds no store.
+    With `up_after`, it comes back that many seconds after going down (counted from the outage,
+    not from the test's start, so a slow machine cannot bring it back before it went down)."""
+
+    def going_down() -> None:
+        outage.down()
+        if up_after is not None:
+            threading.Timer(up_after, outage.up).start()
+
     mastodon.inject(
         Fault(
-            match=lambda r: r.method == "POST" and r.path == "/api/v1/statuses" and outage.down() is None,
+            match=lambda r: r.method == "POST" and r.path == "/api/v1/statuses" and going_down() is None,
             response=response,
             after_processing=response is None,
         )
@@ -73,8 +83,7 @@ def down_when_answered(mastodon, outage: Outage, response: Response | None = Non
 
 def test_a_short_outage_is_ridden_out_by_the_task(store, vault, quick, outage, account, mastodon) -> None:
     delivery_id = add_delivery(store, account, status=Status.QUEUED)
-    down_when_answered(mastodon, outage)
-    threading.Timer(0.6, outage.up).start()
+    down_when_answered(mastodon, outage, up_after=0.3)
     publisher = Publisher(outage.store, vault, quick)
     assert publisher.publish(delivery_id) == Outcome.PUBLISHED
     row = delivery(store, delivery_id)

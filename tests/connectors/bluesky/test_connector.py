@@ -151,7 +151,15 @@ def test_account_add_with_a_wrong_app_password_fails_with_a_clear_line(cli, pds_
     [target] = json.loads(dry.out)["targets"]
     assert (target["length"], target["limit"], target["ok"]) == (9, 300, True)  # graphemes: the family is 1
     assert target["payload"]["repo"] == account.did and target["payload"]["record"]["facets"]
+    assert "warnings" not in target  # only when there is one
     assert pds_proxy.count(LOGIN) == 2 and pds_proxy.count(CREATE) == 0
+    ghost = cli("post", "hi @ghost.test", "--to", "bluesky:brand", "--dry-run")
+    assert ghost.code == 0, ghost.err  # a warning, not a refusal
+    assert "(unresolved: @ghost.test did not resolve" in ghost.out
+    assert "  warning: mention @ghost.test does not resolve to a Bluesky account" in ghost.out
+    as_json = cli("post", "hi @ghost.test", "--to", "bluesky:brand", "--dry-run", "--json")
+    [warning] = json.loads(as_json.out)["targets"][0]["warnings"]
+    assert warning.startswith("mention @ghost.test does not resolve")
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -250,7 +258,8 @@ def test_a_post_with_facets_an_image_and_a_language_reads_back_as_sent(
         (f"@{friend.handle}", [{"$type": "app.bsky.richtext.facet#mention", "did": friend.did}]),
         ("example.com/a", [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/a"}]),
         ("#launch", [{"$type": "app.bsky.richtext.facet#tag", "tag": "launch"}]),
-    ]  # @ghost.test does not resolve: no facet, as in the official client
+    ]  # @ghost.test does not resolve: no facet, as in the official client, and the result says so
+    assert result.notes == ("mention @ghost.test did not resolve to a Bluesky account: sent as plain text",)
     [picture] = record["embed"]["images"]
     assert record["embed"]["$type"] == "app.bsky.embed.images"
     assert picture["alt"] == "a red square" and picture["aspectRatio"] == {"width": 4, "height": 3}
@@ -393,6 +402,14 @@ def test_a_reply_to_a_missing_post_fails_before_posting(pds_proxy, account) -> N
     assert pds_proxy.count(CREATE) == 0
 
 
+def test_the_dry_run_marks_mentions_unresolved_when_the_service_cannot_be_asked() -> None:
+    connector = Bluesky({"handle": "a.test", "service": "http://127.0.0.1:9"}, HttpClient(connect_timeout=2))
+    record = connector.payload(Content("hi @bob.test"))["record"]
+    assert record["facets"][0]["features"][0]["did"].startswith("(unresolved: @bob.test did not resolve")
+    [warning] = connector.notes(Content("hi @bob.test"))
+    assert "http://127.0.0.1:9 could not be asked: could not connect to 127.0.0.1" in warning
+
+
 def test_urls_use_the_handle_and_fall_back_to_the_did() -> None:
     uri = "at://did:plc:abc/app.bsky.feed.post/3k4duaz5vfs2b"
     assert Bluesky({"handle": "x"}, cache={"handle": "brand.test"}).public_url(uri) == (
@@ -403,11 +420,21 @@ def test_urls_use_the_handle_and_fall_back_to_the_did() -> None:
     )
 
 
-def test_the_dry_run_payload_shows_what_is_only_known_when_sent() -> None:
-    connector = Bluesky({"handle": "a.test"}, cache={"did": "did:plc:me"})
-    body = connector.payload(Content("hi @bob.test", (image(),), reply_to=RemoteRef("at://did:plc:x/p/1")))
+def test_the_dry_run_payload_shows_what_is_only_known_when_sent(pds_proxy, friend) -> None:
+    connector = Bluesky({"handle": "a.test", "service": pds_proxy.url}, cache={"did": "did:plc:me"})
+    text = f"hi @bob.test and @{friend.handle}, @BOB.test"
+    body = connector.payload(Content(text, (image(),), reply_to=RemoteRef("at://did:plc:x/p/1")))
     record = body["record"]
     assert body["repo"] == "did:plc:me" and body["collection"] == "app.bsky.feed.post"
-    assert record["facets"][0]["features"][0]["did"] == "bob.test"
+    assert [f["features"][0]["did"] for f in record["facets"]] == [
+        "(unresolved: @bob.test did not resolve; it is sent as plain text unless it resolves when posted)",
+        friend.did,  # resolved by the account's service, without credentials
+        "(unresolved: @BOB.test did not resolve; it is sent as plain text unless it resolves when posted)",
+    ]
+    [warning] = connector.notes(Content(text))
+    assert warning.startswith("mention @bob.test does not resolve to a Bluesky account (")
+    assert "400 InvalidRequest" in warning or "HandleNotFound" in warning
+    asked = [r.query["handle"] for r in pds_proxy.calls("com.atproto.identity.resolveHandle")]
+    assert asked == [["bob.test"], [friend.handle]]  # once per handle, case-insensitively
     assert record["embed"]["images"][0]["image"]["ref"]["$link"] == "(uploaded when sent: red.png)"
     assert record["reply"]["parent"] == {"uri": "at://did:plc:x/p/1", "cid": "(read when sent)"}

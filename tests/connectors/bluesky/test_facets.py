@@ -1,4 +1,6 @@
-"""Rich-text facets against every case of the reference client's test suite (UTF-8 byte offsets)."""
+"""Rich-text facets against every case of the reference client's test suite (UTF-8 byte offsets).
+
+The whole rule is proven against `@atproto/api` itself on generated texts by `tests/differential`."""
 
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ def test_every_mention_and_link_case(conformance) -> None:
     assert len(cases) == 40
     failures = []
     for case in cases:
-        got = [f.as_json() for f in facets.resolve(facets.detect(case["text"]), fake_did)]
+        resolved, unresolved = facets.resolve(facets.detect(case["text"]), fake_did)
+        assert unresolved == []
+        got = [f.as_json() for f in resolved]
         expected = [{"index": e["index"], "features": e["features"]} for e in case["expected_facets"]]
         if got != expected:
             failures.append((case["text"], got, expected))
@@ -69,7 +73,7 @@ def test_length_cases_count_graphemes_and_bytes(conformance) -> None:
         assert connector.measure(Content(case["text"])) == Measure(case["grapheme_length"], 300)
 
 
-def test_unresolvable_mentions_get_no_facet_and_each_handle_is_asked_once() -> None:
+def test_unresolvable_mentions_get_no_facet_are_named_and_each_handle_is_asked_once() -> None:
     asked: list[str] = []
 
     def did_of(handle: str) -> str | None:
@@ -77,23 +81,40 @@ def test_unresolvable_mentions_get_no_facet_and_each_handle_is_asked_once() -> N
         return "did:plc:bob" if handle == "bob.test" else None
 
     text = "@bob.test @ghost.test @Bob.test https://x.com"
-    found = facets.resolve(facets.detect(text), did_of)
+    found, unresolved = facets.resolve(facets.detect(text), did_of)
     assert [(f.kind, f.value) for f in found] == [
         (facets.MENTION, "did:plc:bob"),
         (facets.MENTION, "did:plc:bob"),
         (facets.LINK, "https://x.com"),
     ]
-    assert asked == ["bob.test", "ghost.test"]
+    assert asked == ["bob.test", "ghost.test"] and unresolved == ["ghost.test"]
+    assert facets.mentioned(facets.detect(text)) == ["bob.test", "ghost.test"]
 
 
-def test_overlapping_candidates_keep_the_link() -> None:
+def test_overlapping_candidates_are_all_kept_as_the_app_keeps_them() -> None:
     text = "see example.com/($AAPL) and $AAPL"
     found = facets.detect(text)
     assert [(f.kind, f.value) for f in found] == [
         (facets.LINK, "https://example.com/($AAPL)"),
+        (facets.TAG, "$AAPL"),  # inside the link: detectFacets does not de-overlap
         (facets.TAG, "$AAPL"),
     ]
     assert text.encode()[found[1].start : found[1].end] == b"$AAPL"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("HTTPS://EXAMPLE.COM and EXAMPLE.COM", []),  # the app's scheme and TLD checks are case-sensitive
+        ("@UPPER.BSKY.SOCIAL", []),
+        ("hi\ufeff#tag", [(facets.TAG, "tag")]),  # U+FEFF is white space for JavaScript
+        ("a\u0085#tag", []),  # U+0085 is not
+        ("x\u2028example.com", [(facets.LINK, "https://example.com")]),
+        ("(https://x.com/a)", [(facets.LINK, "https://x.com/a")]),
+    ],
+)
+def test_javascript_semantics_decide(text: str, expected: list[tuple[str, str]]) -> None:
+    assert [(f.kind, f.value) for f in facets.detect(text)] == expected
 
 
 def test_tags_longer_than_the_lexicon_allows_are_not_facets() -> None:
@@ -118,11 +139,11 @@ def test_first_link_is_the_card() -> None:
 def test_byte_ranges_always_cut_the_text_at_character_boundaries(parts: list[str]) -> None:
     text = "".join(parts)
     data = text.encode()
-    previous_end = 0
+    previous_start = 0
     for facet in facets.detect(text):
         piece = data[facet.start : facet.end].decode()  # raises if a range splits a character
-        assert facet.start >= previous_end and piece.strip() == piece and piece
-        previous_end = facet.end
+        assert facet.start >= previous_start and piece.strip() == piece and piece
+        previous_start = facet.start
         if facet.kind == facets.TAG:
             assert piece in ("#" + facet.value, facet.value)
         elif facet.kind == facets.MENTION:
