@@ -215,6 +215,23 @@ def table_counts(
 
 # -- third-party peers (installed on first use; see tests/peers/launcher.py) ------------------------
 
+PEER_FIXTURES = {"pds", "mastodon_mock", "prism_x"}
+
+
+def _needs_peers(item: pytest.Item) -> bool:
+    return bool(PEER_FIXTURES & set(getattr(item, "fixturenames", ()))) or "differential" in item.path.parts
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """On a machine where the peers are not installed yet (a fresh clone: about five minutes of
+    npm and pip), install them in the background while the tests that need none run first."""
+    from tests.peers.launcher import warm_in_background
+
+    if any(_needs_peers(item) for item in items) and warm_in_background():
+        items.sort(key=_needs_peers)  # stable: the order within each group is kept
+
 
 def _peer(start, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, *args, **kwargs):
     from tests.peers.launcher import PeerError

