@@ -23,6 +23,7 @@ from postmast.connectors.facebook import Facebook
 from postmast.connectors.http import HttpClient
 from postmast.connectors.linkedin import LinkedIn
 from postmast.connectors.mastodon import Mastodon
+from postmast.connectors.reddit import Reddit
 from postmast.connectors.slack import Slack
 from postmast.connectors.telegram import Telegram
 from postmast.connectors.threads import Threads
@@ -143,6 +144,15 @@ def post_to_threads(url: str, text: str) -> None:
     connector.publish(Content(text), {"access_token": "th-token"}, "try-key-1")
 
 
+def post_to_reddit(url: str, text: str) -> None:
+    from tests.servers.reddit import CLIENT_ID, CLIENT_SECRET, PASSWORD, USER_AGENT
+
+    settings = {"username": "harbour_news", "user_agent": USER_AGENT, "subreddit": "harbour"}
+    connector = Reddit({**settings, "api_base": url, "auth_base": url}, HttpClient(read_timeout=5))
+    secrets = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "password": PASSWORD}
+    connector.publish(Content(text, options={"title": "Try"}), secrets, "try-key-1")
+
+
 @pytest.mark.parametrize(
     ("network", "post"),
     [
@@ -155,6 +165,7 @@ def post_to_threads(url: str, text: str) -> None:
         ("facebook", post_to_facebook),
         ("linkedin", post_to_linkedin),
         ("threads", post_to_threads),
+        ("reddit", post_to_reddit),
     ],
 )
 def test_the_server_takes_the_printed_account_and_prints_each_post(

@@ -39,6 +39,7 @@ DEFAULT_PORTS = {
     "instagram": 4021,
     "threads": 4022,
     "linkedin": 4023,
+    "reddit": 4030,
 }
 EXAMPLE = """\
 example:
@@ -238,6 +239,33 @@ def _linkedin(port: int, args: argparse.Namespace) -> Running:
     )
 
 
+def _reddit(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.reddit import (
+        CLIENT_ID,
+        CLIENT_SECRET,
+        PASSWORD,
+        SUBREDDIT,
+        USER_AGENT,
+        USERNAME,
+        RedditServer,
+    )
+
+    server = RedditServer()
+    server.start(port)
+    return Running(
+        server,
+        [f"script app {CLIENT_ID} of u/{USERNAME}, User-Agent {USER_AGENT!r}, subreddit r/{SUBREDDIT}"],
+        {
+            "username": USERNAME,
+            "user_agent": USER_AGENT,
+            "subreddit": SUBREDDIT,
+            "api_base": server.url,
+            "auth_base": server.url,
+        },
+        {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "password": PASSWORD},
+    )
+
+
 def _meta_media(
     network: str, port: int, make: Callable[[], Any], settings: dict[str, str], token: str
 ) -> Running:
@@ -298,6 +326,7 @@ NETWORKS: dict[str, Callable[[int, argparse.Namespace], Running]] = {
     "instagram": _instagram,
     "threads": _threads,
     "linkedin": _linkedin,
+    "reddit": _reddit,
 }
 
 
