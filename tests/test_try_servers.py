@@ -23,6 +23,7 @@ from postmast.connectors.facebook import Facebook
 from postmast.connectors.http import HttpClient
 from postmast.connectors.linkedin import LinkedIn
 from postmast.connectors.mastodon import Mastodon
+from postmast.connectors.pinterest import Pinterest
 from postmast.connectors.reddit import Reddit
 from postmast.connectors.slack import Slack
 from postmast.connectors.telegram import Telegram
@@ -153,6 +154,14 @@ def post_to_reddit(url: str, text: str) -> None:
     connector.publish(Content(text, options={"title": "Try"}), secrets, "try-key-1")
 
 
+def post_to_pinterest(url: str, text: str) -> None:
+    from tests.servers.pinterest import ACCESS_TOKEN, BOARD
+
+    connector = Pinterest({"board_id": BOARD, "api_base": url}, HttpClient(read_timeout=5))
+    content = Content(text, options={"image_url": "https://harbour.example/a.jpg"})
+    connector.publish(content, {"access_token": ACCESS_TOKEN}, "try-key-1")
+
+
 @pytest.mark.parametrize(
     ("network", "post"),
     [
@@ -166,6 +175,7 @@ def post_to_reddit(url: str, text: str) -> None:
         ("linkedin", post_to_linkedin),
         ("threads", post_to_threads),
         ("reddit", post_to_reddit),
+        ("pinterest", post_to_pinterest),
     ],
 )
 def test_the_server_takes_the_printed_account_and_prints_each_post(

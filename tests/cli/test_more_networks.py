@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import Cli, as_json, error_line
+from tests.factories import tiny_png
+from tests.servers.pinterest import ACCESS_TOKEN, BOARD, PinterestServer
 from tests.servers.reddit import CLIENT_ID, CLIENT_SECRET, PASSWORD, USER_AGENT, USERNAME, RedditServer
 
 
@@ -107,6 +110,52 @@ def test_a_generic_user_agent_is_refused(cli: Cli) -> None:
 
 def test_the_networks_list_their_options(cli: Cli) -> None:
     networks = {n["network"]: n for n in as_json(cli("account", "networks", "--json"))["networks"]}
+    assert {"title", "link", "board_id", "board_section_id", "image_url", "cover_frame"} == {
+        o["name"] for o in networks["pinterest"]["options"]
+    }
     assert [o["name"] for o in networks["reddit"]["options"]] == [
         "title", "subreddit", "url", "flair_id", "flair_text", "nsfw", "spoiler", "resubmit",
     ]  # fmt: skip
+
+
+@pytest.fixture
+def pinterest() -> Iterator[PinterestServer]:
+    server = PinterestServer().start()
+    yield server
+    server.stop()
+
+
+def test_pinterest_account_dry_run_and_what_a_pin_needs(
+    cli: Cli, pinterest: PinterestServer, tmp_path: Path, counts: Callable[[], dict[str, int]]
+) -> None:
+    settings = ["--set", f"board_id={BOARD}", "--set", f"api_base={pinterest.url}"]
+    stdin = f"access_token={ACCESS_TOKEN}\n"
+    added = as_json(
+        cli(
+            "account", "add", "pinterest", "harbour", *settings, "--secrets-from-stdin", "--json", input=stdin
+        )
+    )
+    assert added["target"] == "pinterest:harbour" and ACCESS_TOKEN not in json.dumps(added)
+    assert [r.path for r in pinterest.requests] == ["/v5/user_account", f"/v5/boards/{BOARD}"]
+
+    image = tmp_path / "doors.png"
+    image.write_bytes(tiny_png(4, 4))
+    post = [
+        "post",
+        "Doors open at 9.",
+        "--media",
+        str(image),
+        "--alt",
+        "Open doors",
+        "--to",
+        "pinterest:harbour",
+    ]
+    plan = as_json(cli(*post, "--option", "title=Harbour", "--dry-run", "--json"))["targets"][0]
+    assert (plan["ok"], plan["length"], plan["limit"]) == (True, 16, 800)
+    assert plan["payload"]["media_source"]["data"].startswith("<base64 of doors.png")
+    assert (plan["payload"]["title"], plan["payload"]["alt_text"]) == ("Harbour", "Open doors")
+
+    before = counts()
+    error_line(cli("post", "hello", "--to", "pinterest:harbour"), "a pin needs an image or a video")
+    error_line(cli(*post, "--option", f"title={'t' * 101}"), "title is 101 characters, over the limit of 100")
+    assert counts() == before and pinterest.posts() == []

@@ -73,6 +73,7 @@ def test_finds_the_networks_of_subpackages_once_where_defined(clean_registry: No
         "instagram",
         "linkedin",
         "mastodon",
+        "pinterest",
         "reddit",
         "slack",
         "telegram",

@@ -40,6 +40,7 @@ DEFAULT_PORTS = {
     "threads": 4022,
     "linkedin": 4023,
     "reddit": 4030,
+    "pinterest": 4031,
 }
 EXAMPLE = """\
 example:
@@ -266,6 +267,19 @@ def _reddit(port: int, args: argparse.Namespace) -> Running:
     )
 
 
+def _pinterest(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.pinterest import ACCESS_TOKEN, BOARD, PinterestServer
+
+    server = PinterestServer()
+    server.start(port)
+    return Running(
+        server,
+        [f"access token: {ACCESS_TOKEN} (board {BOARD})"],
+        {"board_id": BOARD, "api_base": server.url},
+        {"access_token": ACCESS_TOKEN},
+    )
+
+
 def _meta_media(
     network: str, port: int, make: Callable[[], Any], settings: dict[str, str], token: str
 ) -> Running:
@@ -327,6 +341,7 @@ NETWORKS: dict[str, Callable[[int, argparse.Namespace], Running]] = {
     "threads": _threads,
     "linkedin": _linkedin,
     "reddit": _reddit,
+    "pinterest": _pinterest,
 }
 
 

@@ -45,7 +45,11 @@ def test_a_post_is_published_with_its_name_and_link(store, vault, settings, acco
     )
     assert created["over_18"] is True and created["subreddit"] == SUBREDDIT
     session = account(store, account_id).session
-    assert session is not None and PASSWORD.encode() not in session  # the token is kept, encrypted
+    assert session is not None and PASSWORD.encode() not in session
+    assert set(vault.decrypt_any(session)["reddit_token"]) == {
+        "access_token",
+        "expires_at",
+    }  # kept, encrypted
     second = queue(store, "reddit:harbour", ["And closes at five."], options=TITLE)
     assert publisher.publish(second) == "published"
     assert len(server.token_requests()) == 1  # the cached token served the second post
