@@ -20,6 +20,7 @@ import requests
 from postmast.connectors.content import Content
 from postmast.connectors.discord import Discord
 from postmast.connectors.facebook import Facebook
+from postmast.connectors.google_business import GoogleBusiness
 from postmast.connectors.http import HttpClient
 from postmast.connectors.linkedin import LinkedIn
 from postmast.connectors.mastodon import Mastodon
@@ -162,6 +163,14 @@ def post_to_pinterest(url: str, text: str) -> None:
     connector.publish(content, {"access_token": ACCESS_TOKEN}, "try-key-1")
 
 
+def post_to_google_business(url: str, text: str) -> None:
+    from tests.servers.google_business import ACCOUNT, CLIENT_ID, CLIENT_SECRET, LOCATION, REFRESH_TOKEN
+
+    settings = {"account_id": ACCOUNT, "location_id": LOCATION, "api_base": url, "token_url": f"{url}/token"}
+    secrets = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN}
+    GoogleBusiness(settings, HttpClient(read_timeout=5)).publish(Content(text), secrets, "try-key-1")
+
+
 @pytest.mark.parametrize(
     ("network", "post"),
     [
@@ -176,6 +185,7 @@ def post_to_pinterest(url: str, text: str) -> None:
         ("threads", post_to_threads),
         ("reddit", post_to_reddit),
         ("pinterest", post_to_pinterest),
+        ("google_business", post_to_google_business),
     ],
 )
 def test_the_server_takes_the_printed_account_and_prints_each_post(

@@ -12,6 +12,9 @@ import pytest
 
 from tests.cli.conftest import Cli, as_json, error_line
 from tests.factories import tiny_png
+from tests.servers.google_business import ACCOUNT, LOCATION, REFRESH_TOKEN, GoogleBusinessServer
+from tests.servers.google_business import CLIENT_ID as GOOGLE_CLIENT
+from tests.servers.google_business import CLIENT_SECRET as GOOGLE_SECRET
 from tests.servers.pinterest import ACCESS_TOKEN, BOARD, PinterestServer
 from tests.servers.reddit import CLIENT_ID, CLIENT_SECRET, PASSWORD, USER_AGENT, USERNAME, RedditServer
 
@@ -159,3 +162,65 @@ def test_pinterest_account_dry_run_and_what_a_pin_needs(
     error_line(cli("post", "hello", "--to", "pinterest:harbour"), "a pin needs an image or a video")
     error_line(cli(*post, "--option", f"title={'t' * 101}"), "title is 101 characters, over the limit of 100")
     assert counts() == before and pinterest.posts() == []
+
+
+@pytest.fixture
+def google() -> Iterator[GoogleBusinessServer]:
+    server = GoogleBusinessServer().start()
+    yield server
+    server.stop()
+
+
+def test_google_business_account_dry_run_and_events(
+    cli: Cli, google: GoogleBusinessServer, counts: Callable[[], dict[str, int]]
+) -> None:
+    settings = [
+        "--set", f"account_id={ACCOUNT}", "--set", f"location_id={LOCATION}",
+        "--set", f"api_base={google.url}", "--set", f"token_url={google.url}/token",
+    ]  # fmt: skip
+    stdin = f"client_id={GOOGLE_CLIENT}\nclient_secret={GOOGLE_SECRET}\nrefresh_token={REFRESH_TOKEN}\n"
+    added = as_json(
+        cli(
+            "account",
+            "add",
+            "google_business",
+            "cafe",
+            *settings,
+            "--secrets-from-stdin",
+            "--json",
+            input=stdin,
+        )
+    )
+    assert added["target"] == "google_business:cafe" and REFRESH_TOKEN not in json.dumps(added)
+    assert [r.path for r in google.requests] == [
+        "/token",
+        f"/v4/accounts/{ACCOUNT}/locations/{LOCATION}/localPosts",
+    ]
+
+    event = [
+        "--option", "topic=event", "--option", "event_title=Harbour night",
+        "--option", "event_start=2026-12-05 18:00", "--option", "event_end=2026-12-05 23:30",
+        "--option", "action=book", "--option", "action_url=https://cafe.example/book",
+    ]  # fmt: skip
+    plan = as_json(cli("post", "Live music.", "--to", "google_business:cafe", *event, "--dry-run", "--json"))[
+        "targets"
+    ][0]
+    assert (plan["ok"], plan["length"], plan["limit"]) == (True, 11, 1500)
+    assert plan["payload"]["topicType"] == "EVENT" and plan["payload"]["callToAction"]["actionType"] == "BOOK"
+    assert plan["payload"]["event"]["schedule"]["endTime"] == {
+        "hours": 23,
+        "minutes": 30,
+        "seconds": 0,
+        "nanos": 0,
+    }
+
+    before = counts()
+    error_line(
+        cli("post", "Live music.", "--to", "google_business:cafe", "--option", "topic=event"),
+        "a event post needs event_title, event_start, event_end",
+    )
+    error_line(
+        cli("post", "x" * 1501, "--to", "google_business:cafe"),
+        "over Google Business Profile's limit of 1500",
+    )
+    assert counts() == before and google.posts() == []

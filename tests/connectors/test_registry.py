@@ -70,6 +70,7 @@ def test_finds_the_networks_of_subpackages_once_where_defined(clean_registry: No
         "discord",
         "facebook",
         "fake",
+        "google_business",
         "instagram",
         "linkedin",
         "mastodon",

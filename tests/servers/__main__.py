@@ -41,6 +41,7 @@ DEFAULT_PORTS = {
     "linkedin": 4023,
     "reddit": 4030,
     "pinterest": 4031,
+    "google_business": 4032,
 }
 EXAMPLE = """\
 example:
@@ -280,6 +281,31 @@ def _pinterest(port: int, args: argparse.Namespace) -> Running:
     )
 
 
+def _google_business(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.google_business import (
+        ACCOUNT,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        LOCATION,
+        REFRESH_TOKEN,
+        GoogleBusinessServer,
+    )
+
+    server = GoogleBusinessServer()
+    server.start(port)
+    return Running(
+        server,
+        [f"OAuth client {CLIENT_ID} with refresh token {REFRESH_TOKEN} (location {LOCATION})"],
+        {
+            "account_id": ACCOUNT,
+            "location_id": LOCATION,
+            "api_base": server.url,
+            "token_url": f"{server.url}/token",
+        },
+        {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN},
+    )
+
+
 def _meta_media(
     network: str, port: int, make: Callable[[], Any], settings: dict[str, str], token: str
 ) -> Running:
@@ -342,6 +368,7 @@ NETWORKS: dict[str, Callable[[int, argparse.Namespace], Running]] = {
     "linkedin": _linkedin,
     "reddit": _reddit,
     "pinterest": _pinterest,
+    "google_business": _google_business,
 }
 
 
