@@ -5,7 +5,8 @@ the v4 `localPosts` API.
   JSON LocalPost `{"languageCode", "summary", "topicType", "callToAction"?, "event"?, "offer"?,
   "media"?}` -> 200 LocalPost with its `name` (`accounts/…/localPosts/ID`), `state` and
   `searchUrl` (the post on Google Search) [posts]; the delivery keeps `name` and `searchUrl`;
-- the text is the `summary`: at most 1,500 characters [posts] [help];
+- the text is the `summary`: at most 1,500 characters [posts] [help], counted in graphemes
+  (Google does not document how it counts; see docs/networks/google_business.md);
 - `topic`: `standard` (an update, the default), `event` (`event_title`, `event_start`,
   `event_end`: an `event` with a `schedule`, dates and times in the location's own time zone)
   or `offer` (the same event fields, plus `coupon_code`, `redeem_url`, `terms` as `offer`) [posts];

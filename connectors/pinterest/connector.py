@@ -14,6 +14,8 @@
   "upload_parameters"}`; the bytes are POSTed as a form to `upload_url` with those fields;
   `GET /v5/media/{media_id}` until `status` is `succeeded` (`failed`: refused), then the pin
   with `{"source_type": "video_id", "media_id", "cover_image_key_frame_time"}` [spec] [media];
+- lengths are counted in graphemes (the base rule): Pinterest documents its limits but not how
+  it counts them, an open point stated in docs/networks/pinterest.md;
 - options: `board_id`, `board_section_id` (the account's `board_id` setting is the default),
   `title`, `link`, `image_url`, `cover_frame` (the second of a video used as its cover).
 
