@@ -20,9 +20,12 @@ import requests
 from postmast.connectors.content import Content
 from postmast.connectors.discord import Discord
 from postmast.connectors.facebook import Facebook
+from postmast.connectors.google_business import GoogleBusiness
 from postmast.connectors.http import HttpClient
 from postmast.connectors.linkedin import LinkedIn
 from postmast.connectors.mastodon import Mastodon
+from postmast.connectors.pinterest import Pinterest
+from postmast.connectors.reddit import Reddit
 from postmast.connectors.slack import Slack
 from postmast.connectors.telegram import Telegram
 from postmast.connectors.threads import Threads
@@ -143,6 +146,31 @@ def post_to_threads(url: str, text: str) -> None:
     connector.publish(Content(text), {"access_token": "th-token"}, "try-key-1")
 
 
+def post_to_reddit(url: str, text: str) -> None:
+    from tests.servers.reddit import CLIENT_ID, CLIENT_SECRET, PASSWORD, USER_AGENT
+
+    settings = {"username": "harbour_news", "user_agent": USER_AGENT, "subreddit": "harbour"}
+    connector = Reddit({**settings, "api_base": url, "auth_base": url}, HttpClient(read_timeout=5))
+    secrets = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "password": PASSWORD}
+    connector.publish(Content(text, options={"title": "Try"}), secrets, "try-key-1")
+
+
+def post_to_pinterest(url: str, text: str) -> None:
+    from tests.servers.pinterest import ACCESS_TOKEN, BOARD
+
+    connector = Pinterest({"board_id": BOARD, "api_base": url}, HttpClient(read_timeout=5))
+    content = Content(text, options={"image_url": "https://harbour.example/a.jpg"})
+    connector.publish(content, {"access_token": ACCESS_TOKEN}, "try-key-1")
+
+
+def post_to_google_business(url: str, text: str) -> None:
+    from tests.servers.google_business import ACCOUNT, CLIENT_ID, CLIENT_SECRET, LOCATION, REFRESH_TOKEN
+
+    settings = {"account_id": ACCOUNT, "location_id": LOCATION, "api_base": url, "token_url": f"{url}/token"}
+    secrets = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN}
+    GoogleBusiness(settings, HttpClient(read_timeout=5)).publish(Content(text), secrets, "try-key-1")
+
+
 @pytest.mark.parametrize(
     ("network", "post"),
     [
@@ -155,6 +183,9 @@ def post_to_threads(url: str, text: str) -> None:
         ("facebook", post_to_facebook),
         ("linkedin", post_to_linkedin),
         ("threads", post_to_threads),
+        ("reddit", post_to_reddit),
+        ("pinterest", post_to_pinterest),
+        ("google_business", post_to_google_business),
     ],
 )
 def test_the_server_takes_the_printed_account_and_prints_each_post(

@@ -39,6 +39,9 @@ DEFAULT_PORTS = {
     "instagram": 4021,
     "threads": 4022,
     "linkedin": 4023,
+    "reddit": 4030,
+    "pinterest": 4031,
+    "google_business": 4032,
 }
 EXAMPLE = """\
 example:
@@ -238,6 +241,71 @@ def _linkedin(port: int, args: argparse.Namespace) -> Running:
     )
 
 
+def _reddit(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.reddit import (
+        CLIENT_ID,
+        CLIENT_SECRET,
+        PASSWORD,
+        SUBREDDIT,
+        USER_AGENT,
+        USERNAME,
+        RedditServer,
+    )
+
+    server = RedditServer()
+    server.start(port)
+    return Running(
+        server,
+        [f"script app {CLIENT_ID} of u/{USERNAME}, User-Agent {USER_AGENT!r}, subreddit r/{SUBREDDIT}"],
+        {
+            "username": USERNAME,
+            "user_agent": USER_AGENT,
+            "subreddit": SUBREDDIT,
+            "api_base": server.url,
+            "auth_base": server.url,
+        },
+        {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "password": PASSWORD},
+    )
+
+
+def _pinterest(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.pinterest import ACCESS_TOKEN, BOARD, PinterestServer
+
+    server = PinterestServer()
+    server.start(port)
+    return Running(
+        server,
+        [f"access token: {ACCESS_TOKEN} (board {BOARD})"],
+        {"board_id": BOARD, "api_base": server.url},
+        {"access_token": ACCESS_TOKEN},
+    )
+
+
+def _google_business(port: int, args: argparse.Namespace) -> Running:
+    from tests.servers.google_business import (
+        ACCOUNT,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        LOCATION,
+        REFRESH_TOKEN,
+        GoogleBusinessServer,
+    )
+
+    server = GoogleBusinessServer()
+    server.start(port)
+    return Running(
+        server,
+        [f"OAuth client {CLIENT_ID} with refresh token {REFRESH_TOKEN} (location {LOCATION})"],
+        {
+            "account_id": ACCOUNT,
+            "location_id": LOCATION,
+            "api_base": server.url,
+            "token_url": f"{server.url}/token",
+        },
+        {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN},
+    )
+
+
 def _meta_media(
     network: str, port: int, make: Callable[[], Any], settings: dict[str, str], token: str
 ) -> Running:
@@ -298,6 +366,9 @@ NETWORKS: dict[str, Callable[[int, argparse.Namespace], Running]] = {
     "instagram": _instagram,
     "threads": _threads,
     "linkedin": _linkedin,
+    "reddit": _reddit,
+    "pinterest": _pinterest,
+    "google_business": _google_business,
 }
 
 
