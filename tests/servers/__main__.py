@@ -63,6 +63,8 @@ class Running:
     settings: dict[str, str]
     secrets: dict[str, str]
     stop_also: list[Callable[[], None]] = field(default_factory=list)
+    post_options: str = ""
+    """What `postmast post` needs besides text on this network (a title, an image)."""
 
 
 def _answer(response: Response) -> dict[str, Any]:
@@ -265,6 +267,7 @@ def _reddit(port: int, args: argparse.Namespace) -> Running:
             "auth_base": server.url,
         },
         {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "password": PASSWORD},
+        post_options=" --option reddit.title=Hello",
     )
 
 
@@ -278,6 +281,7 @@ def _pinterest(port: int, args: argparse.Namespace) -> Running:
         [f"access token: {ACCESS_TOKEN} (board {BOARD})"],
         {"board_id": BOARD, "api_base": server.url},
         {"access_token": ACCESS_TOKEN},
+        post_options=" --option pinterest.image_url=https://example.org/hello.png",
     )
 
 
@@ -437,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  accepts {line}")
     print("add an account on it (with .venv/bin on PATH):")
     print(f"  {account_command(args.network, running)}")
-    print(f'then: postmast post "Hello" --to {args.network}:{ACCOUNT} && postmast run')
+    print(f'then: postmast post "Hello" --to {args.network}:{ACCOUNT}{running.post_options} && postmast run')
     print("serving until Ctrl-C; one line per post it creates:", flush=True)
     shown = 0
     try:
