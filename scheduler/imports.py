@@ -26,9 +26,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from postmast.scheduler.claims import IN_FLIGHT, WAITING
 from postmast.scheduler.drafts import DraftProblems, build
 from postmast.scheduler.duplicates import imported_before
 from postmast.scheduler.errors import NotFound, UserError
@@ -36,6 +37,7 @@ from postmast.scheduler.import_files import FileProblem, Row, draft_of, read_fil
 from postmast.scheduler.models import Delivery, Import, ImportState, Post
 from postmast.scheduler.posts import Checked, Posts, QueuedPost
 from postmast.scheduler.requests import PostRequest
+from postmast.scheduler.staging import visible
 from postmast.scheduler.states import Status, transition_many
 from postmast.scheduler.store import Store
 
@@ -44,6 +46,9 @@ LOCK_BUDGET = 0.07
 PAUSE = 0.1
 """Seconds the import leaves the SQLite write lock free between two batches (measured: 0.03 s
 left due posts 30 s late during a 30,000-delivery import; 0.1 s kept them under 1 s)."""
+YIELD_HORIZON = 10.0
+"""The import leaves the lock free between batches only while a delivery is in flight or due
+within this many seconds: with none, no worker or dispatcher is about to write."""
 STALE_STAGING = 3600.0
 Progress = Callable[[str, int, int], None]
 
@@ -140,6 +145,25 @@ class Importer:
             raise ImportProblems(path.name, problems)
         return loaded
 
+    def _others_may_write(self) -> bool:
+        """Whether a worker or the dispatcher may want the write lock soon: a delivery in flight,
+        or one due (or due for a lookup) within `YIELD_HORIZON`. One indexed read, no lock."""
+        soon = self.store.now() + timedelta(seconds=YIELD_HORIZON)
+        waiting = (*WAITING, Status.UNKNOWN)
+        with self.store.read() as session:
+            found = session.scalar(
+                select(Delivery.id)
+                .where(
+                    or_(
+                        Delivery.status.in_(IN_FLIGHT),
+                        and_(Delivery.status.in_(waiting), Delivery.next_attempt_at <= soon),
+                    ),
+                    visible(),
+                )
+                .limit(1)
+            )
+        return found is not None
+
     def _requests(
         self, path: Path, rows: Sequence[Row], problems: list[FileProblem]
     ) -> tuple[list[PostRequest], list[int]]:
@@ -175,7 +199,7 @@ class Importer:
                 longest, batches, start = max(longest, spent), batches + 1, start + len(chunk)
                 size = max(10, min(2000, int(len(chunk) * LOCK_BUDGET / max(spent, 1e-3))))
                 self.progress("writing", start, total)
-                if self.store.dialect == "sqlite" and start < total:
+                if self.store.dialect == "sqlite" and start < total and self._others_may_write():
                     # SQLite's busy handler is not fair: a writer that waits sleeps up to 100 ms
                     # between tries, and would never get in if the import took the lock back at once
                     time.sleep(PAUSE)

@@ -14,10 +14,11 @@ from postmast.scheduler import claims
 from postmast.scheduler.imports import Importer, ImportProblems, cancel, discard
 from postmast.scheduler.models import Delivery, Import, ImportState, Post
 from postmast.scheduler.posts import Posts
+from postmast.scheduler.states import Status, transition
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import Vault
 from tests.conftest import FakeClock
-from tests.factories import add_account
+from tests.factories import add_account, add_delivery
 
 
 @pytest.fixture
@@ -88,6 +89,36 @@ def test_the_import_is_invisible_until_done_then_all_at_once(
         assert set(session.scalars(select(Post.import_id))) == {done.id}
     with store.write() as session:
         assert len(claims.claim_due(session, clock.now + timedelta(hours=6), 100, 60)) == 2
+
+
+def test_the_import_leaves_the_lock_free_only_while_someone_may_write(
+    store: Store, vault: Vault, importer: Importer, tmp_path: Path
+) -> None:
+    assert not importer._others_may_write()  # nothing stored: no one is about to write
+    team = importer.load(write(tmp_path, "soon.csv", "text,to,at\nsoon,webhook:team,in 1m\n"))
+    import_id = importer._begin(team)
+    with store.write() as session:
+        importer.posts.write(session, team.checked, store.now(), import_id=import_id)
+    assert not importer._others_may_write()  # only the import's own staged delivery is due soon
+    discard(store, import_id)
+    later = importer.write(
+        importer.load(write(tmp_path, "later.csv", "text,to,at\nlater,webhook:team,in 1d\n"))
+    )
+    assert later.posts == 1 and not importer._others_may_write()  # due, but not within the horizon
+    soon = add_delivery(
+        store, add_account(store, vault, "webhook", "other"), due=store.now() + timedelta(seconds=5)
+    )
+    assert importer._others_may_write()  # a delivery the dispatcher is about to claim
+    with store.write() as session:
+        transition(
+            session,
+            soon,
+            Status.SCHEDULED,
+            Status.QUEUED,
+            now=store.now(),
+            next_attempt_at=store.now() + timedelta(days=1),
+        )
+    assert importer._others_may_write()  # in flight: a worker will record its outcome
 
 
 def test_the_same_file_twice_is_refused_and_cancel_undoes_it(
