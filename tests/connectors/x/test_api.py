@@ -300,7 +300,10 @@ def test_oauth1_requests_verify_on_the_server_with_fresh_nonces(x_server: XServe
 
 
 def test_a_replayed_nonce_is_refused(x_server: XServer) -> None:
-    account = connector(x_server, nonce=lambda: "same-nonce", clock=system)
+    # one timestamp for both (a nonce must be unique among the requests of one timestamp): the
+    # wall clock's "now" at the start, held still so a slow machine cannot cross a second
+    now = system()
+    account = connector(x_server, nonce=lambda: "same-nonce", clock=lambda: now)
     account.publish(Content("one"), OAUTH1, "k1")
     with pytest.raises(AuthExpired):
         account.publish(Content("two"), OAUTH1, "k2")
