@@ -23,6 +23,7 @@ from postmast.connectors.content import (
     Option,
     Problem,
     PublishResult,
+    SecretSet,
     Undecidable,
 )
 from postmast.connectors.http import HttpClient
@@ -57,6 +58,8 @@ class Connector(ABC):
     """Default text limit, by the network's own counting rule (see `length_limit`)."""
     settings_fields: ClassVar[tuple[Field, ...]] = ()
     secret_fields: ClassVar[tuple[Field, ...]] = ()
+    secret_sets: ClassVar[tuple[SecretSet, ...]] = ()
+    """Alternative complete sets of secrets (sign-in methods); empty: `secret_fields` as they are."""
     setup: ClassVar[str] = ""
     """How to obtain the settings and secrets (shown by `postmast account networks`)."""
     options: ClassVar[tuple[Option, ...]] = ()
@@ -112,6 +115,14 @@ class Connector(ABC):
         ):
             problems.append(Problem("max_length must be a positive whole number (at most 99999999)"))
         return problems + insecure_endpoints(settings)
+
+    @classmethod
+    def secret_methods(cls) -> tuple[SecretSet, ...]:
+        """The ways to sign in: the declared `secret_sets`, else one made of the required secrets."""
+        if cls.secret_sets:
+            return cls.secret_sets
+        needed = tuple(f.name for f in cls.secret_fields if f.required)
+        return (SecretSet("secrets", f"{cls.title} secrets", needed),) if needed else ()
 
     @classmethod
     def check_secrets(cls, secrets: Mapping[str, str]) -> list[Problem]:

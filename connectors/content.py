@@ -25,6 +25,23 @@ class Field:
     secret: bool = False
 
 
+@dataclass(frozen=True)
+class SecretSet:
+    """One complete way to sign in (e.g. X's four OAuth 1.0a keys, or an OAuth 2.0 token).
+
+    A connector whose secrets are alternatives declares one per method in `secret_sets`;
+    `account add` then asks which method, and collects every secret of that one, so a user
+    never types three of four keys before learning the fourth was needed.
+    """
+
+    name: str
+    """Identifier, e.g. `oauth1`."""
+    title: str
+    """What is being collected, as the prompt says it."""
+    fields: tuple[str, ...]
+    """Names of the `secret_fields` the method needs, all of them."""
+
+
 def _shown(raw: str) -> str:
     """A value as an error message quotes it: short, and never across lines."""
     return repr(raw if len(raw) <= 40 else raw[:37] + "...")

@@ -61,6 +61,7 @@ from postmast.connectors.content import (
     Problem,
     PublishResult,
     RemoteRef,
+    SecretSet,
 )
 from postmast.connectors.errors import OutcomeUnknown
 from postmast.connectors.oauth1 import new_nonce
@@ -110,6 +111,10 @@ class X(Connector):
         Field("access_token", "OAuth 1.0a: the account's access token", required=False, secret=True),
         Field("access_token_secret", "OAuth 1.0a: the access token secret", required=False, secret=True),
         Field("bearer_token", "or instead: an OAuth 2.0 user access token", required=False, secret=True),
+    )
+    secret_sets: ClassVar[tuple[SecretSet, ...]] = (
+        SecretSet("oauth1", "OAuth 1.0a: the app's two keys and the account's two tokens", OAUTH1_SECRETS),
+        SecretSet("oauth2", "OAuth 2.0: a user access token", OAUTH2_SECRETS),
     )
     setup: ClassVar[str] = (
         "In the X developer portal, give your app Read and Write permissions, then under Keys and tokens "

@@ -55,15 +55,39 @@ def read_secret_lines() -> dict[str, str]:
 
 
 def prompt_secrets(cls: type[Connector]) -> dict[str, str]:
-    """Ask for each secret with a hidden prompt; nothing typed is echoed."""
+    """Ask for one complete sign-in method, saying which, with hidden prompts (nothing typed is
+    echoed); then for the optional secrets no method names."""
     if not cls.secret_fields:
         return {}
     if not sys.stdin.isatty():
         raise UserError(
             "no terminal to ask for secrets; pass them with --secrets-from-stdin (KEY=VALUE lines)"
         )
+    methods = cls.secret_methods()
+    fields = {f.name: f for f in cls.secret_fields}
+    chosen = methods[0] if methods else None
+    if len(methods) > 1:
+        click.echo(f"{cls.title} accounts sign in with one of:", err=True)
+        for number, method in enumerate(methods, 1):
+            click.echo(f"  {number}) {method.title}", err=True)
+        picked = click.prompt(
+            "which one", type=click.IntRange(1, len(methods)), default=1, err=True
+        )
+        chosen = methods[picked - 1]
     secrets = {}
+    if chosen is not None:
+        count = len(chosen.fields)
+        click.echo(f"collecting {chosen.title} ({count} secret{'' if count == 1 else 's'})", err=True)
+        for name in chosen.fields:
+            field = fields[name]
+            value = ""
+            while not value:  # every secret of the method is needed: ask again rather than fail later
+                value = click.prompt(f"{name} ({field.help})", hide_input=True, default="", show_default=False)
+            secrets[name] = value
+    named = {name for method in methods for name in method.fields}
     for field in cls.secret_fields:
+        if field.name in named:
+            continue
         label = f"{field.name} ({field.help})" + ("" if field.required else " [optional, Enter to skip]")
         value = click.prompt(label, hide_input=True, default="", show_default=False)
         if value:
