@@ -11,7 +11,6 @@ from postmast.connectors.content import (
     Absent,
     Content,
     Field,
-    SecretSet,
     Found,
     Lookup,
     Measure,
@@ -20,6 +19,7 @@ from postmast.connectors.content import (
     Problem,
     PublishResult,
     RemoteRef,
+    SecretSet,
     Undecidable,
 )
 from postmast.connectors.errors import (
@@ -42,7 +42,6 @@ __all__ = [
     "Content",
     "DuplicateContent",
     "Field",
-    "SecretSet",
     "Found",
     "Lookup",
     "Measure",
@@ -54,6 +53,7 @@ __all__ = [
     "PublishResult",
     "RateLimited",
     "RemoteRef",
+    "SecretSet",
     "TransientError",
     "Undecidable",
     "available",

@@ -70,9 +70,7 @@ def prompt_secrets(cls: type[Connector]) -> dict[str, str]:
         click.echo(f"{cls.title} accounts sign in with one of:", err=True)
         for number, method in enumerate(methods, 1):
             click.echo(f"  {number}) {method.title}", err=True)
-        picked = click.prompt(
-            "which one", type=click.IntRange(1, len(methods)), default=1, err=True
-        )
+        picked = click.prompt("which one", type=click.IntRange(1, len(methods)), default=1, err=True)
         chosen = methods[picked - 1]
     secrets = {}
     if chosen is not None:
@@ -82,7 +80,9 @@ def prompt_secrets(cls: type[Connector]) -> dict[str, str]:
             field = fields[name]
             value = ""
             while not value:  # every secret of the method is needed: ask again rather than fail later
-                value = click.prompt(f"{name} ({field.help})", hide_input=True, default="", show_default=False)
+                value = click.prompt(
+                    f"{name} ({field.help})", hide_input=True, default="", show_default=False
+                )
             secrets[name] = value
     named = {name for method in methods for name in method.fields}
     for field in cls.secret_fields:

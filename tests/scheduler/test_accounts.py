@@ -300,7 +300,9 @@ def test_update_with_nothing_to_change_is_refused(
 ) -> None:
     view = accounts.add("mastodon", "brand", INSTANCE, {"access_token": SECRET})
     with store.write() as session:
-        session.execute(update(Account).where(Account.id == view.id).values(status=AccountStatus.NEEDS_REAUTH))
+        session.execute(
+            update(Account).where(Account.id == view.id).values(status=AccountStatus.NEEDS_REAUTH)
+        )
     with pytest.raises(UserError, match="mastodon:brand: nothing to change"):
         accounts.update("mastodon:brand", settings, None)
     assert accounts.get("mastodon:brand").status == "needs_reauth"  # not made to look fixed

@@ -68,9 +68,7 @@ def test_update_releases_held_deliveries_before_their_lateness_runs_out(
     assert elsewhere in dispatcher.tick().missed  # what a held delivery comes to when nobody releases it
 
 
-def test_a_settings_fix_releases_too(
-    store: Store, vault: Vault, clock
-) -> None:
+def test_a_settings_fix_releases_too(store: Store, vault: Vault, clock) -> None:
     accounts = Accounts(store, vault)
     brand = accounts.add("mastodon", "brand", INSTANCE, {"access_token": "old-token-1234"})
     _flag(store, brand.id)
