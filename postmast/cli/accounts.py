@@ -302,4 +302,42 @@ def networks(as_json: bool) -> None:
     )
 
 
+@account.command("rotate-key")
+@click.option(
+    "--new-key-from-stdin",
+    is_flag=True,
+    help="Read the new key from stdin (needed when the key comes from POSTMAST_SECRET_KEY or its file).",
+)
+@json_option
+def rotate_key(new_key_from_stdin: bool, as_json: bool) -> None:
+    """Re-encrypt every account's secrets under a new key, in one transaction (a crash
+    half-way leaves the old key working). With postmast's own key file a new key is made
+    and replaces it; a key from the environment must be installed by you afterwards.
+    Stop workers and schedulers first, and start them again after.
+
+    \b
+    Example:
+      postmast account rotate-key
+      postmast key generate > new.key && postmast account rotate-key --new-key-from-stdin < new.key
+    """
+    from postmast.scheduler.rotation import rotate_key as rotate
+
+    new_key = None
+    if new_key_from_stdin:
+        new_key = sys.stdin.readline().strip()
+        if not new_key:
+            raise UserError("no key on stdin (make one with: postmast key generate)")
+    ctx = Context.from_env()
+    done = rotate(ctx.store, ctx.settings, new_key)
+    if as_json:
+        emit_json(done.as_dict())
+    elif done.key_file is not None:
+        click.echo(f"re-encrypted the secrets of {done.accounts} accounts; the new key is in {done.key_file}")
+    else:
+        click.echo(
+            f"re-encrypted the secrets of {done.accounts} accounts; now put the new key in "
+            "POSTMAST_SECRET_KEY (or the file POSTMAST_SECRET_KEY_FILE names) and restart postmast"
+        )
+
+
 COMMANDS = [account]

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from postmast.connectors import Content, available
 from postmast.connectors.mastodon import Mastodon
 from postmast.scheduler.store import Store
-from postmast.scheduler.vault import MASK, Vault
+from postmast.scheduler.vault import MASK, Vault, generate_key
 from tests.cli.conftest import SECRET, Cli, as_json, error_line, ok
 from tests.conftest import REPO
 from tests.servers.mastodon import MastodonServer
@@ -397,3 +397,17 @@ def test_a_clear_text_endpoint_needs_allow_insecure(cli: Cli) -> None:
     assert added["settings"] == {"url": "http://192.0.2.1/x", "allow_insecure": "true"}  # kept for the worker
     ok(cli("account", "update", "webhook:lab", "--set", "url=http://192.0.2.2/x"))  # still allowed
     error_line(cli("account", "update", "webhook:lab", "--set", "allow_insecure="), "url is http://192.0.2.2")
+
+
+def test_rotate_key_through_the_cli(
+    cli: Cli, two_accounts: dict[str, int], db_url: str, data_dir: Path
+) -> None:
+    old_key = (data_dir / "secret.key").read_bytes()
+    done = as_json(cli("account", "rotate-key", "--json"))
+    assert done == {"accounts": 2, "key_file": str(data_dir / "secret.key")}
+    assert (data_dir / "secret.key").read_bytes() != old_key
+    assert stored_secrets(db_url, data_dir, two_accounts["mastodon:brand"]) == {"access_token": SECRET}
+    error_line(
+        cli("account", "rotate-key", env={"POSTMAST_SECRET_KEY": generate_key()}),
+        "give the new key on stdin",
+    )
