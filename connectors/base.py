@@ -314,6 +314,16 @@ class Connector(ABC):
         """Public facts about the account worth caching (limits of its server); {} by default."""
         return {}
 
+    def whoami(self, credentials: Mapping[str, str]) -> dict[str, Any] | None:
+        """Ask the network who these credentials are (`postmast account check`): public facts when
+        it accepts them, `AuthExpired` when it refuses them, None when the network has no way to
+        ask. By default the connector's `discover`, which checks the credentials where it is
+        defined (Mastodon verify_credentials, X /2/users/me, Bluesky getSession, Meta /me,
+        Telegram getMe, Slack auth.test, a Discord webhook's GET)."""
+        if type(self).discover is Connector.discover:
+            return None
+        return self.discover(credentials)
+
 
 ALLOW_INSECURE = "allow_insecure"
 """The account setting `--allow-insecure` stores: its endpoints may be plain http:// elsewhere

@@ -153,6 +153,13 @@ class LinkedIn(Connector):
             self.clock(),
         )
 
+    def whoami(self, credentials: Mapping[str, str]) -> dict[str, Any] | None:
+        """The member the token belongs to (`GET /v2/userinfo`, OpenID Connect); 401 refuses it."""
+        api = self.api(credentials)
+        data = api.json(api.call("GET", "/v2/userinfo"))
+        found = {"sub": data.get("sub"), "name": data.get("name")}
+        return {k: str(v) for k, v in found.items() if v}
+
     def author(self, content: Content) -> str:
         chosen = content.options.get("author")
         return str(chosen) if chosen else self.settings["author"]

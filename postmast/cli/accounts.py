@@ -302,6 +302,33 @@ def networks(as_json: bool) -> None:
     )
 
 
+@account.command("check")
+@click.argument("target", required=False)
+@json_option
+def check(target: str | None, as_json: bool) -> None:
+    """Ask each network who the stored credentials are: healthy, expiring in N days, or needs
+    re-authorisation, with the command that fixes it. Exits 1 when an account needs you.
+
+    \b
+    Example:
+      postmast account check
+      postmast account check mastodon:brand --json
+    """
+    from postmast.scheduler.checkup import BAD, Checkup
+
+    ctx = Context.from_env()
+    found = Checkup(ctx.store, ctx.vault).run(target)
+    if as_json:
+        emit_json({"accounts": [h.as_dict() for h in found]})
+    elif not found:
+        click.echo("no accounts yet; add one with: postmast account add NETWORK NAME")
+    else:
+        rows = [(h.target, h.state.replace("_", " "), h.detail, h.fix or "-") for h in found]
+        console().print(table(None, ["account", "state", "detail", "fix"], rows, wide=["detail", "fix"]))
+    if any(h.state in BAD for h in found):
+        sys.exit(1)
+
+
 @account.command("rotate-key")
 @click.option(
     "--new-key-from-stdin",

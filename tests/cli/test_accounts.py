@@ -411,3 +411,41 @@ def test_rotate_key_through_the_cli(
         cli("account", "rotate-key", env={"POSTMAST_SECRET_KEY": generate_key()}),
         "give the new key on stdin",
     )
+
+
+def test_account_check(cli: Cli, two_accounts: dict[str, int], db_url: str) -> None:
+    data = as_json(cli("account", "check", "--json"))
+    assert [(a["target"], a["state"]) for a in data["accounts"]] == [
+        ("mastodon:brand", "unreachable"),
+        ("webhook:team", "uncheckable"),
+    ]
+    server = MastodonServer({"good-token": "alice"})
+    server.start()
+    try:
+        engine = create_engine(db_url)
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE accounts SET settings = :s WHERE network = 'mastodon'"),
+                {"s": json.dumps({"instance": server.url})},
+            )
+        engine.dispose()
+        refused = cli("account", "check", "mastodon:brand")
+        assert refused.code == 1, refused
+        assert (
+            "needs reauth" in refused.out
+            and "postmast account update mastodon:brand --secrets" in refused.out
+        )
+        assert SECRET not in refused.out + refused.err
+        ok(
+            cli(
+                "account",
+                "update",
+                "mastodon:brand",
+                "--secrets-from-stdin",
+                input="access_token=good-token\n",
+            )
+        )
+        fixed = as_json(cli("account", "check", "mastodon:brand", "--json"))["accounts"]
+        assert [a["state"] for a in fixed] == ["healthy"]
+    finally:
+        server.stop()

@@ -95,6 +95,8 @@ class LinkedInServer(ContractServer):
     def handle(self, request: Request) -> Response:
         if request.path.startswith("/upload/"):
             return self._put_bytes(request)
+        if request.path == "/v2/userinfo":  # OpenID Connect: versionless, the token's member
+            return self._userinfo(request)
         version = request.header("LinkedIn-Version")
         if not version:
             response = problem(
@@ -114,6 +116,17 @@ class LinkedInServer(ContractServer):
             return refused
         with self.lock:
             return self._route(request, self.tokens[token])
+
+    def _userinfo(self, request: Request) -> Response:
+        token = (request.header("Authorization") or "").removeprefix("Bearer ").strip()
+        refused = self._refused(token)
+        if refused is not None:
+            return refused
+        member = next((a for a in self.tokens[token] if a.startswith("urn:li:person:")), None)
+        if member is None:
+            return problem(403, "Not enough permissions to access: userinfo.GET.NO_VERSION", "ACCESS_DENIED")
+        sub = member.removeprefix("urn:li:person:")
+        return Response(200, {"sub": sub, "name": f"Member {sub}", "email_verified": True})
 
     def _refused(self, token: str) -> Response | None:
         if token in self.expired:

@@ -40,6 +40,7 @@ import json
 import time
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,8 +120,11 @@ class XServer(MediaRoutes, ContractServer):
         processing: tuple[str, ...] = ("pending", "in_progress", "succeeded"),
         check_after_secs: int = 1,
         app_bearer: str = "app-only-token",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
+        self.clock = clock
+        """The caller's clock for OAuth 1.0a timestamps (default: the wall clock)."""
         self.spec = XSpec.load(spec)
         self.users = users or [
             XUser("1401", "alice", token="1401-tok", token_secret="tok-secret", bearer="u-bearer")
@@ -174,7 +178,8 @@ class XServer(MediaRoutes, ContractServer):
         if params.get("oauth_signature_method") != "HMAC-SHA1" or params.get("oauth_version", "1.0") != "1.0":
             return invalid("unsupported OAuth signature method or version")
         stamp = params.get("oauth_timestamp", "")
-        if not stamp.isdigit() or abs(int(stamp) - time.time()) > 300:
+        now = self.clock().timestamp() if self.clock is not None else time.time()
+        if not stamp.isdigit() or abs(int(stamp) - now) > 300:
             return Response(401, UNAUTHORIZED)
         seen = (user.token, stamp, params.get("oauth_nonce", ""))
         # the base server keeps the decoded query (blank values dropped; we never send any)
