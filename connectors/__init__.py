@@ -19,6 +19,7 @@ from postmast.connectors.content import (
     Problem,
     PublishResult,
     RemoteRef,
+    Renewal,
     SecretSet,
     Undecidable,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "PublishResult",
     "RateLimited",
     "RemoteRef",
+    "Renewal",
     "SecretSet",
     "TransientError",
     "Undecidable",

@@ -9,11 +9,12 @@ from __future__ import annotations
 import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, MutableMapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from postmast.clock import Clock, system
+from postmast.connectors import oauth2
 from postmast.connectors.content import (
     Content,
     Field,
@@ -23,10 +24,12 @@ from postmast.connectors.content import (
     Option,
     Problem,
     PublishResult,
+    Renewal,
     SecretSet,
     Undecidable,
 )
 from postmast.connectors.http import HttpClient
+from postmast.connectors.oauth2 import OAuth2Endpoints
 from postmast.connectors.text import blank_problem, graphemes, text_problems
 
 
@@ -58,6 +61,11 @@ class Connector(ABC):
     """Default text limit, by the network's own counting rule (see `length_limit`)."""
     settings_fields: ClassVar[tuple[Field, ...]] = ()
     secret_fields: ClassVar[tuple[Field, ...]] = ()
+    token_lifetime: ClassVar[timedelta | None] = None
+    """How long credentials last from when they are stored, where the network fixes it (LinkedIn:
+    60 days) and tells no expiry itself; sets the account's `expires_at`."""
+    refresh_margin: ClassVar[timedelta] = timedelta(days=7)
+    """How long before their end credentials are renewed (`refresh`) or, if they cannot be, warned about."""
     secret_sets: ClassVar[tuple[SecretSet, ...]] = ()
     """Alternative complete sets of secrets (sign-in methods); empty: `secret_fields` as they are."""
     setup: ClassVar[str] = ""
@@ -313,6 +321,27 @@ class Connector(ABC):
     def discover(self, credentials: Mapping[str, str]) -> dict[str, Any]:
         """Public facts about the account worth caching (limits of its server); {} by default."""
         return {}
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        """Where this account signs in with OAuth 2.0 (authorization code + PKCE), from its settings;
+        None when the network (or this account's settings) has no such sign-in."""
+        return None
+
+    def can_refresh(self, credentials: Mapping[str, str]) -> bool:
+        """Whether `refresh` can renew these credentials (so their end needs no warning)."""
+        endpoints = self.oauth2()
+        return bool(endpoints and endpoints.refresh_field and credentials.get(endpoints.refresh_field))
+
+    def refresh(self, credentials: Mapping[str, str]) -> Renewal | None:
+        """Renew credentials ahead of their end, where the network allows (a refresh token, a token
+        exchange): the new set, or None when these credentials cannot be renewed (the account is
+        warned about instead). `AuthExpired` when the network refuses: a person must sign in again.
+        By default an OAuth 2.0 refresh-token grant, for a connector that declares `oauth2`.
+        """
+        endpoints = self.oauth2()
+        if endpoints is None:
+            return None
+        return oauth2.refresh(self.http, endpoints, credentials, self.clock())
 
     def whoami(self, credentials: Mapping[str, str]) -> dict[str, Any] | None:
         """Ask the network who these credentials are (`postmast account check`): public facts when

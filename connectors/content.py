@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from postmast.connectors.text import graphemes, text_problems
@@ -40,6 +41,14 @@ class SecretSet:
     """What is being collected, as the prompt says it."""
     fields: tuple[str, ...]
     """Names of the `secret_fields` the method needs, all of them."""
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """Credentials a network renewed (`Connector.refresh`): the whole new set, and its end."""
+
+    secrets: dict[str, str] = field(repr=False)
+    expires_at: datetime | None = None
 
 
 def _shown(raw: str) -> str:

@@ -136,6 +136,11 @@ def connector_class(network: str) -> type[Connector]:
         raise UserError(f"{exc}{hint}") from None
 
 
+def lifetime_end(cls: type[Connector], now: datetime) -> datetime | None:
+    """When credentials stored now end, for a network that fixes their lifetime (LinkedIn)."""
+    return now + cls.token_lifetime if cls.token_lifetime is not None else None
+
+
 def check_name(name: str) -> None:
     if not NAME_RE.fullmatch(name):
         raise UserError(
@@ -171,8 +176,12 @@ class Accounts:
         secrets: Mapping[str, str],
         *,
         discover: bool = False,
+        expires_at: datetime | None = None,
     ) -> AccountView:
-        """Add an account; with `discover`, first ask the network about it (limits, a session)."""
+        """Add an account; with `discover`, first ask the network about it (limits, a session).
+
+        `expires_at` is when the credentials end, when the sign-in said so; else the connector's
+        `token_lifetime` from now, if it declares one."""
         network = network.lower()
         cls = connector_class(network)
         check_name(name)
@@ -209,6 +218,7 @@ class Accounts:
                 status=AccountStatus.ACTIVE,
                 cache=checked.cache or None,
                 session=self.vault.encrypt(checked.state) if checked.state else None,
+                expires_at=expires_at or lifetime_end(cls, now),
                 created_at=now,
                 updated_at=now,
             )
@@ -223,6 +233,7 @@ class Accounts:
         secrets: Mapping[str, str] | None,
         *,
         discover: bool = False,
+        expires_at: datetime | None = None,
     ) -> AccountView:
         """Change settings (`KEY=` removes one) and/or replace the secrets; clears a re-auth flag
         and releases the deliveries held back meanwhile (they are due at once).
@@ -257,6 +268,8 @@ class Accounts:
                 account.secrets = self.vault.encrypt(clean)
                 account.session = self.vault.encrypt(checked.state) if checked.state else None
                 account.session_version = (account.session_version or 0) + 1
+                account.expires_at = expires_at or lifetime_end(cls, now)
+                account.renewal_note = None
                 if checked.cache:
                     account.cache = checked.cache
             account.settings = merged

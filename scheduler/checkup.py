@@ -150,8 +150,8 @@ class Checkup:
                 reauth_command(target),
                 identity=identity,
             )
-        expiring = expiry_state(target, getattr(account, "expires_at", None), self.store.now())
-        if expiring is not None:
+        expiring = expiry_state(target, account.expires_at, self.store.now())
+        if expiring is not None and (expiring.state != EXPIRING or not connector.can_refresh(secrets)):
             return Health(
                 expiring.target, expiring.state, expiring.detail, expiring.fix, expiring.days_left, identity
             )

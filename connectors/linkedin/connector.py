@@ -98,6 +98,9 @@ class LinkedIn(Connector):
     """[images]: JPG, PNG, GIF (up to 250 frames); below 36,152,320 pixels (size bound here generously)."""
     max_alt_text: ClassVar[int | None] = 4086
     threads: ClassVar[bool] = True
+    token_lifetime: ClassVar[timedelta | None] = timedelta(days=60)
+    """LinkedIn's member access tokens last 60 days and cannot be renewed without the member
+    (refresh tokens are for approved partners only): warned about 7 days ahead."""
     settings_fields: ClassVar[tuple[Field, ...]] = (
         Field(
             "author", "who posts: urn:li:person:ID (you) or urn:li:organization:ID (a Page you administer)"

@@ -22,6 +22,9 @@ Behaviour:
 - media: simple upload (multipart or JSON base64), chunked initialize/append/finalize,
   `processing_info` moving `pending -> in_progress -> succeeded` (or `failed`) one step
   per STATUS request, alt text through `/2/media/metadata`;
+- OAuth 2.0 sign-in: `GET /i/oauth2/authorize` and `POST /2/oauth2/token` (authorization
+  code with PKCE, rotating refresh tokens; `tests/servers/oauth2.py`), the tokens it issues
+  accepted as user bearer tokens;
 - timeline: `GET /2/users/me`, `GET /2/users/{id}/tweets` newest first with `start_time`,
   `max_results`, `pagination_token`, `post.fields` and `expansions=referenced_posts`;
   texts come back as X renders them (URLs as t.co links, a t.co link appended for media,
@@ -52,6 +55,7 @@ import regex
 from oauthlib.oauth1.rfc5849 import signature as oauth
 
 from tests.servers.base import ContractServer, Request, Response
+from tests.servers.oauth2 import OAuth2Provider
 from tests.servers.x_media import MediaRoutes, multipart
 from tests.servers.x_openapi import PROBLEMS, XSpec, forbidden, invalid
 
@@ -142,6 +146,8 @@ class XServer(MediaRoutes, ContractServer):
         self.operations: list[str] = []
         self._post_ids = itertools.count(1456012973835788293)
         self._init_media()
+        self.oauth = OAuth2Provider(user=self.users[0].username)
+        """OAuth 2.0 sign-in (`/i/oauth2/authorize`, `/2/oauth2/token`); register clients on it."""
 
     # -- auth -----------------------------------------------------------------------------------
 
@@ -157,6 +163,9 @@ class XServer(MediaRoutes, ContractServer):
                     "Unsupported Authentication",
                 )
             user = next((u for u in self.users if u.bearer and u.bearer == token), None)
+            issued = self.oauth.user_of(token)
+            if user is None and issued is not None:
+                user = next((u for u in self.users if u.username == issued), None)
             return user or Response(401, UNAUTHORIZED)
         if header.lower().startswith("oauth "):
             return self._verify_oauth1(request, header)
@@ -241,6 +250,12 @@ class XServer(MediaRoutes, ContractServer):
     # -- dispatch -------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        if request.method == "GET" and request.path == "/i/oauth2/authorize":
+            with self.lock:
+                return self.oauth.authorize(request)
+        if request.method == "POST" and request.path == "/2/oauth2/token":
+            with self.lock:
+                return self.oauth.token(request)
         found = self.spec.operation(request.method, request.path)
         if found is None:
             return Response(404, {"errors": [{"message": "Sorry, that page does not exist", "code": 34}]})
