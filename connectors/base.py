@@ -327,6 +327,12 @@ class Connector(ABC):
         None when the network (or this account's settings) has no such sign-in."""
         return None
 
+    def register_client(self, redirect_uri: str) -> tuple[dict[str, str], dict[str, str]] | None:
+        """Register postmast as an OAuth app with the network, where anyone may (Mastodon's
+        `POST /api/v1/apps`), before `oauth2` can sign in: the settings (the client id) and
+        secrets (the client secret) to keep. None where the network has no such registration."""
+        return None
+
     def can_refresh(self, credentials: Mapping[str, str]) -> bool:
         """Whether `refresh` can renew these credentials (so their end needs no warning)."""
         endpoints = self.oauth2()

@@ -302,6 +302,135 @@ def networks(as_json: bool) -> None:
     )
 
 
+def _browser_available() -> bool:
+    """A graphical browser can be opened: never a text browser that would take the terminal."""
+    import os
+
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+def _show(url: str, *, browser: bool) -> None:
+    click.echo("Sign in and allow postmast at this address:", err=True)
+    click.echo(f"  {url}", err=True)
+    if browser and _browser_available():
+        import webbrowser
+
+        if webbrowser.open(url):
+            click.echo("(opened in your browser)", err=True)
+
+
+def _wait(callback: object, *, timeout: float) -> str:
+    """The redirect the loopback server receives, or the one pasted on stdin (no browser here)."""
+    import select
+    import time
+
+    from postmast.scheduler.connect import Callback
+
+    assert isinstance(callback, Callback)
+    click.echo(
+        f"Waiting for the sign-in to come back to {callback.url} ... on a machine without a browser, "
+        "open the address elsewhere and paste here the address it sends you to, then Enter:",
+        err=True,
+    )
+    reading = True
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if callback.received.wait(0.2) and callback.redirect:
+            return callback.redirect
+        if reading and select.select([sys.stdin], [], [], 0)[0]:
+            line = sys.stdin.readline()
+            if not line:
+                reading = False  # stdin closed: only the browser can answer now
+            elif line.strip():
+                return line.strip()
+    raise UserError(f"no sign-in arrived within {timeout:.0f} seconds; run the command again")
+
+
+@account.command("connect")
+@click.argument("network")
+@click.argument("name")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A setting (repeatable).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Loopback port for the redirect (0: any free one; X needs the one registered with the app).",
+)
+@click.option("--no-browser", is_flag=True, help="Do not open a browser; print the address only.")
+@click.option(
+    "--timeout",
+    type=click.IntRange(10, 3600),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the sign-in.",
+)
+@click.option("--allow-insecure", is_flag=True, help=INSECURE_HELP)
+@json_option
+def connect(
+    network: str,
+    name: str,
+    settings: tuple[str, ...],
+    port: int,
+    no_browser: bool,
+    timeout: int,
+    allow_insecure: bool,
+    as_json: bool,
+) -> None:
+    """Connect an account by the network's own sign-in: OAuth 2.0 in a browser (X with
+    --set client_id=ID, Mastodon: postmast registers its app on the instance), or a hidden prompt
+    for the rest (Bluesky handle and app password, bot tokens, webhook URLs, X's OAuth 1.0a keys).
+    An existing account gets the new credentials. Nothing secret is taken from the command line.
+
+    \b
+    Example:
+      postmast account connect mastodon brand --set instance=https://mastodon.social
+      postmast account connect x brand --set client_id=YOUR_CLIENT_ID --port 8765
+      postmast account connect bluesky brand --set handle=brand.bsky.social
+    """
+    from postmast.scheduler.connect import Connection, Terminal, signs_in_with_oauth
+
+    network = network.lower()
+    values = parse_pairs(settings, "setting")
+    if allow_insecure:
+        values[ALLOW_INSECURE] = "true"
+    ctx = Context.from_env()
+    if signs_in_with_oauth(network, values):
+        terminal = Terminal(
+            show=lambda url: _show(url, browser=not no_browser),
+            wait=lambda callback: _wait(callback, timeout=timeout),
+            ask_secret=lambda field, help_text: (
+                click.prompt(
+                    f"{field} ({help_text})", hide_input=True, default="", show_default=False, err=True
+                )
+                if sys.stdin.isatty()
+                else ""
+            ),
+        )
+        view = Connection(ctx.store, ctx.vault).connect(network, name, values, terminal, port=port)
+    else:
+        cls = connector_class(network)
+        secrets = prompt_secrets(cls)
+        service = _service(ctx)
+        existing = {v.target for v in service.all()}
+        target = f"{network}:{name}"
+        view = (
+            service.update(target, values, secrets, discover=True)
+            if target in existing
+            else service.add(network, name, values, secrets, discover=True)
+        )
+    for note in view.notes:
+        click.echo(f"postmast: note: {note}", err=True)
+    if as_json:
+        emit_json(view.as_dict())
+    else:
+        click.echo(
+            f"connected {view.target} (status: {view.status}; "
+            f"secrets stored encrypted: {', '.join(view.secrets) or 'none'})"
+        )
+
+
 @account.command("check")
 @click.argument("target", required=False)
 @json_option
