@@ -107,7 +107,8 @@ def _safe(url: str, what: str, allow_insecure: bool) -> None:
 
 @contextlib.contextmanager
 def _loopback_transport() -> Iterator[None]:
-    """oauthlib refuses http:// redirects unless told; ours is the loopback interface (RFC 8252)."""
+    """oauthlib refuses any http:// address unless told; ours are the loopback redirect (RFC 8252)
+    and, only in tests or with --allow-insecure, endpoints on this machine (checked by `_safe`)."""
     before = os.environ.get("OAUTHLIB_INSECURE_TRANSPORT")
     os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
     try:
@@ -200,7 +201,8 @@ class Connection:
         session = OAuth2Session(
             endpoints.client_id, redirect_uri=callback.url, scope=list(endpoints.scopes), pkce="S256"
         )
-        url, _state = session.authorization_url(endpoints.authorize_url)
+        with _loopback_transport():  # both addresses were checked: https, or this machine (`_safe`)
+            url, _state = session.authorization_url(endpoints.authorize_url)
         terminal.show(url)
         redirect = terminal.wait(callback)
         if not redirect.startswith(callback.url + "?"):

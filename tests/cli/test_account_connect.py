@@ -1,0 +1,233 @@
+"""`account connect`: OAuth 2.0 with PKCE against the contract servers, the test acting as the browser."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+import requests
+from sqlalchemy import text
+
+from postmast.connectors import Content
+from postmast.connectors.mastodon import Mastodon
+from postmast.scheduler.store import Store
+from postmast.scheduler.vault import Vault
+from tests.conftest import REPO
+from tests.servers.mastodon import MastodonServer
+from tests.servers.oauth2 import Client
+from tests.servers.x import XServer
+
+URL = re.compile(r"  (http://127\.0\.0\.1:\d+/\S+)")
+
+
+def _spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("POSTMAST_") and k not in ("DISPLAY", "WAYLAND_DISPLAY")
+    }
+    env.update(
+        {"POSTMAST_DATA_DIR": str(tmp_path / "data"), "TZ": "UTC", "TERM": "dumb", "PYTHONPATH": str(REPO)}
+    )
+    return pexpect.spawn(
+        sys.executable, ["-m", "postmast", *args], env=env, cwd=str(REPO), encoding="utf-8", timeout=30
+    )
+
+
+def _stored(tmp_path: Path) -> tuple[dict[str, str], str, object]:
+    store = Store(f"sqlite:///{tmp_path / 'data' / 'postmast.db'}")
+    with store.read() as session:
+        secrets, settings, expires = session.execute(
+            text("SELECT secrets, settings, expires_at FROM accounts WHERE status = 'active'")
+        ).one()
+    store.dispose()
+    vault = Vault.from_settings(None, tmp_path / "data" / "secret.key")
+    return vault.decrypt(bytes(secrets)), str(settings), expires
+
+
+def _sign_in(child: pexpect.spawn) -> str:
+    """Read the sign-in address and do what a browser does there: the server consents and
+    answers 302 to the loopback redirect. Returns that redirect address."""
+    child.expect(URL)
+    authorize = child.match.group(1)
+    answer = requests.get(authorize, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    return answer.headers["Location"]
+
+
+@pytest.fixture
+def mastodon() -> Iterator[MastodonServer]:
+    server = MastodonServer({"token-a": "alice"})
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_mastodon_registers_its_app_then_signs_in(tmp_path: Path, mastodon: MastodonServer) -> None:
+    child = _spawn(
+        tmp_path,
+        "account",
+        "connect",
+        "mastodon",
+        "brand",
+        "--set",
+        f"instance={mastodon.url}",
+        "--no-browser",
+    )
+    redirect = _sign_in(child)
+    assert redirect.startswith("http://127.0.0.1:") and "code=" in redirect and "state=" in redirect
+    page = requests.get(redirect, timeout=10)  # the browser follows the redirect to the loopback server
+    assert page.status_code == 200 and "you can close this window" in page.text
+    child.expect(pexpect.EOF)
+    output = child.before or ""
+    child.close()
+    assert child.exitstatus == 0, output
+    assert (
+        "connected mastodon:brand (status: active; secrets stored encrypted: client_secret, access_token)"
+        in output
+    )
+    [app] = mastodon.apps
+    assert app["redirect_uris"] == [redirect.split("?")[0]]
+    assert set(app["scopes"]) == {"write:statuses", "write:media", "read:statuses", "read:accounts"}
+    secrets, settings, expires = _stored(tmp_path)
+    assert secrets["client_secret"] == app["client_secret"]
+    assert mastodon.tokens[secrets["access_token"]] == "alice"
+    assert expires is None  # Mastodon's tokens do not expire
+    assert secrets["access_token"] not in output and app["client_secret"] not in output
+    # the account works: the stored token publishes
+    result = Mastodon({"instance": mastodon.url}).publish(Content("signed in"), secrets, "idem-connect-1")
+    assert mastodon.created[-1]["id"] == result.remote_id
+
+
+def test_a_pasted_redirect_on_a_machine_without_a_browser(tmp_path: Path, mastodon: MastodonServer) -> None:
+    child = _spawn(
+        tmp_path,
+        "account",
+        "connect",
+        "mastodon",
+        "brand",
+        "--set",
+        f"instance={mastodon.url}",
+        "--no-browser",
+    )
+    redirect = _sign_in(child)
+    child.expect("paste here the address")
+    child.sendline(redirect)  # opened on another machine: the loopback server never hears of it
+    child.expect(pexpect.EOF)
+    output = child.before or ""
+    child.close()
+    assert child.exitstatus == 0, output
+    assert "connected mastodon:brand" in output
+    assert mastodon.tokens[_stored(tmp_path)[0]["access_token"]] == "alice"
+
+
+def test_a_pasted_address_that_is_not_the_redirect_is_refused(
+    tmp_path: Path, mastodon: MastodonServer
+) -> None:
+    child = _spawn(
+        tmp_path,
+        "account",
+        "connect",
+        "mastodon",
+        "brand",
+        "--set",
+        f"instance={mastodon.url}",
+        "--no-browser",
+    )
+    _sign_in(child)
+    child.expect("paste here the address")
+    child.sendline("https://example.com/?code=stolen")
+    child.expect(pexpect.EOF)
+    output = child.before or ""
+    child.close()
+    assert child.exitstatus != 0
+    assert "postmast: error: that is not the address the sign-in sends you to" in output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_x_oauth2_with_pkce_and_a_refresh_token(tmp_path: Path, conformance: Path) -> None:
+    port = _free_port()
+    server = XServer(conformance / "x-openapi" / "openapi.json", check_after_secs=0)
+    server.oauth.register(Client("x-client", [f"http://127.0.0.1:{port}/callback"]))
+    server.start()
+    try:
+        child = _spawn(
+            tmp_path,
+            "account",
+            "connect",
+            "x",
+            "brand",
+            "--set",
+            f"api_base={server.url}",
+            "--set",
+            "client_id=x-client",
+            "--port",
+            str(port),
+            "--no-browser",
+        )
+        child.expect(r"client_secret \(")
+        child.sendline("")  # a public client: PKCE alone
+        redirect = _sign_in(child)
+        assert redirect.startswith(f"http://127.0.0.1:{port}/callback?")
+        requests.get(redirect, timeout=10)
+        child.expect(pexpect.EOF)
+        output = child.before or ""
+        child.close()
+        assert child.exitstatus == 0, output
+        assert "connected x:brand" in output
+        secrets, settings, expires = _stored(tmp_path)
+        assert set(secrets) == {"bearer_token", "refresh_token"}
+        assert server.oauth.user_of(secrets["bearer_token"]) == "alice"
+        assert secrets["refresh_token"] in server.oauth.refresh
+        assert expires is not None  # two hours: renewed ahead of it
+        assert "x-client" in settings  # the client id is kept, to renew the token
+    finally:
+        server.stop()
+
+
+def test_a_wrong_pkce_verifier_is_refused_by_the_server(tmp_path: Path, conformance: Path) -> None:
+    """The contract server really checks PKCE: a code redeemed without the verifier fails."""
+    server = XServer(conformance / "x-openapi" / "openapi.json", check_after_secs=0)
+    server.oauth.register(Client("x-client", ["http://127.0.0.1:9/callback"]))
+    server.start()
+    try:
+        answer = requests.get(
+            f"{server.url}/i/oauth2/authorize",
+            params={
+                "response_type": "code",
+                "client_id": "x-client",
+                "redirect_uri": "http://127.0.0.1:9/callback",
+                "scope": "tweet.read",
+                "state": "s",
+                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                "code_challenge_method": "S256",
+            },
+            allow_redirects=False,
+            timeout=10,
+        )
+        code = answer.headers["Location"].split("code=")[1].split("&")[0]
+        token = requests.post(
+            f"{server.url}/2/oauth2/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": "http://127.0.0.1:9/callback",
+                "client_id": "x-client",
+                "code_verifier": "not-the-verifier",
+            },
+            timeout=10,
+        )
+        assert (token.status_code, token.json()["error"]) == (400, "invalid_grant")
+    finally:
+        server.stop()
