@@ -97,6 +97,7 @@ def test_mastodon_registers_its_app_then_signs_in(tmp_path: Path, mastodon: Mast
     assert set(app["scopes"]) == {"write:statuses", "write:media", "read:statuses", "read:accounts"}
     secrets, settings, expires = _stored(tmp_path)
     assert secrets["client_secret"] == app["client_secret"]
+    assert app["client_id"] in settings  # kept with the account, beside its instance
     assert mastodon.tokens[secrets["access_token"]] == "alice"
     assert expires is None  # Mastodon's tokens do not expire
     assert secrets["access_token"] not in output and app["client_secret"] not in output
