@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import sys
 from collections.abc import Iterator
@@ -26,17 +27,18 @@ from tests.servers.x import XServer
 URL = re.compile(r"  (http://127\.0\.0\.1:\d+/\S+)")
 
 
-def _spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
-    env = {
+def _spawn(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> pexpect.spawn:
+    variables = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("POSTMAST_") and k not in ("DISPLAY", "WAYLAND_DISPLAY")
+        if not k.startswith("POSTMAST_") and k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")
     }
-    env.update(
+    variables.update(env or {})
+    variables.update(
         {"POSTMAST_DATA_DIR": str(tmp_path / "data"), "TZ": "UTC", "TERM": "dumb", "PYTHONPATH": str(REPO)}
     )
     return pexpect.spawn(
-        sys.executable, ["-m", "postmast", *args], env=env, cwd=str(REPO), encoding="utf-8", timeout=30
+        sys.executable, ["-m", "postmast", *args], env=variables, cwd=str(REPO), encoding="utf-8", timeout=30
     )
 
 
@@ -232,3 +234,41 @@ def test_a_wrong_pkce_verifier_is_refused_by_the_server(tmp_path: Path, conforma
         assert (token.status_code, token.json()["error"]) == (400, "invalid_grant")
     finally:
         server.stop()
+
+
+def test_a_real_headless_browser_follows_the_sign_in(tmp_path: Path, mastodon: MastodonServer) -> None:
+    """The browser path end to end: postmast opens `$BROWSER` (headless Chromium here), which loads
+    the sign-in, follows the server's 302 to the loopback redirect and shows postmast's page."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        message = "chromium is not installed (Debian package chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    page = tmp_path / "page.html"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(
+        "#!/bin/sh\n"
+        f"exec {chromium} --headless --no-sandbox --disable-gpu --user-data-dir={tmp_path / 'profile'} "
+        f'--dump-dom "$1" > {page} 2>/dev/null\n'
+    )
+    browser.chmod(0o700)
+    child = _spawn(
+        tmp_path,
+        "account",
+        "connect",
+        "mastodon",
+        "brand",
+        "--set",
+        f"instance={mastodon.url}",
+        env={"BROWSER": f"{browser} %s", "DISPLAY": ":postmast-test"},
+    )
+    child.timeout = 90
+    child.expect(pexpect.EOF)
+    output = child.before or ""
+    child.close()
+    assert child.exitstatus == 0, output
+    assert "(opened in your browser)" in output
+    assert "connected mastodon:brand" in output
+    assert "Signed in: you can close this window" in page.read_text()
+    assert mastodon.tokens[_stored(tmp_path)[0]["access_token"]] == "alice"
