@@ -22,6 +22,7 @@ from postmast.scheduler.vault import Vault
 from tests.conftest import REPO
 from tests.servers.mastodon import MastodonServer
 from tests.servers.oauth2 import Client
+from tests.servers.telegram import TOKEN, TelegramServer
 from tests.servers.x import XServer
 
 URL = re.compile(r"  (http://127\.0\.0\.1:\d+/\S+)")
@@ -272,3 +273,31 @@ def test_a_real_headless_browser_follows_the_sign_in(tmp_path: Path, mastodon: M
     assert "connected mastodon:brand" in output
     assert "Signed in: you can close this window" in page.read_text()
     assert mastodon.tokens[_stored(tmp_path)[0]["access_token"]] == "alice"
+
+
+def test_a_bot_token_network_is_connected_by_the_hidden_prompt(tmp_path: Path, conformance: Path) -> None:
+    server = TelegramServer(conformance / "telegram-bot-api-spec" / "api.json").start()
+    try:
+        child = _spawn(
+            tmp_path,
+            "account",
+            "connect",
+            "telegram",
+            "news",
+            "--set",
+            "chat_id=@harbour_news",
+            "--set",
+            f"api_base={server.url}",
+        )
+        child.expect("collecting Telegram secrets \\(1 secret\\)")
+        child.expect("bot_token \\(")
+        child.sendline(TOKEN)
+        child.expect(pexpect.EOF)
+        output = child.before or ""
+        child.close()
+        assert child.exitstatus == 0, output
+        assert "connected telegram:news (status: active; secrets stored encrypted: bot_token)" in output
+        assert TOKEN not in output
+        assert _stored(tmp_path)[0] == {"bot_token": TOKEN}
+    finally:
+        server.stop()
