@@ -20,6 +20,7 @@ from postmast.scheduler.vault import Vault
 from tests.conftest import FakeClock
 from tests.servers.linkedin import LinkedInServer
 from tests.servers.oauth2 import Client
+from tests.servers.threads import ThreadsServer
 from tests.servers.x import XServer
 
 
@@ -122,5 +123,31 @@ def test_linkedin_is_warned_about_seven_days_ahead_then_flagged(
         fixed = _row(store, "linkedin:me")
         assert (fixed.status, fixed.renewal_note) == ("active", None)
         assert fixed.expires_at == store.now() + timedelta(days=60)
+    finally:
+        server.stop()
+
+
+def test_a_threads_long_lived_token_is_renewed_in_its_last_week(
+    store: Store, vault: Vault, clock: FakeClock
+) -> None:
+    server = ThreadsServer({"th-token": "1789"}, clock=clock).start()
+    try:
+        Accounts(store, vault).add("threads", "cafe", {"api_base": server.url}, {"access_token": "th-token"})
+        assert _row(store, "threads:cafe").expires_at == store.now() + timedelta(days=60)
+        renewer = Renewer(store, vault)
+        clock.advance(52 * 86400)
+        assert renewer.run_once().renewed == []
+        clock.advance(2 * 86400)
+        assert renewer.run_once().renewed == ["threads:cafe"]
+        account = _row(store, "threads:cafe")
+        token = vault.decrypt(account.secrets)["access_token"]
+        assert server.refreshed == ["th-token"] and server.tokens[token] == "1789"
+        assert account.expires_at == store.now() + timedelta(seconds=5184000)
+        assert not [p for p in scan(store) if p.kind == "expiring"]  # renewable: never warned about
+        [health] = Checkup(store, vault).run("threads:cafe")
+        assert health.state == "healthy"
+        server.expired.add(token)  # revoked meanwhile: the next renewal is refused
+        clock.advance(54 * 86400)
+        assert renewer.run_once().flagged == ["threads:cafe"]
     finally:
         server.stop()
