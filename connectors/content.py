@@ -41,6 +41,8 @@ class SecretSet:
     """What is being collected, as the prompt says it."""
     fields: tuple[str, ...]
     """Names of the `secret_fields` the method needs, all of them."""
+    optional: tuple[str, ...] = ()
+    """Secrets this method may also use (asked after, Enter to skip; other methods never ask them)."""
 
 
 @dataclass(frozen=True)

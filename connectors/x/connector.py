@@ -119,7 +119,9 @@ class X(Connector):
     )
     secret_sets: ClassVar[tuple[SecretSet, ...]] = (
         SecretSet("oauth1", "OAuth 1.0a: the app's two keys and the account's two tokens", OAUTH1_SECRETS),
-        SecretSet("oauth2", "OAuth 2.0: a user access token", OAUTH2_SECRETS),
+        SecretSet(
+            "oauth2", "OAuth 2.0: a user access token", OAUTH2_SECRETS, ("refresh_token", "client_secret")
+        ),
     )
     refresh_margin: ClassVar[timedelta] = timedelta(minutes=30)
     """X's OAuth 2.0 user tokens last two hours: renewed in their last half hour."""

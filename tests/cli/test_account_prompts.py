@@ -72,6 +72,10 @@ def test_x_oauth2_token_only(tmp_path: Path, conformance: Path) -> None:
         child.expect("collecting OAuth 2.0: a user access token \\(1 secret\\)")
         child.expect("bearer_token \\(")
         child.sendline(BEARER["bearer_token"])
+        child.expect("refresh_token \\(.*\\[optional, Enter to skip\\]")  # this method's own extras
+        child.sendline("")
+        child.expect("client_secret \\(")
+        child.sendline("")
         child.expect(pexpect.EOF)
         output = child.before or ""
         child.close()
