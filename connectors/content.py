@@ -24,6 +24,8 @@ class Field:
     help: str
     required: bool = True
     secret: bool = False
+    asked: bool = True
+    """Whether `account add` asks for it at its prompt (False: `account connect` sets it)."""
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,13 @@ class Mastodon(Connector):
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field("access_token", "an access token with the write:statuses scope", secret=True),
-        Field("client_secret", "the registered app's secret (set by postmast account connect)", False, True),
+        Field(
+            "client_secret",
+            "the registered app's secret (set by postmast account connect)",
+            False,
+            True,
+            False,
+        ),
     )
     setup: ClassVar[str] = (
         "In Mastodon: Preferences > Development > New application, scopes write:statuses and write:media "

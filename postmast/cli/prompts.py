@@ -79,7 +79,7 @@ def prompt_secrets(cls: type[Connector]) -> dict[str, str]:
             secrets[name] = value
     named = {name for method in methods for name in (*method.fields, *method.optional)}
     rest = [fields[name] for name in (chosen.optional if chosen else ())]
-    rest += [field for field in cls.secret_fields if field.name not in named]
+    rest += [field for field in cls.secret_fields if field.name not in named and field.asked]
     for field in rest:
         label = f"{field.name} ({field.help})" + ("" if field.required else " [optional, Enter to skip]")
         value = click.prompt(label, hide_input=True, default="", show_default=False)
