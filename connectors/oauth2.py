@@ -42,6 +42,9 @@ class OAuth2Endpoints:
     """The secret the refresh token is stored as (None: the network gives none)."""
     client_secret_field: str | None = None
     """The secret holding the client secret of a confidential client (None: a public client)."""
+    secret_in_body: bool = False
+    """A confidential client sends its id and secret in the token request's body (LinkedIn)
+    rather than as HTTP Basic credentials (X, and the RFC's preference)."""
 
 
 def token_secrets(answer: Mapping[str, Any], endpoints: OAuth2Endpoints, now: datetime) -> Renewal:
@@ -78,12 +81,15 @@ def refresh(
         return None
     data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": endpoints.client_id}
     secret = credentials.get(endpoints.client_secret_field or "")
+    basic = bool(secret) and not endpoints.secret_in_body
+    if secret and endpoints.secret_in_body:
+        data["client_secret"] = secret
     try:
         response = http.post(
             endpoints.token_url,
             data=data,
             headers={"Accept": "application/json"},
-            auth=(endpoints.client_id, secret) if secret else None,
+            auth=(endpoints.client_id, secret) if basic else None,
         )
     except OutcomeUnknown as exc:
         raise TransientError(f"the token endpoint did not answer ({exc.message})") from None

@@ -215,7 +215,9 @@ class Connection:
                     endpoints.token_url,
                     authorization_response=redirect,
                     client_secret=client_secret or None,
-                    include_client_id=not client_secret,
+                    # a public client names itself in the body; a confidential one uses HTTP Basic,
+                    # or the body where the network asks for it (LinkedIn)
+                    include_client_id=not client_secret or endpoints.secret_in_body,
                     timeout=timeout,
                 )
         except OAuth2Error as exc:

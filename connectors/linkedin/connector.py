@@ -68,8 +68,10 @@ from postmast.connectors.content import (
 from postmast.connectors.errors import AuthExpired, PermanentError, TransientError
 from postmast.connectors.linkedin.api import Duplicate, LinkedInApi
 from postmast.connectors.linkedin.little import commentary
+from postmast.connectors.oauth2 import OAuth2Endpoints
 
 DEFAULT_API = "https://api.linkedin.com"
+AUTH_BASE = "https://www.linkedin.com"
 DEFAULT_VERSION = "202610"
 MB = 1_000_000
 AUTHOR = regex.compile(r"urn:li:(?:person|organization):[A-Za-z0-9_-]{1,64}")
@@ -107,10 +109,18 @@ class LinkedIn(Connector):
         ),
         Field("version", f"LinkedIn-Version, YYYYMM (default {DEFAULT_VERSION})", required=False),
         Field("api_base", f"API base URL (default {DEFAULT_API})", required=False),
+        Field("client_id", "your app's client id, to sign in with postmast account connect", False),
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field(
             "access_token", "an OAuth access token with w_member_social or w_organization_social", secret=True
+        ),
+        Field(
+            "client_secret",
+            "your app's client secret (asked by postmast account connect)",
+            False,
+            True,
+            False,
         ),
     )
     options: ClassVar[tuple[Option, ...]] = (
@@ -154,6 +164,25 @@ class LinkedIn(Connector):
             self.settings.get("version") or DEFAULT_VERSION,
             credentials["access_token"],
             self.clock(),
+        )
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        """LinkedIn's 3-legged OAuth 2.0 (learn.microsoft.com, "Authorization Code Flow"): a
+        confidential client, its secret in the token request's body; 60-day tokens, no refresh
+        token for most apps. Needs the app's `client_id`."""
+        client_id = self.settings.get("client_id")
+        if not client_id:
+            return None
+        base = self.settings.get("api_base")
+        root = base.rstrip("/") if base else AUTH_BASE
+        return OAuth2Endpoints(
+            authorize_url=f"{root}/oauth/v2/authorization",
+            token_url=f"{root}/oauth/v2/accessToken",
+            scopes=("openid", "profile", "w_member_social"),
+            client_id=client_id,
+            refresh_field=None,
+            client_secret_field="client_secret",  # noqa: S106 (a secret's name, not a secret)
+            secret_in_body=True,
         )
 
     def whoami(self, credentials: Mapping[str, str]) -> dict[str, Any] | None:

@@ -205,6 +205,15 @@ def networks(as_json: bool) -> None:
                             for f in cls.secret_fields
                         ],
                         "options": [option.as_dict() for option in cls.options],
+                        "sign_in": [
+                            {
+                                "name": m.name,
+                                "title": m.title,
+                                "secrets": list(m.fields),
+                                "optional": list(m.optional),
+                            }
+                            for m in cls.secret_methods()
+                        ],
                         "setup": cls.setup,
                     }
                     for cls in found.values()

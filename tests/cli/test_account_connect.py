@@ -20,6 +20,7 @@ from postmast.connectors.mastodon import Mastodon
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import Vault
 from tests.conftest import REPO
+from tests.servers.linkedin import LinkedInServer
 from tests.servers.mastodon import MastodonServer
 from tests.servers.oauth2 import Client
 from tests.servers.telegram import TOKEN, TelegramServer
@@ -299,5 +300,43 @@ def test_a_bot_token_network_is_connected_by_the_hidden_prompt(tmp_path: Path, c
         assert "connected telegram:news (status: active; secrets stored encrypted: bot_token)" in output
         assert TOKEN not in output
         assert _stored(tmp_path)[0] == {"bot_token": TOKEN}
+    finally:
+        server.stop()
+
+
+def test_linkedin_a_confidential_client_with_60_day_tokens(tmp_path: Path) -> None:
+    port = _free_port()
+    server = LinkedInServer()
+    server.oauth.register(Client("li-app", [f"http://127.0.0.1:{port}/callback"], secret="li-app-secret"))
+    server.start()
+    try:
+        child = _spawn(
+            tmp_path,
+            "account",
+            "connect",
+            "linkedin",
+            "me",
+            "--set",
+            "author=urn:li:person:abc123",
+            "--set",
+            f"api_base={server.url}",
+            "--set",
+            "client_id=li-app",
+            "--port",
+            str(port),
+            "--no-browser",
+        )
+        child.expect(r"client_secret \(")
+        child.sendline("li-app-secret")
+        requests.get(_sign_in(child), timeout=10)
+        child.expect(pexpect.EOF)
+        output = child.before or ""
+        child.close()
+        assert child.exitstatus == 0, output
+        assert "li-app-secret" not in output
+        secrets, _settings, expires = _stored(tmp_path)
+        assert secrets["client_secret"] == "li-app-secret"
+        assert server.tokens[secrets["access_token"]] == ["urn:li:person:abc123"]
+        assert expires is not None  # 60 days, warned about 7 days ahead
     finally:
         server.stop()

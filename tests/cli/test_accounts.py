@@ -251,7 +251,26 @@ def test_account_networks_json(cli: Cli) -> None:
     networks = {n["network"]: n for n in data["networks"]}
     assert {"mastodon", "webhook"} <= set(networks)
     mastodon = networks["mastodon"]
-    assert set(mastodon) == {"network", "title", "max_length", "settings", "secrets", "options", "setup"}
+    assert set(mastodon) == {
+        "network",
+        "title",
+        "max_length",
+        "settings",
+        "secrets",
+        "options",
+        "sign_in",
+        "setup",
+    }
+    assert [m["name"] for m in networks["x"]["sign_in"]] == ["oauth1", "oauth2"]
+    assert networks["x"]["sign_in"][0]["secrets"] == [
+        "consumer_key",
+        "consumer_secret",
+        "access_token",
+        "access_token_secret",
+    ]
+    assert mastodon["sign_in"] == [
+        {"name": "secrets", "title": "Mastodon secrets", "secrets": ["access_token"], "optional": []}
+    ]
     visibility = next(o for o in mastodon["options"] if o["name"] == "visibility")
     assert visibility["kind"] == "choice" and "unlisted" in visibility["choices"]
     assert networks["webhook"]["options"] == []
