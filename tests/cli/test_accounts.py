@@ -468,3 +468,19 @@ def test_account_check(cli: Cli, two_accounts: dict[str, int], db_url: str) -> N
         assert [a["state"] for a in fixed] == ["healthy"]
     finally:
         server.stop()
+
+
+def test_the_three_frictions_through_the_cli(cli: Cli, two_accounts: dict[str, int]) -> None:
+    duplicate = error_line(cli("account", "add", "webhook", "team", "--set", "url=http://127.0.0.1:9/hook"))
+    assert "already exists; to change its settings or secrets run: postmast account update webhook:team" in (
+        duplicate
+    )
+    error_line(
+        cli("account", "update", "mastodon:brand", "--set", "instance=http://127.0.0.1:9"),
+        "mastodon:brand: nothing to change",
+    )
+    error_line(cli("account", "update", "mastodon:brand"), "nothing to change")
+    error_line(
+        cli("account", "add", "mastadon", "brand"), "unknown network 'mastadon'", "did you mean 'mastodon'?"
+    )
+    error_line(cli("account", "update", "blusky:brand", "--set", "a=b"), "did you mean 'bluesky'?")
