@@ -66,6 +66,9 @@ class Connector(ABC):
     60 days) and tells no expiry itself; sets the account's `expires_at`."""
     refresh_margin: ClassVar[timedelta] = timedelta(days=7)
     """How long before their end credentials are renewed (`refresh`) or, if they cannot be, warned about."""
+    sign_in_settings: ClassVar[tuple[str, ...]] = ()
+    """Settings `account connect` asks for (echoed: they are public) when not given with --set;
+    by default the required ones."""
     secret_sets: ClassVar[tuple[SecretSet, ...]] = ()
     """Alternative complete sets of secrets (sign-in methods); empty: `secret_fields` as they are."""
     setup: ClassVar[str] = ""
@@ -123,6 +126,13 @@ class Connector(ABC):
         ):
             problems.append(Problem("max_length must be a positive whole number (at most 99999999)"))
         return problems + insecure_endpoints(settings)
+
+    @classmethod
+    def sign_in_fields(cls) -> tuple[Field, ...]:
+        """The settings `account connect` asks for: `sign_in_settings`, else the required ones."""
+        if cls.sign_in_settings:
+            return tuple(f for f in cls.settings_fields if f.name in cls.sign_in_settings)
+        return tuple(f for f in cls.settings_fields if f.required)
 
     @classmethod
     def secret_methods(cls) -> tuple[SecretSet, ...]:

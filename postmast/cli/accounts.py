@@ -10,6 +10,7 @@ from postmast.cli.output import console, emit_json, json_option, table
 from postmast.cli.prompts import (
     parse_pairs,
     prompt_secrets,
+    prompt_settings,
     read_secret_lines,
     show_sign_in,
     wait_for_redirect,
@@ -289,6 +290,7 @@ def connect(
     values = parse_pairs(settings, "setting")
     if allow_insecure:
         values[ALLOW_INSECURE] = "true"
+    values = prompt_settings(connector_class(network), values)
     ctx = Context.from_env()
     if signs_in_with_oauth(network, values):
         terminal = Terminal(

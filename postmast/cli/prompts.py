@@ -47,6 +47,17 @@ def read_secret_lines() -> dict[str, str]:
     return pairs
 
 
+def prompt_settings(cls: type[Connector], given: dict[str, str]) -> dict[str, str]:
+    """The public settings `account connect` needs and --set did not give, asked (and echoed)."""
+    missing = [f for f in cls.sign_in_fields() if not given.get(f.name)]
+    if not missing or not cls.check_settings(given) or not sys.stdin.isatty():
+        return given  # complete (another setting may stand in), or no terminal: the checks say why
+    asked = dict(given)
+    for field in missing:
+        asked[field.name] = click.prompt(f"{field.name} ({field.help})", err=True).strip()
+    return asked
+
+
 def prompt_secrets(cls: type[Connector]) -> dict[str, str]:
     """Ask for one complete sign-in method, saying which, with hidden prompts (nothing typed is
     echoed); then for the optional secrets no method names."""

@@ -340,3 +340,21 @@ def test_linkedin_a_confidential_client_with_60_day_tokens(tmp_path: Path) -> No
         assert expires is not None  # 60 days, warned about 7 days ahead
     finally:
         server.stop()
+
+
+def test_bluesky_asks_for_the_handle_then_the_app_password(tmp_path: Path) -> None:
+    child = _spawn(tmp_path, "account", "connect", "bluesky", "brand", "--set", "service=http://127.0.0.1:9")
+    child.expect(r"handle \(the account's handle")
+    child.sendline("brand.bsky.social")  # public: echoed
+    child.expect(r"app_password \(")
+    child.sendline("abcd-efgh-ijkl-mnop")
+    child.expect(pexpect.EOF)
+    output = child.before or ""
+    child.close()
+    assert child.exitstatus == 0, output
+    assert "abcd-efgh-ijkl-mnop" not in output
+    assert "connected bluesky:brand (status: active; secrets stored encrypted: app_password)" in output
+    assert "could not check bluesky:brand" in output  # no server at that address: a note, not a failure
+    secrets, settings, _expires = _stored(tmp_path)
+    assert secrets == {"app_password": "abcd-efgh-ijkl-mnop"}
+    assert "brand.bsky.social" in settings
