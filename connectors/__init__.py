@@ -19,6 +19,8 @@ from postmast.connectors.content import (
     Problem,
     PublishResult,
     RemoteRef,
+    Renewal,
+    SecretSet,
     Undecidable,
 )
 from postmast.connectors.errors import (
@@ -52,6 +54,8 @@ __all__ = [
     "PublishResult",
     "RateLimited",
     "RemoteRef",
+    "Renewal",
+    "SecretSet",
     "TransientError",
     "Undecidable",
     "available",

@@ -9,11 +9,12 @@ from __future__ import annotations
 import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, MutableMapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from postmast.clock import Clock, system
+from postmast.connectors import oauth2
 from postmast.connectors.content import (
     Content,
     Field,
@@ -23,9 +24,12 @@ from postmast.connectors.content import (
     Option,
     Problem,
     PublishResult,
+    Renewal,
+    SecretSet,
     Undecidable,
 )
 from postmast.connectors.http import HttpClient
+from postmast.connectors.oauth2 import OAuth2Endpoints
 from postmast.connectors.text import blank_problem, graphemes, text_problems
 
 
@@ -57,6 +61,16 @@ class Connector(ABC):
     """Default text limit, by the network's own counting rule (see `length_limit`)."""
     settings_fields: ClassVar[tuple[Field, ...]] = ()
     secret_fields: ClassVar[tuple[Field, ...]] = ()
+    token_lifetime: ClassVar[timedelta | None] = None
+    """How long credentials last from when they are stored, where the network fixes it (LinkedIn:
+    60 days) and tells no expiry itself; sets the account's `expires_at`."""
+    refresh_margin: ClassVar[timedelta] = timedelta(days=7)
+    """How long before their end credentials are renewed (`refresh`) or, if they cannot be, warned about."""
+    sign_in_settings: ClassVar[tuple[str, ...]] = ()
+    """Settings `account connect` asks for (echoed: they are public) when not given with --set;
+    by default the required ones."""
+    secret_sets: ClassVar[tuple[SecretSet, ...]] = ()
+    """Alternative complete sets of secrets (sign-in methods); empty: `secret_fields` as they are."""
     setup: ClassVar[str] = ""
     """How to obtain the settings and secrets (shown by `postmast account networks`)."""
     options: ClassVar[tuple[Option, ...]] = ()
@@ -112,6 +126,21 @@ class Connector(ABC):
         ):
             problems.append(Problem("max_length must be a positive whole number (at most 99999999)"))
         return problems + insecure_endpoints(settings)
+
+    @classmethod
+    def sign_in_fields(cls) -> tuple[Field, ...]:
+        """The settings `account connect` asks for: `sign_in_settings`, else the required ones."""
+        if cls.sign_in_settings:
+            return tuple(f for f in cls.settings_fields if f.name in cls.sign_in_settings)
+        return tuple(f for f in cls.settings_fields if f.required)
+
+    @classmethod
+    def secret_methods(cls) -> tuple[SecretSet, ...]:
+        """The ways to sign in: the declared `secret_sets`, else one made of the required secrets."""
+        if cls.secret_sets:
+            return cls.secret_sets
+        needed = tuple(f.name for f in cls.secret_fields if f.required)
+        return (SecretSet("secrets", f"{cls.title} secrets", needed),) if needed else ()
 
     @classmethod
     def check_secrets(cls, secrets: Mapping[str, str]) -> list[Problem]:
@@ -302,6 +331,43 @@ class Connector(ABC):
     def discover(self, credentials: Mapping[str, str]) -> dict[str, Any]:
         """Public facts about the account worth caching (limits of its server); {} by default."""
         return {}
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        """Where this account signs in with OAuth 2.0 (authorization code + PKCE), from its settings;
+        None when the network (or this account's settings) has no such sign-in."""
+        return None
+
+    def register_client(self, redirect_uri: str) -> tuple[dict[str, str], dict[str, str]] | None:
+        """Register postmast as an OAuth app with the network, where anyone may (Mastodon's
+        `POST /api/v1/apps`), before `oauth2` can sign in: the settings (the client id) and
+        secrets (the client secret) to keep. None where the network has no such registration."""
+        return None
+
+    def can_refresh(self, credentials: Mapping[str, str]) -> bool:
+        """Whether `refresh` can renew these credentials (so their end needs no warning)."""
+        endpoints = self.oauth2()
+        return bool(endpoints and endpoints.refresh_field and credentials.get(endpoints.refresh_field))
+
+    def refresh(self, credentials: Mapping[str, str]) -> Renewal | None:
+        """Renew credentials ahead of their end, where the network allows (a refresh token, a token
+        exchange): the new set, or None when these credentials cannot be renewed (the account is
+        warned about instead). `AuthExpired` when the network refuses: a person must sign in again.
+        By default an OAuth 2.0 refresh-token grant, for a connector that declares `oauth2`.
+        """
+        endpoints = self.oauth2()
+        if endpoints is None:
+            return None
+        return oauth2.refresh(self.http, endpoints, credentials, self.clock())
+
+    def whoami(self, credentials: Mapping[str, str]) -> dict[str, Any] | None:
+        """Ask the network who these credentials are (`postmast account check`): public facts when
+        it accepts them, `AuthExpired` when it refuses them, None when the network has no way to
+        ask. By default the connector's `discover`, which checks the credentials where it is
+        defined (Mastodon verify_credentials, X /2/users/me, Bluesky getSession, Meta /me,
+        Telegram getMe, Slack auth.test, a Discord webhook's GET)."""
+        if type(self).discover is Connector.discover:
+            return None
+        return self.discover(credentials)
 
 
 ALLOW_INSECURE = "allow_insecure"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from postmast.connectors.text import graphemes, text_problems
@@ -23,6 +24,35 @@ class Field:
     help: str
     required: bool = True
     secret: bool = False
+    asked: bool = True
+    """Whether `account add` asks for it at its prompt (False: `account connect` sets it)."""
+
+
+@dataclass(frozen=True)
+class SecretSet:
+    """One complete way to sign in (e.g. X's four OAuth 1.0a keys, or an OAuth 2.0 token).
+
+    A connector whose secrets are alternatives declares one per method in `secret_sets`;
+    `account add` then asks which method, and collects every secret of that one, so a user
+    never types three of four keys before learning the fourth was needed.
+    """
+
+    name: str
+    """Identifier, e.g. `oauth1`."""
+    title: str
+    """What is being collected, as the prompt says it."""
+    fields: tuple[str, ...]
+    """Names of the `secret_fields` the method needs, all of them."""
+    optional: tuple[str, ...] = ()
+    """Secrets this method may also use (asked after, Enter to skip; other methods never ask them)."""
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """Credentials a network renewed (`Connector.refresh`): the whole new set, and its end."""
+
+    secrets: dict[str, str] = field(repr=False)
+    expires_at: datetime | None = None
 
 
 def _shown(raw: str) -> str:

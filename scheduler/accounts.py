@@ -6,6 +6,7 @@ are encrypted as one blob and only ever shown as a mask.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -18,10 +19,11 @@ from sqlalchemy.orm import Session
 from postmast.clock import Clock
 from postmast.connectors import AuthExpired, Connector, ConnectorError, get_connector
 from postmast.connectors.http import HttpClient
-from postmast.connectors.registry import UnknownNetwork
+from postmast.connectors.registry import UnknownNetwork, available
 from postmast.connectors.text import text_problems
 from postmast.scheduler.errors import Conflict, NotFound, UserError
 from postmast.scheduler.models import Account, AccountStatus, Delivery
+from postmast.scheduler.reactivation import release_waiting
 from postmast.scheduler.states import PENDING, UNSETTLED, Status, allowed, transition
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import MASK, SecretsUnreadable, Vault, redact
@@ -125,10 +127,18 @@ def check_fields(values: Mapping[str, str], what: str) -> None:
 
 
 def connector_class(network: str) -> type[Connector]:
+    """The connector for `network`; a misspelt name gets "did you mean ...?"."""
     try:
         return get_connector(network)
     except UnknownNetwork as exc:
-        raise UserError(str(exc)) from None
+        close = difflib.get_close_matches(network.lower(), list(available()), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise UserError(f"{exc}{hint}") from None
+
+
+def lifetime_end(cls: type[Connector], now: datetime) -> datetime | None:
+    """When credentials stored now end, for a network that fixes their lifetime (LinkedIn)."""
+    return now + cls.token_lifetime if cls.token_lifetime is not None else None
 
 
 def check_name(name: str) -> None:
@@ -166,8 +176,12 @@ class Accounts:
         secrets: Mapping[str, str],
         *,
         discover: bool = False,
+        expires_at: datetime | None = None,
     ) -> AccountView:
-        """Add an account; with `discover`, first ask the network about it (limits, a session)."""
+        """Add an account; with `discover`, first ask the network about it (limits, a session).
+
+        `expires_at` is when the credentials end, when the sign-in said so; else the connector's
+        `token_lifetime` from now, if it declares one."""
         network = network.lower()
         cls = connector_class(network)
         check_name(name)
@@ -192,7 +206,10 @@ class Accounts:
                 )
             )
             if exists:
-                raise Conflict(f"account {network}:{name} already exists (remove it first to replace it)")
+                raise Conflict(
+                    f"account {network}:{name} already exists; to change its settings or secrets run: "
+                    f"postmast account update {network}:{name} --set KEY=VALUE or --secrets"
+                )
             account = Account(
                 network=network,
                 name=name,
@@ -201,6 +218,7 @@ class Accounts:
                 status=AccountStatus.ACTIVE,
                 cache=checked.cache or None,
                 session=self.vault.encrypt(checked.state) if checked.state else None,
+                expires_at=expires_at or lifetime_end(cls, now),
                 created_at=now,
                 updated_at=now,
             )
@@ -215,16 +233,25 @@ class Accounts:
         secrets: Mapping[str, str] | None,
         *,
         discover: bool = False,
+        expires_at: datetime | None = None,
     ) -> AccountView:
-        """Change settings (`KEY=` removes one) and/or replace the secrets; clears a re-auth flag.
+        """Change settings (`KEY=` removes one) and/or replace the secrets; clears a re-auth flag
+        and releases the deliveries held back meanwhile (they are due at once).
 
         New secrets replace the connector's session; with `discover` the network is asked first.
+        Nothing to change (no secrets, settings as they are) is an error: it would only look fixed.
         """
         now = self.store.now()
         with self.store.read() as session:
             current = find(session, target)
             cls = connector_class(current.network)
             merged = {k: v for k, v in {**current.settings, **settings}.items() if v}
+            unchanged = secrets is None and merged == {k: v for k, v in current.settings.items() if v}
+        if unchanged:
+            raise UserError(
+                f"{current.target}: nothing to change (the settings given are as they are); "
+                "give --set KEY=VALUE, or new secrets with --secrets or --secrets-from-stdin"
+            )
         check_fields(settings, "setting")
         if secrets is not None:
             check_fields(secrets, "secret")
@@ -241,12 +268,16 @@ class Accounts:
                 account.secrets = self.vault.encrypt(clean)
                 account.session = self.vault.encrypt(checked.state) if checked.state else None
                 account.session_version = (account.session_version or 0) + 1
+                account.expires_at = expires_at or lifetime_end(cls, now)
+                account.renewal_note = None
                 if checked.cache:
                     account.cache = checked.cache
             account.settings = merged
             if account.status == AccountStatus.NEEDS_REAUTH:
                 account.status, account.status_reason = AccountStatus.ACTIVE, None
             account.updated_at = now
+            session.flush()
+            release_waiting(session, account.id, now)
             return replace(self._view(account, self._readable(account)), notes=checked.notes)
 
     def all(self, *, include_removed: bool = False) -> list[AccountView]:

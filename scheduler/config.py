@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -111,6 +112,8 @@ class Settings:
     broker_url: str
     queue: str = "postmast"
     secret_key: str | None = field(default=None, repr=False)
+    secret_key_file: Path | None = None
+    """Where `secret_key` was read from (`POSTMAST_SECRET_KEY_FILE`, e.g. a Docker secret)."""
     timings: Timings = field(default_factory=Timings)
     max_attempts: int = 5
     """Attempts per delivery before a transient error becomes a failure."""
@@ -118,7 +121,17 @@ class Settings:
 
     @property
     def key_file(self) -> Path:
+        """The key file postmast creates and owns when no key is configured."""
         return self.data_dir / "secret.key"
+
+    @property
+    def secret_key_source(self) -> str:
+        """Where the key comes from, for people (never the key itself)."""
+        if self.secret_key_file is not None:
+            return f"from POSTMAST_SECRET_KEY_FILE ({self.secret_key_file})"
+        if self.secret_key:
+            return "from POSTMAST_SECRET_KEY"
+        return f"key file {self.key_file}"
 
     @property
     def embedded_broker(self) -> bool:
@@ -152,6 +165,7 @@ class Settings:
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        secret_key, secret_key_file = _secret_key(get("SECRET_KEY"), get("SECRET_KEY_FILE"))
         database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'postmast.db'}"
         broker_url = get("BROKER_URL") or f"sqla+sqlite:///{data_dir / 'broker.db'}"
         return cls(
@@ -159,11 +173,43 @@ class Settings:
             database_url=normalize_database_url(database_url),
             broker_url=broker_url,
             queue=get("QUEUE") or "postmast",
-            secret_key=get("SECRET_KEY"),
+            secret_key=secret_key,
+            secret_key_file=secret_key_file,
             timings=timings,
             max_attempts=int(attempts),
             log_level=log_level,
         )
+
+
+DOCKER_SECRETS = Path("/run/secrets")
+"""Where Docker mounts secrets (a tmpfs only the container sees; files there are often 0444)."""
+
+
+def _secret_key(value: str | None, file: str | None) -> tuple[str | None, Path | None]:
+    """The key from `POSTMAST_SECRET_KEY`, or read from the file `POSTMAST_SECRET_KEY_FILE` names.
+
+    A key file others can read is refused (as postmast's own key file is), except under
+    Docker's secrets mount, which only the container sees.
+    """
+    if value and file:
+        raise ConfigError("set POSTMAST_SECRET_KEY or POSTMAST_SECRET_KEY_FILE, not both")
+    if not file:
+        return value, None
+    path = Path(file).expanduser()
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO) and DOCKER_SECRETS not in path.resolve().parents:
+            raise ConfigError(
+                f"POSTMAST_SECRET_KEY_FILE {path} is readable by other users "
+                f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
+            )
+        key = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not a key (not ASCII text)"
+        raise ConfigError(f"cannot read POSTMAST_SECRET_KEY_FILE {path}: {reason}") from None
+    if not key:
+        raise ConfigError(f"POSTMAST_SECRET_KEY_FILE {path} is empty")
+    return key, path
 
 
 def normalize_database_url(url: str) -> str:

@@ -6,6 +6,8 @@ Each scan looks at the store as it is now and names each problem by a key:
   next one opens a new incident;
 - `unknown:NETWORK:NAME`: deliveries whose outcome no lookup could settle (a person decides);
 - `needs_reauth:NETWORK:NAME`: an account whose credentials the network refused;
+- `expiring:NETWORK:NAME`: an account whose credentials end soon and cannot be renewed by
+  postmast (`scheduler.renewal` sets its `renewal_note`);
 - `service_down:worker` / `service_down:scheduler`: none running (seen by another scheduler),
   while deliveries wait.
 A key with no open incident opens one, with a pending notification per channel; an open
@@ -126,6 +128,27 @@ def scan(store: Store) -> list[Problem]:
                     f"{target} needs re-authorisation: {(reason or 'credentials refused')[:120]}",
                     1,
                     {"fix": f"postmast account update {target} --secrets"},
+                )
+            )
+        for network, name, note, ends in session.execute(
+            select(Account.network, Account.name, Account.renewal_note, Account.expires_at).where(
+                Account.status == AccountStatus.ACTIVE,
+                Account.renewal_note.is_not(None),
+                Account.expires_at > now,
+            )
+        ):
+            target = f"{network}:{name}"
+            found.append(
+                Problem(
+                    f"expiring:{target}",
+                    "expiring",
+                    target,
+                    (note or f"{target}: credentials expire soon")[:240],
+                    1,
+                    {
+                        "fix": f"postmast account update {target} --secrets",
+                        "expires_at": ends and ends.isoformat(),
+                    },
                 )
             )
         waiting = session.scalar(

@@ -39,8 +39,9 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     S.QUEUED: frozenset({S.PUBLISHING, S.CANCELLED, S.MISSED, S.SCHEDULED}),
     # the outcome of one attempt (the reaper sets unknown when the lease expires)
     S.PUBLISHING: frozenset({S.PUBLISHED, S.RETRY_WAIT, S.FAILED, S.UNKNOWN, S.MISSED}),
-    # due again after backoff; cancelled or rescheduled by the user; missed when too late
-    S.RETRY_WAIT: frozenset({S.QUEUED, S.CANCELLED, S.MISSED, S.SCHEDULED}),
+    # due again after backoff; cancelled or rescheduled by the user; missed when too late;
+    # due at once when its account is fixed (retry_wait -> retry_wait, scheduler/reactivation.py)
+    S.RETRY_WAIT: frozenset({S.QUEUED, S.CANCELLED, S.MISSED, S.SCHEDULED, S.RETRY_WAIT}),
     # the outcome of an attempt is unknown: when its settle delay has passed, the dispatcher claims
     # it for a lookup (reconciling); the user re-sends after confirming (scheduled); a worker whose
     # answer arrives after its lease ran out (its write waited for the store) settles it with what

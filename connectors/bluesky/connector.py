@@ -120,6 +120,7 @@ class Bluesky(Connector):
         Field("identifier", "what to log in with instead of the handle: email or DID", required=False),
         Field("service", f"base URL of the account's PDS or entryway (default {DEFAULT_SERVICE})", False),
     )
+    sign_in_settings: ClassVar[tuple[str, ...]] = ("handle",)
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field(
             "app_password", "an app password (Settings > Privacy and security > App passwords)", secret=True

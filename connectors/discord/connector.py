@@ -79,6 +79,7 @@ from postmast.connectors.content import (
     Option,
     Problem,
     PublishResult,
+    SecretSet,
     Undecidable,
 )
 from postmast.connectors.discord.api import checked, nonce, parse_webhook, snowflake_at
@@ -120,6 +121,10 @@ class Discord(Connector):
         Field(
             "bot_token", "a bot's token, to post with channel_id (idempotent)", required=False, secret=True
         ),
+    )
+    secret_sets: ClassVar[tuple[SecretSet, ...]] = (
+        SecretSet("webhook", "a channel's webhook URL", ("webhook_url",)),
+        SecretSet("bot", "a bot's token (the account needs --set channel_id=ID)", ("bot_token",)),
     )
     setup: ClassVar[str] = (
         "Webhook: in the channel's settings, Integrations > Webhooks > New Webhook > Copy Webhook URL; then "

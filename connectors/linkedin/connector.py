@@ -68,8 +68,10 @@ from postmast.connectors.content import (
 from postmast.connectors.errors import AuthExpired, PermanentError, TransientError
 from postmast.connectors.linkedin.api import Duplicate, LinkedInApi
 from postmast.connectors.linkedin.little import commentary
+from postmast.connectors.oauth2 import OAuth2Endpoints
 
 DEFAULT_API = "https://api.linkedin.com"
+AUTH_BASE = "https://www.linkedin.com"
 DEFAULT_VERSION = "202610"
 MB = 1_000_000
 AUTHOR = regex.compile(r"urn:li:(?:person|organization):[A-Za-z0-9_-]{1,64}")
@@ -98,16 +100,27 @@ class LinkedIn(Connector):
     """[images]: JPG, PNG, GIF (up to 250 frames); below 36,152,320 pixels (size bound here generously)."""
     max_alt_text: ClassVar[int | None] = 4086
     threads: ClassVar[bool] = True
+    token_lifetime: ClassVar[timedelta | None] = timedelta(days=60)
+    """LinkedIn's member access tokens last 60 days and cannot be renewed without the member
+    (refresh tokens are for approved partners only): warned about 7 days ahead."""
     settings_fields: ClassVar[tuple[Field, ...]] = (
         Field(
             "author", "who posts: urn:li:person:ID (you) or urn:li:organization:ID (a Page you administer)"
         ),
         Field("version", f"LinkedIn-Version, YYYYMM (default {DEFAULT_VERSION})", required=False),
         Field("api_base", f"API base URL (default {DEFAULT_API})", required=False),
+        Field("client_id", "your app's client id, to sign in with postmast account connect", False),
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field(
             "access_token", "an OAuth access token with w_member_social or w_organization_social", secret=True
+        ),
+        Field(
+            "client_secret",
+            "your app's client secret (asked by postmast account connect)",
+            False,
+            True,
+            False,
         ),
     )
     options: ClassVar[tuple[Option, ...]] = (
@@ -152,6 +165,32 @@ class LinkedIn(Connector):
             credentials["access_token"],
             self.clock(),
         )
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        """LinkedIn's 3-legged OAuth 2.0 (learn.microsoft.com, "Authorization Code Flow"): a
+        confidential client, its secret in the token request's body; 60-day tokens, no refresh
+        token for most apps. Needs the app's `client_id`."""
+        client_id = self.settings.get("client_id")
+        if not client_id:
+            return None
+        base = self.settings.get("api_base")
+        root = base.rstrip("/") if base else AUTH_BASE
+        return OAuth2Endpoints(
+            authorize_url=f"{root}/oauth/v2/authorization",
+            token_url=f"{root}/oauth/v2/accessToken",
+            scopes=("openid", "profile", "w_member_social"),
+            client_id=client_id,
+            refresh_field=None,
+            client_secret_field="client_secret",  # noqa: S106 (a secret's name, not a secret)
+            secret_in_body=True,
+        )
+
+    def whoami(self, credentials: Mapping[str, str]) -> dict[str, Any] | None:
+        """The member the token belongs to (`GET /v2/userinfo`, OpenID Connect); 401 refuses it."""
+        api = self.api(credentials)
+        data = api.json(api.call("GET", "/v2/userinfo"))
+        found = {"sub": data.get("sub"), "name": data.get("name")}
+        return {k: str(v) for k, v in found.items() if v}
 
     def author(self, content: Content) -> str:
         chosen = content.options.get("author")

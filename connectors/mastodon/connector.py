@@ -88,6 +88,7 @@ from postmast.connectors.mastodon.rules import (
     instance_facts,
     is_this_item,
 )
+from postmast.connectors.oauth2 import OAuth2Endpoints
 
 __all__ = ["IDEMPOTENCY_WINDOW", "VISIBILITIES", "Mastodon", "countable_length"]
 
@@ -106,6 +107,10 @@ def _placeholder(media: MediaFile) -> str:
     return f"<id of {media.filename} once uploaded>"
 
 
+OAUTH_SCOPES = ("write:statuses", "write:media", "read:statuses", "read:accounts")
+"""What postmast asks for when it signs in: post, upload, and look its posts up after a lost answer."""
+
+
 class Mastodon(Connector):
     name: ClassVar[str] = "mastodon"
     title: ClassVar[str] = "Mastodon"
@@ -118,9 +123,17 @@ class Mastodon(Connector):
         Field("instance", "base URL of the server, e.g. https://mastodon.social"),
         Field("max_length", "character limit, if not the one the instance announces", required=False),
         Field("visibility", "public, unlisted, private or direct (default: the account's)", required=False),
+        Field("client_id", "the OAuth app postmast registered (set by postmast account connect)", False),
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field("access_token", "an access token with the write:statuses scope", secret=True),
+        Field(
+            "client_secret",
+            "the registered app's secret (set by postmast account connect)",
+            False,
+            True,
+            False,
+        ),
     )
     setup: ClassVar[str] = (
         "In Mastodon: Preferences > Development > New application, scopes write:statuses and write:media "
@@ -172,6 +185,38 @@ class Mastodon(Connector):
     @property
     def base_url(self) -> str:
         return self.settings["instance"].rstrip("/")
+
+    # -- signing in (postmast account connect) -----------------------------------------------------
+
+    def register_client(self, redirect_uri: str) -> tuple[dict[str, str], dict[str, str]] | None:
+        """Register postmast as an app on the instance (`POST /api/v1/apps`, methods/apps.md)."""
+        response = self.http.post(
+            f"{self.base_url}/api/v1/apps",
+            data={
+                "client_name": "postmast",
+                "redirect_uris": redirect_uri,
+                "scopes": " ".join(OAUTH_SCOPES),
+                "website": "https://github.com/postmast/postmast",
+            },
+        )
+        app = checked(response, self.clock())
+        if not isinstance(app, dict) or not app.get("client_id") or not app.get("client_secret"):
+            raise PermanentError("the instance registered the app without a client id and secret")
+        return {"client_id": str(app["client_id"])}, {"client_secret": str(app["client_secret"])}
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        """The instance's Doorkeeper endpoints (methods/oauth.md): tokens do not expire, no refresh."""
+        client_id = self.settings.get("client_id")
+        if not client_id or not self.settings.get("instance"):
+            return None
+        return OAuth2Endpoints(
+            authorize_url=f"{self.base_url}/oauth/authorize",
+            token_url=f"{self.base_url}/oauth/token",
+            scopes=OAUTH_SCOPES,
+            client_id=client_id,
+            refresh_field=None,
+            client_secret_field="client_secret",  # noqa: S106 (a secret's name, not a secret)
+        )
 
     # -- the instance's rules ---------------------------------------------------------------------
 

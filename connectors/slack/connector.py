@@ -306,6 +306,10 @@ class Slack(Connector):
         bot = self.cache.get("bot_id")
         return bool(bot) and message.get("bot_id") == bot and message.get("text") == escape(content.text)
 
+    def whoami(self, credentials: Mapping[str, str]) -> dict[str, Any] | None:
+        """A bot token is checked with `auth.test`; an incoming webhook cannot be asked (None)."""
+        return self.discover(credentials) if self.as_bot else None
+
     def discover(self, credentials: Mapping[str, str]) -> dict[str, Any]:
         """A bot token's workspace and bot id (`auth.test`); a webhook cannot be asked anything."""
         if not self.as_bot:

@@ -66,6 +66,7 @@ from postmast.connectors.content import (
     Option,
     Problem,
     PublishResult,
+    Renewal,
 )
 from postmast.connectors.errors import ConnectorError, RateLimited, TransientError
 from postmast.connectors.graph import GraphClient
@@ -116,6 +117,8 @@ class Threads(Connector):
     """[posts] media specifications: JPEG or PNG images up to 8 MB; MOV or MP4 video up to 1 GB."""
     max_alt_text: ClassVar[int | None] = 1000
     threads: ClassVar[bool] = True
+    token_lifetime: ClassVar[timedelta | None] = timedelta(days=60)
+    """Long-lived Threads tokens last 60 days; each refresh starts 60 more (refresh-access-tokens)."""
     settings_fields: ClassVar[tuple[Field, ...]] = (
         Field("user_id", "the Threads user id (default: me, the token's own)", required=False),
         Field("api_version", f"Threads API version (default {DEFAULT_VERSION})", required=False),
@@ -161,6 +164,28 @@ class Threads(Connector):
             self.title,
             extra=EXTRA,
         )
+
+    def can_refresh(self, credentials: Mapping[str, str]) -> bool:
+        return bool(credentials.get("access_token"))
+
+    def refresh(self, credentials: Mapping[str, str]) -> Renewal | None:
+        """A long-lived token renewed for 60 more days (`GET /refresh_access_token`,
+        `grant_type=th_refresh_token`; Threads docs, "Long-lived access tokens"): an expired or
+        revoked token is refused (code 190 -> `AuthExpired`)."""
+        graph = GraphClient(
+            self.http,
+            self.settings.get("api_base") or DEFAULT_API,
+            "",
+            credentials["access_token"],
+            self.title,
+            extra=EXTRA,
+        )
+        data = graph.get("refresh_access_token", grant_type="th_refresh_token")
+        token, lifetime = data.get("access_token"), data.get("expires_in")
+        if not isinstance(token, str) or not token:
+            raise TransientError("Threads answered the token refresh without a token")
+        ends = self.clock() + timedelta(seconds=int(lifetime)) if isinstance(lifetime, int) else None
+        return Renewal({**credentials, "access_token": token}, ends)
 
     def containers(self, graph: GraphClient) -> Containers:
         return Containers(graph, self.user, FLAVOUR, self.state, self.http.pause, self.poll_interval)

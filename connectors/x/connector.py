@@ -46,7 +46,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from postmast.connectors.base import Connector, check_http_url
@@ -61,15 +61,18 @@ from postmast.connectors.content import (
     Problem,
     PublishResult,
     RemoteRef,
+    SecretSet,
 )
 from postmast.connectors.errors import OutcomeUnknown
 from postmast.connectors.oauth1 import new_nonce
+from postmast.connectors.oauth2 import OAuth2Endpoints
 from postmast.connectors.x.api import OAUTH1_SECRETS, OAUTH2_SECRETS, XApi, auth_for, is_post_id
 from postmast.connectors.x.lookup import Match, Timeline, search
 from postmast.connectors.x.media import CHUNK_SIZE, MediaUpload
 from postmast.connectors.x.weighting import V3, Config, ParsedTweet, has_invalid_characters, parse
 
 DEFAULT_API = "https://api.x.com"
+AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
 WEIGHTING: Config = V3
 """twitter-text config v3 (conformance/twitter-text/config/v3.json): the rule X counts by."""
 _USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
@@ -103,6 +106,7 @@ class X(Connector):
         ),
         Field("max_length", "weighted length limit: 280, or 25000 for long-post accounts", required=False),
         Field("api_base", f"API base URL (default {DEFAULT_API})", required=False),
+        Field("client_id", "OAuth 2.0: the app's client id (to sign in and renew tokens)", required=False),
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field("consumer_key", "OAuth 1.0a: the app's API key", required=False, secret=True),
@@ -110,7 +114,17 @@ class X(Connector):
         Field("access_token", "OAuth 1.0a: the account's access token", required=False, secret=True),
         Field("access_token_secret", "OAuth 1.0a: the access token secret", required=False, secret=True),
         Field("bearer_token", "or instead: an OAuth 2.0 user access token", required=False, secret=True),
+        Field("refresh_token", "OAuth 2.0: the refresh token (offline.access), to renew it", False, True),
+        Field("client_secret", "OAuth 2.0: the client secret of a confidential app", False, True),
     )
+    secret_sets: ClassVar[tuple[SecretSet, ...]] = (
+        SecretSet("oauth1", "OAuth 1.0a: the app's two keys and the account's two tokens", OAUTH1_SECRETS),
+        SecretSet(
+            "oauth2", "OAuth 2.0: a user access token", OAUTH2_SECRETS, ("refresh_token", "client_secret")
+        ),
+    )
+    refresh_margin: ClassVar[timedelta] = timedelta(minutes=30)
+    """X's OAuth 2.0 user tokens last two hours: renewed in their last half hour."""
     setup: ClassVar[str] = (
         "In the X developer portal, give your app Read and Write permissions, then under Keys and tokens "
         "copy the API key and secret and generate an access token and secret for the account (OAuth 1.0a). "
@@ -169,6 +183,22 @@ class X(Connector):
                 ),
             ]
         return problems
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        """X's OAuth 2.0 authorization code flow with PKCE (docs.x.com, "OAuth 2.0 Authorization Code
+        Flow with PKCE"); the user token goes in `bearer_token`. Needs the app's `client_id`."""
+        client_id = self.settings.get("client_id")
+        if not client_id:
+            return None
+        base = self.settings.get("api_base")
+        return OAuth2Endpoints(
+            authorize_url=f"{base.rstrip('/')}/i/oauth2/authorize" if base else AUTHORIZE_URL,
+            token_url=f"{self.api_base}/2/oauth2/token",
+            scopes=("tweet.read", "tweet.write", "users.read", "media.write", "offline.access"),
+            client_id=client_id,
+            token_field="bearer_token",  # noqa: S106 (secrets' names, not secrets)
+            client_secret_field="client_secret",  # noqa: S106
+        )
 
     @property
     def api_base(self) -> str:

@@ -7,68 +7,24 @@ import sys
 import click
 
 from postmast.cli.output import console, emit_json, json_option, table
-from postmast.connectors import Connector, available
+from postmast.cli.prompts import (
+    parse_pairs,
+    prompt_secrets,
+    prompt_settings,
+    read_secret_lines,
+    show_sign_in,
+    wait_for_redirect,
+)
+from postmast.connectors import available
 from postmast.connectors.base import ALLOW_INSECURE
 from postmast.context import Context
-from postmast.scheduler.accounts import FIELD_RE, Accounts, connector_class
+from postmast.scheduler.accounts import Accounts, connector_class
 from postmast.scheduler.errors import UserError
 
 INSECURE_HELP = (
     "Allow plain http:// endpoints on other machines (credentials cross the network in clear "
     "text); kept with the account (remove with --set allow_insecure=)."
 )
-
-
-def parse_pairs(pairs: tuple[str, ...] | list[str], what: str) -> dict[str, str]:
-    """KEY=VALUE items to a dict, refusing malformed or repeated keys."""
-    result: dict[str, str] = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UserError(f"{what} {item.split('=')[0][:40]!r}... must look like KEY=VALUE")
-        if key in result:
-            raise UserError(f"{what} {key!r} is given twice")
-        result[key] = value.strip()
-    return result
-
-
-def read_secret_lines() -> dict[str, str]:
-    """Secrets as KEY=VALUE lines from stdin (blank lines and # comments ignored)."""
-    raw = sys.stdin.buffer.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UserError("the secrets on stdin are not valid UTF-8 text") from None
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    for number, line in enumerate(lines, 1):
-        if "=" not in line or not FIELD_RE.fullmatch(line.partition("=")[0].strip()):
-            # a pasted bare token is not KEY=VALUE: say so without echoing any part of it
-            raise UserError(
-                f"line {number} of the secrets on stdin is not KEY=VALUE (its value is not shown)"
-            )
-    pairs = parse_pairs(lines, "secret")
-    for key, value in pairs.items():
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise UserError(f"secret {key!r} contains control characters")
-    return pairs
-
-
-def prompt_secrets(cls: type[Connector]) -> dict[str, str]:
-    """Ask for each secret with a hidden prompt; nothing typed is echoed."""
-    if not cls.secret_fields:
-        return {}
-    if not sys.stdin.isatty():
-        raise UserError(
-            "no terminal to ask for secrets; pass them with --secrets-from-stdin (KEY=VALUE lines)"
-        )
-    secrets = {}
-    for field in cls.secret_fields:
-        label = f"{field.name} ({field.help})" + ("" if field.required else " [optional, Enter to skip]")
-        value = click.prompt(label, hide_input=True, default="", show_default=False)
-        if value:
-            secrets[field.name] = value
-    return secrets
 
 
 def _service(ctx: Context) -> Accounts:
@@ -250,6 +206,15 @@ def networks(as_json: bool) -> None:
                             for f in cls.secret_fields
                         ],
                         "options": [option.as_dict() for option in cls.options],
+                        "sign_in": [
+                            {
+                                "name": m.name,
+                                "title": m.title,
+                                "secrets": list(m.fields),
+                                "optional": list(m.optional),
+                            }
+                            for m in cls.secret_methods()
+                        ],
                         "setup": cls.setup,
                     }
                     for cls in found.values()
@@ -276,6 +241,155 @@ def networks(as_json: bool) -> None:
             wide=["settings", "secrets", "setup"],
         )
     )
+
+
+@account.command("connect")
+@click.argument("network")
+@click.argument("name")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A setting (repeatable).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Loopback port for the redirect (0: any free one; X needs the one registered with the app).",
+)
+@click.option("--no-browser", is_flag=True, help="Do not open a browser; print the address only.")
+@click.option(
+    "--timeout",
+    type=click.IntRange(10, 3600),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the sign-in.",
+)
+@click.option("--allow-insecure", is_flag=True, help=INSECURE_HELP)
+@json_option
+def connect(
+    network: str,
+    name: str,
+    settings: tuple[str, ...],
+    port: int,
+    no_browser: bool,
+    timeout: int,
+    allow_insecure: bool,
+    as_json: bool,
+) -> None:
+    """Connect an account by the network's own sign-in: OAuth 2.0 in a browser (X with
+    --set client_id=ID, Mastodon: postmast registers its app on the instance), or a hidden prompt
+    for the rest (Bluesky handle and app password, bot tokens, webhook URLs, X's OAuth 1.0a keys).
+    An existing account gets the new credentials. Nothing secret is taken from the command line.
+
+    \b
+    Example:
+      postmast account connect mastodon brand --set instance=https://mastodon.social
+      postmast account connect x brand --set client_id=YOUR_CLIENT_ID --port 8765
+      postmast account connect bluesky brand --set handle=brand.bsky.social
+    """
+    from postmast.scheduler.connect import Connection, Terminal, signs_in_with_oauth
+
+    network = network.lower()
+    values = parse_pairs(settings, "setting")
+    if allow_insecure:
+        values[ALLOW_INSECURE] = "true"
+    values = prompt_settings(connector_class(network), values)
+    ctx = Context.from_env()
+    if signs_in_with_oauth(network, values):
+        terminal = Terminal(
+            show=lambda url: show_sign_in(url, browser=not no_browser),
+            wait=lambda callback: wait_for_redirect(callback, timeout=timeout),
+            ask_secret=lambda field, help_text: (
+                click.prompt(
+                    f"{field} ({help_text})", hide_input=True, default="", show_default=False, err=True
+                )
+                if sys.stdin.isatty()
+                else ""
+            ),
+        )
+        view = Connection(ctx.store, ctx.vault).connect(network, name, values, terminal, port=port)
+    else:
+        cls = connector_class(network)
+        secrets = prompt_secrets(cls)
+        service = _service(ctx)
+        existing = {v.target for v in service.all()}
+        target = f"{network}:{name}"
+        view = (
+            service.update(target, values, secrets, discover=True)
+            if target in existing
+            else service.add(network, name, values, secrets, discover=True)
+        )
+    for note in view.notes:
+        click.echo(f"postmast: note: {note}", err=True)
+    if as_json:
+        emit_json(view.as_dict())
+    else:
+        click.echo(
+            f"connected {view.target} (status: {view.status}; "
+            f"secrets stored encrypted: {', '.join(view.secrets) or 'none'})"
+        )
+
+
+@account.command("check")
+@click.argument("target", required=False)
+@json_option
+def check(target: str | None, as_json: bool) -> None:
+    """Ask each network who the stored credentials are: healthy, expiring in N days, or needs
+    re-authorisation, with the command that fixes it. Exits 1 when an account needs you.
+
+    \b
+    Example:
+      postmast account check
+      postmast account check mastodon:brand --json
+    """
+    from postmast.scheduler.checkup import BAD, Checkup
+
+    ctx = Context.from_env()
+    found = Checkup(ctx.store, ctx.vault).run(target)
+    if as_json:
+        emit_json({"accounts": [h.as_dict() for h in found]})
+    elif not found:
+        click.echo("no accounts yet; add one with: postmast account add NETWORK NAME")
+    else:
+        rows = [(h.target, h.state.replace("_", " "), h.detail, h.fix or "-") for h in found]
+        console().print(table(None, ["account", "state", "detail", "fix"], rows, wide=["detail", "fix"]))
+    if any(h.state in BAD for h in found):
+        sys.exit(1)
+
+
+@account.command("rotate-key")
+@click.option(
+    "--new-key-from-stdin",
+    is_flag=True,
+    help="Read the new key from stdin (needed when the key comes from POSTMAST_SECRET_KEY or its file).",
+)
+@json_option
+def rotate_key(new_key_from_stdin: bool, as_json: bool) -> None:
+    """Re-encrypt every account's secrets under a new key, in one transaction (a crash
+    half-way leaves the old key working). With postmast's own key file a new key is made
+    and replaces it; a key from the environment must be installed by you afterwards.
+    Stop workers and schedulers first, and start them again after.
+
+    \b
+    Example:
+      postmast account rotate-key
+      postmast key generate > new.key && postmast account rotate-key --new-key-from-stdin < new.key
+    """
+    from postmast.scheduler.rotation import rotate_key as rotate
+
+    new_key = None
+    if new_key_from_stdin:
+        new_key = sys.stdin.readline().strip()
+        if not new_key:
+            raise UserError("no key on stdin (make one with: postmast key generate)")
+    ctx = Context.from_env()
+    done = rotate(ctx.store, ctx.settings, new_key)
+    if as_json:
+        emit_json(done.as_dict())
+    elif done.key_file is not None:
+        click.echo(f"re-encrypted the secrets of {done.accounts} accounts; the new key is in {done.key_file}")
+    else:
+        click.echo(
+            f"re-encrypted the secrets of {done.accounts} accounts; now put the new key in "
+            "POSTMAST_SECRET_KEY (or the file POSTMAST_SECRET_KEY_FILE names) and restart postmast"
+        )
 
 
 COMMANDS = [account]

@@ -101,7 +101,7 @@ def config(as_json: bool) -> None:
         "database_url": safe_url(settings.database_url),
         "broker_url": safe_url(settings.broker_url),
         "queue": settings.queue,
-        "secret_key": "from POSTMAST_SECRET_KEY" if settings.secret_key else f"key file {settings.key_file}",
+        "secret_key": settings.secret_key_source,
         "schema_head": head_revision(),
         "max_attempts": settings.max_attempts,
         "timings_seconds": vars(settings.timings),

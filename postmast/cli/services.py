@@ -142,9 +142,14 @@ def scheduler_command(loglevel: str | None, metrics_port: int | None) -> None:
     notifier = Notifier(ctx.store, channels) if channels.names else None
     if notifier is not None:
         notifier.start()
+    from postmast.scheduler.renewal import Renewer
+
+    renewer = Renewer(ctx.store, ctx.vault)  # tokens renewed ahead of their end (issue 11)
+    renewer.start()
     try:
         Loop(dispatcher, tick=ctx.settings.timings.tick, clock=ctx.store.now).run()
     finally:
+        renewer.stop()
         if notifier is not None:
             notifier.stop()
         with contextlib.suppress(Exception):  # the store is gone: nothing to record the stop in

@@ -45,6 +45,10 @@ class Account(Base):
     """Encrypted connector state that changes over time (e.g. Bluesky's session tokens)."""
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Bumped on every session write; writes are compare-and-set on it."""
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the stored credentials stop working, when known (renewed or warned about ahead)."""
+    renewal_note: Mapped[str | None] = mapped_column(Text)
+    """Why the credentials cannot be renewed before `expires_at` (set by `scheduler.renewal`)."""
     cache: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """Public facts the connector learnt about the account (e.g. the instance's limits)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from postmast.connectors import Content, available
 from postmast.connectors.mastodon import Mastodon
 from postmast.scheduler.store import Store
-from postmast.scheduler.vault import MASK, Vault
+from postmast.scheduler.vault import MASK, Vault, generate_key
 from tests.cli.conftest import SECRET, Cli, as_json, error_line, ok
 from tests.conftest import REPO
 from tests.servers.mastodon import MastodonServer
@@ -251,7 +251,26 @@ def test_account_networks_json(cli: Cli) -> None:
     networks = {n["network"]: n for n in data["networks"]}
     assert {"mastodon", "webhook"} <= set(networks)
     mastodon = networks["mastodon"]
-    assert set(mastodon) == {"network", "title", "max_length", "settings", "secrets", "options", "setup"}
+    assert set(mastodon) == {
+        "network",
+        "title",
+        "max_length",
+        "settings",
+        "secrets",
+        "options",
+        "sign_in",
+        "setup",
+    }
+    assert [m["name"] for m in networks["x"]["sign_in"]] == ["oauth1", "oauth2"]
+    assert networks["x"]["sign_in"][0]["secrets"] == [
+        "consumer_key",
+        "consumer_secret",
+        "access_token",
+        "access_token_secret",
+    ]
+    assert mastodon["sign_in"] == [
+        {"name": "secrets", "title": "Mastodon secrets", "secrets": ["access_token"], "optional": []}
+    ]
     visibility = next(o for o in mastodon["options"] if o["name"] == "visibility")
     assert visibility["kind"] == "choice" and "unlisted" in visibility["choices"]
     assert networks["webhook"]["options"] == []
@@ -397,3 +416,71 @@ def test_a_clear_text_endpoint_needs_allow_insecure(cli: Cli) -> None:
     assert added["settings"] == {"url": "http://192.0.2.1/x", "allow_insecure": "true"}  # kept for the worker
     ok(cli("account", "update", "webhook:lab", "--set", "url=http://192.0.2.2/x"))  # still allowed
     error_line(cli("account", "update", "webhook:lab", "--set", "allow_insecure="), "url is http://192.0.2.2")
+
+
+def test_rotate_key_through_the_cli(
+    cli: Cli, two_accounts: dict[str, int], db_url: str, data_dir: Path
+) -> None:
+    old_key = (data_dir / "secret.key").read_bytes()
+    done = as_json(cli("account", "rotate-key", "--json"))
+    assert done == {"accounts": 2, "key_file": str(data_dir / "secret.key")}
+    assert (data_dir / "secret.key").read_bytes() != old_key
+    assert stored_secrets(db_url, data_dir, two_accounts["mastodon:brand"]) == {"access_token": SECRET}
+    error_line(
+        cli("account", "rotate-key", env={"POSTMAST_SECRET_KEY": generate_key()}),
+        "give the new key on stdin",
+    )
+
+
+def test_account_check(cli: Cli, two_accounts: dict[str, int], db_url: str) -> None:
+    data = as_json(cli("account", "check", "--json"))
+    assert [(a["target"], a["state"]) for a in data["accounts"]] == [
+        ("mastodon:brand", "unreachable"),
+        ("webhook:team", "uncheckable"),
+    ]
+    server = MastodonServer({"good-token": "alice"})
+    server.start()
+    try:
+        engine = create_engine(db_url)
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE accounts SET settings = :s WHERE network = 'mastodon'"),
+                {"s": json.dumps({"instance": server.url})},
+            )
+        engine.dispose()
+        refused = cli("account", "check", "mastodon:brand")
+        assert refused.code == 1, refused
+        assert (
+            "needs reauth" in refused.out
+            and "postmast account update mastodon:brand --secrets" in refused.out
+        )
+        assert SECRET not in refused.out + refused.err
+        ok(
+            cli(
+                "account",
+                "update",
+                "mastodon:brand",
+                "--secrets-from-stdin",
+                input="access_token=good-token\n",
+            )
+        )
+        fixed = as_json(cli("account", "check", "mastodon:brand", "--json"))["accounts"]
+        assert [a["state"] for a in fixed] == ["healthy"]
+    finally:
+        server.stop()
+
+
+def test_the_three_frictions_through_the_cli(cli: Cli, two_accounts: dict[str, int]) -> None:
+    duplicate = error_line(cli("account", "add", "webhook", "team", "--set", "url=http://127.0.0.1:9/hook"))
+    assert "already exists; to change its settings or secrets run: postmast account update webhook:team" in (
+        duplicate
+    )
+    error_line(
+        cli("account", "update", "mastodon:brand", "--set", "instance=http://127.0.0.1:9"),
+        "mastodon:brand: nothing to change",
+    )
+    error_line(cli("account", "update", "mastodon:brand"), "nothing to change")
+    error_line(
+        cli("account", "add", "mastadon", "brand"), "unknown network 'mastadon'", "did you mean 'mastodon'?"
+    )
+    error_line(cli("account", "update", "blusky:brand", "--set", "a=b"), "did you mean 'bluesky'?")

@@ -286,3 +286,37 @@ def test_listing_survives_a_changed_key(store: Store, accounts: Accounts) -> Non
     assert view.target == "mastodon:brand"
     assert view.secrets == {"(unreadable with the current key)": MASK}
     assert other.get("mastodon:brand").secrets == {"(unreadable with the current key)": MASK}
+
+
+def test_duplicate_points_to_update(accounts: Accounts) -> None:
+    accounts.add("mastodon", "brand", INSTANCE, {"access_token": SECRET})
+    with pytest.raises(Conflict, match=r"already exists; .*postmast account update mastodon:brand"):
+        accounts.add("mastodon", "brand", INSTANCE, {"access_token": SECRET})
+
+
+@pytest.mark.parametrize("settings", [{}, {"instance": "https://mastodon.example"}, {"visibility": ""}])
+def test_update_with_nothing_to_change_is_refused(
+    store: Store, accounts: Accounts, settings: dict[str, str]
+) -> None:
+    view = accounts.add("mastodon", "brand", INSTANCE, {"access_token": SECRET})
+    with store.write() as session:
+        session.execute(
+            update(Account).where(Account.id == view.id).values(status=AccountStatus.NEEDS_REAUTH)
+        )
+    with pytest.raises(UserError, match="mastodon:brand: nothing to change"):
+        accounts.update("mastodon:brand", settings, None)
+    assert accounts.get("mastodon:brand").status == "needs_reauth"  # not made to look fixed
+
+
+@pytest.mark.parametrize(
+    ("network", "hint"),
+    [("mastadon", "did you mean 'mastodon'?"), ("blusky", "did you mean 'bluesky'?"), ("myspace", None)],
+)
+def test_a_misspelt_network_gets_a_suggestion(accounts: Accounts, network: str, hint: str | None) -> None:
+    with pytest.raises(UserError) as raised:
+        accounts.add(network, "brand", {}, {})
+    assert f"unknown network {network!r}" in str(raised.value)
+    if hint:
+        assert str(raised.value).endswith(hint)
+    else:
+        assert "did you mean" not in str(raised.value)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from postmast.scheduler.config import Settings, Timings, normalize_database_url, parse_duration
 from postmast.scheduler.errors import ConfigError
+from postmast.scheduler.vault import generate_key
 
 
 def from_env(tmp_path: Path, **values: str) -> Settings:
@@ -200,3 +202,35 @@ def test_database_url_is_normalised(url: str, expected: str) -> None:
 def test_bad_database_url_is_refused(tmp_path: Path, url: str) -> None:
     with pytest.raises(ConfigError, match=r"POSTMAST_DATABASE_URL must be a sqlite:/// or postgresql:// URL"):
         from_env(tmp_path, DATABASE_URL=url)
+
+
+def test_the_secret_key_can_come_from_a_file(tmp_path: Path) -> None:
+    key = generate_key()
+    path = tmp_path / "postmast_key"
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    settings = Settings.from_env({"POSTMAST_DATA_DIR": str(tmp_path), "POSTMAST_SECRET_KEY_FILE": str(path)})
+    assert (settings.secret_key, settings.secret_key_file) == (key, path)
+    assert settings.secret_key_source == f"from POSTMAST_SECRET_KEY_FILE ({path})"
+    assert key not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("both", "set POSTMAST_SECRET_KEY or POSTMAST_SECRET_KEY_FILE, not both"),
+        ("missing", "cannot read POSTMAST_SECRET_KEY_FILE"),
+        ("shared", "is readable by other users (mode 644); run: chmod 600"),
+        ("empty", "is empty"),
+    ],
+)
+def test_a_bad_secret_key_file_is_refused(tmp_path: Path, setup: str, message: str) -> None:
+    path = tmp_path / "postmast_key"
+    env = {"POSTMAST_DATA_DIR": str(tmp_path), "POSTMAST_SECRET_KEY_FILE": str(path)}
+    if setup != "missing":
+        path.write_text("" if setup == "empty" else generate_key())
+        path.chmod(0o644 if setup == "shared" else 0o600)
+    if setup == "both":
+        env["POSTMAST_SECRET_KEY"] = generate_key()
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env(env)

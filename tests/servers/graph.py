@@ -91,6 +91,8 @@ class GraphServer(ContractServer):
         self.tokens = dict(tokens)
         """token -> the id of the Page or user it acts as."""
         self.expired: set[str] = set()
+        self.refreshed: list[str] = []
+        """Tokens a token-refresh endpoint renewed (Threads), in order."""
         self.clock = clock or (lambda: datetime.now(UTC))
         self.ids = itertools.count(17_841_400_000_000_001)
 

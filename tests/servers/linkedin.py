@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests.servers.base import ContractServer, Fault, Request, Response
+from tests.servers.oauth2 import OAuth2Provider
 
 RESERVED = set("|{}@[]()<>#\\*_~")
 ACTIVE_VERSIONS = ("202601", "202604", "202607", "202610")
@@ -88,6 +89,8 @@ class LinkedInServer(ContractServer):
         self.comments: dict[str, dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []
         self._ids = itertools.count(7_141_138_937_766_391_808)
+        self.oauth = OAuth2Provider(user=next(iter(self.tokens.values()))[0], expires_in=5_184_000)
+        """3-legged OAuth 2.0 (`/oauth/v2/authorization`, `/oauth/v2/accessToken`; 60-day tokens)."""
 
     def _millis(self) -> int:
         return int(self.clock().timestamp() * 1000)
@@ -95,6 +98,10 @@ class LinkedInServer(ContractServer):
     def handle(self, request: Request) -> Response:
         if request.path.startswith("/upload/"):
             return self._put_bytes(request)
+        if request.path in ("/oauth/v2/authorization", "/oauth/v2/accessToken"):
+            return self._oauth(request)
+        if request.path == "/v2/userinfo":  # OpenID Connect: versionless, the token's member
+            return self._userinfo(request)
         version = request.header("LinkedIn-Version")
         if not version:
             response = problem(
@@ -114,6 +121,27 @@ class LinkedInServer(ContractServer):
             return refused
         with self.lock:
             return self._route(request, self.tokens[token])
+
+    def _oauth(self, request: Request) -> Response:
+        with self.lock:
+            if request.path == "/oauth/v2/authorization":
+                return self.oauth.authorize(request)
+            answer = self.oauth.token(request)
+            if answer.status == 200:  # no refresh token for most apps: the member signs in again
+                answer.body.pop("refresh_token")
+                self.tokens[answer.body["access_token"]] = [self.oauth.access[answer.body["access_token"]]]
+            return answer
+
+    def _userinfo(self, request: Request) -> Response:
+        token = (request.header("Authorization") or "").removeprefix("Bearer ").strip()
+        refused = self._refused(token)
+        if refused is not None:
+            return refused
+        member = next((a for a in self.tokens[token] if a.startswith("urn:li:person:")), None)
+        if member is None:
+            return problem(403, "Not enough permissions to access: userinfo.GET.NO_VERSION", "ACCESS_DENIED")
+        sub = member.removeprefix("urn:li:person:")
+        return Response(200, {"sub": sub, "name": f"Member {sub}", "email_verified": True})
 
     def _refused(self, token: str) -> Response | None:
         if token in self.expired:

@@ -15,7 +15,9 @@ Routes: `POST /api/v1/statuses` (JSON or form; `Idempotency-Key` answered before
 validation, as Mastodon does), `GET /api/v1/statuses/:id`, `POST /api/v2/media`
 (multipart), `GET /api/v1/media/:id`, `GET /api/v2/instance` (its `configuration` set by
 the test), `GET /api/v1/accounts/verify_credentials`,
-`GET /api/v1/accounts/:id/statuses`. 401 for an unknown token, 429 when the window's
+`GET /api/v1/accounts/:id/statuses`; OAuth 2.0 sign-in: `POST /api/v1/apps` registers an
+app, then `GET /oauth/authorize` and `POST /oauth/token` (authorization code with PKCE,
+`tests/servers/oauth2.py`; the tokens never expire). 401 for an unknown token, 429 when the window's
 budget is spent.
 
 Discovery (`GET /api/v2/instance`, `/api/v1/instance` and
@@ -45,6 +47,7 @@ from urllib.parse import parse_qs
 import regex
 
 from tests.servers.base import ContractServer, Fault, Request, Response
+from tests.servers.oauth2 import Client, OAuth2Provider
 
 _URL = regex.compile(r"https?://[^\s]+")
 _MENTION = regex.compile(r"(?<![=/\w])@(\w+)@[\w.-]+\w", regex.IGNORECASE)
@@ -111,6 +114,9 @@ class MastodonServer(ContractServer):
         self._ids = itertools.count(117020585846976096)
         self._window_start = time.time()
         self._used: Counter[str] = Counter()
+        self.oauth = OAuth2Provider(user=next(iter(self.tokens.values())), rotate=False)
+        """OAuth 2.0 sign-in: apps registered by `POST /api/v1/apps`, `/oauth/authorize`, `/oauth/token`."""
+        self.apps: list[dict[str, Any]] = []
 
     @property
     def max_characters(self) -> int:
@@ -139,6 +145,52 @@ class MastodonServer(ContractServer):
                 self.discovery_requests.append(request)
 
     # -- helpers ------------------------------------------------------------------------------------
+
+    def _oauth(self, request: Request) -> Response:
+        """Mastodon's app registration and Doorkeeper's OAuth 2.0 endpoints (methods/apps.md,
+        methods/oauth.md: `redirect_uris` and `scopes` as given, PKCE S256 since 4.3)."""
+        if request.method == "POST" and request.path == "/api/v1/apps":
+            content = request.header("Content-Type") or ""
+            if content.startswith("application/json"):
+                form = {k: str(v) for k, v in request.json().items()}
+            else:
+                form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8")).items()}
+            if not form.get("client_name") or not form.get("redirect_uris"):
+                return Response(
+                    422, {"error": "Validation failed: Application name and redirect URI can't be blank"}
+                )
+            number = len(self.apps) + 1
+            client = self.oauth.register(
+                Client(
+                    f"app-{number}-id",
+                    form["redirect_uris"].split(),
+                    secret=f"app-{number}-secret",
+                    scopes=frozenset((form.get("scopes") or "read").split()),
+                )
+            )
+            app = {
+                "id": str(number),
+                "name": form["client_name"],
+                "website": form.get("website"),
+                "scopes": sorted(client.scopes),
+                "redirect_uri": form["redirect_uris"],
+                "redirect_uris": client.redirect_uris,
+                "client_id": client.client_id,
+                "client_secret": client.secret,
+            }
+            self.apps.append(app)
+            return Response(200, app)
+        if request.method == "GET" and request.path == "/oauth/authorize":
+            return self.oauth.authorize(request)
+        if request.method == "POST" and request.path == "/oauth/token":
+            answer = self.oauth.token(request)
+            if answer.status == 200:
+                token = answer.body["access_token"]
+                self.tokens[token] = self.oauth.access[token]
+                answer.body.pop("expires_in")  # Mastodon's tokens do not expire
+                answer.body.pop("refresh_token")
+            return answer
+        return Response(404, {"error": "Record not found"})
 
     def _token(self, request: Request) -> str | None:
         auth = request.header("Authorization") or ""
@@ -218,6 +270,9 @@ class MastodonServer(ContractServer):
     # -- routes -------------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        if request.path in ("/api/v1/apps", "/oauth/authorize", "/oauth/token"):
+            with self.lock:
+                return self._oauth(request)
         token = self._token(request)
         if request.path.startswith("/api/v2/instance"):
             return Response(

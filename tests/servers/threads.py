@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import regex
 
-from tests.servers.base import Response
+from tests.servers.base import Request, Response
 from tests.servers.containers import ContainerServer
-from tests.servers.graph import Call, error
+from tests.servers.graph import Call, error, expired_token
 
 _CLUSTER = regex.compile(r"\X")
 _PICTOGRAPH = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}]")
@@ -32,6 +32,10 @@ def threads_count(text: str) -> int:
 
 
 class ThreadsServer(ContainerServer):
+    """Also `GET /refresh_access_token?grant_type=th_refresh_token` (Threads docs, long-lived
+    access tokens): a live token gets a new one for 60 days (the old one stays live until its end);
+    an expired or unknown one gets code 190."""
+
     versions = ("v1.0",)
     network = "Threads"
     create_edge = "threads"
@@ -41,6 +45,27 @@ class ThreadsServer(ContainerServer):
     quota_total = 250
     reply_quota_total = 1000
     max_children = 20
+
+    def handle(self, request: Request) -> Response:
+        if request.path.rstrip("/") == "/refresh_access_token":
+            return self._refresh(request)
+        return super().handle(request)
+
+    def _refresh(self, request: Request) -> Response:
+        if request.query.get("grant_type") != ["th_refresh_token"]:
+            return error(400, 100, "(#100) grant_type must be th_refresh_token")
+        token = (request.header("Authorization") or "").removeprefix("Bearer ").strip()
+        token = token or request.query.get("access_token", [""])[0]
+        if token in self.expired:
+            return expired_token()
+        owner = self.tokens.get(token)
+        if owner is None:
+            return error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+        with self.lock:
+            fresh = f"th-refreshed-{self.new_id()}"
+            self.tokens[fresh] = owner
+            self.refreshed.append(token)
+        return Response(200, {"access_token": fresh, "token_type": "bearer", "expires_in": 5184000})
 
     def check_fields(self, owner: str, params: dict[str, str]) -> Response | None:
         kind = params.get("media_type")

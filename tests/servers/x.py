@@ -22,6 +22,9 @@ Behaviour:
 - media: simple upload (multipart or JSON base64), chunked initialize/append/finalize,
   `processing_info` moving `pending -> in_progress -> succeeded` (or `failed`) one step
   per STATUS request, alt text through `/2/media/metadata`;
+- OAuth 2.0 sign-in: `GET /i/oauth2/authorize` and `POST /2/oauth2/token` (authorization
+  code with PKCE, rotating refresh tokens; `tests/servers/oauth2.py`), the tokens it issues
+  accepted as user bearer tokens;
 - timeline: `GET /2/users/me`, `GET /2/users/{id}/tweets` newest first with `start_time`,
   `max_results`, `pagination_token`, `post.fields` and `expansions=referenced_posts`;
   texts come back as X renders them (URLs as t.co links, a t.co link appended for media,
@@ -40,6 +43,7 @@ import json
 import time
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +55,7 @@ import regex
 from oauthlib.oauth1.rfc5849 import signature as oauth
 
 from tests.servers.base import ContractServer, Request, Response
+from tests.servers.oauth2 import OAuth2Provider
 from tests.servers.x_media import MediaRoutes, multipart
 from tests.servers.x_openapi import PROBLEMS, XSpec, forbidden, invalid
 
@@ -119,8 +124,11 @@ class XServer(MediaRoutes, ContractServer):
         processing: tuple[str, ...] = ("pending", "in_progress", "succeeded"),
         check_after_secs: int = 1,
         app_bearer: str = "app-only-token",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
+        self.clock = clock
+        """The caller's clock for OAuth 1.0a timestamps (default: the wall clock)."""
         self.spec = XSpec.load(spec)
         self.users = users or [
             XUser("1401", "alice", token="1401-tok", token_secret="tok-secret", bearer="u-bearer")
@@ -138,6 +146,8 @@ class XServer(MediaRoutes, ContractServer):
         self.operations: list[str] = []
         self._post_ids = itertools.count(1456012973835788293)
         self._init_media()
+        self.oauth = OAuth2Provider(user=self.users[0].username)
+        """OAuth 2.0 sign-in (`/i/oauth2/authorize`, `/2/oauth2/token`); register clients on it."""
 
     # -- auth -----------------------------------------------------------------------------------
 
@@ -153,6 +163,9 @@ class XServer(MediaRoutes, ContractServer):
                     "Unsupported Authentication",
                 )
             user = next((u for u in self.users if u.bearer and u.bearer == token), None)
+            issued = self.oauth.user_of(token)
+            if user is None and issued is not None:
+                user = next((u for u in self.users if u.username == issued), None)
             return user or Response(401, UNAUTHORIZED)
         if header.lower().startswith("oauth "):
             return self._verify_oauth1(request, header)
@@ -174,7 +187,8 @@ class XServer(MediaRoutes, ContractServer):
         if params.get("oauth_signature_method") != "HMAC-SHA1" or params.get("oauth_version", "1.0") != "1.0":
             return invalid("unsupported OAuth signature method or version")
         stamp = params.get("oauth_timestamp", "")
-        if not stamp.isdigit() or abs(int(stamp) - time.time()) > 300:
+        now = self.clock().timestamp() if self.clock is not None else time.time()
+        if not stamp.isdigit() or abs(int(stamp) - now) > 300:
             return Response(401, UNAUTHORIZED)
         seen = (user.token, stamp, params.get("oauth_nonce", ""))
         # the base server keeps the decoded query (blank values dropped; we never send any)
@@ -236,6 +250,12 @@ class XServer(MediaRoutes, ContractServer):
     # -- dispatch -------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        if request.method == "GET" and request.path == "/i/oauth2/authorize":
+            with self.lock:
+                return self.oauth.authorize(request)
+        if request.method == "POST" and request.path == "/2/oauth2/token":
+            with self.lock:
+                return self.oauth.token(request)
         found = self.spec.operation(request.method, request.path)
         if found is None:
             return Response(404, {"errors": [{"message": "Sorry, that page does not exist", "code": 34}]})

@@ -198,7 +198,8 @@ def test_partial_or_mixed_secrets_are_refused(secrets: dict[str, str], says: str
 def test_unknown_secret_is_refused() -> None:
     assert [p.message for p in X.check_secrets({**BEARER, "password": "x"})] == [
         "an unknown secret name was given for x "
-        "(known: access_token, access_token_secret, bearer_token, consumer_key, consumer_secret)"
+        "(known: access_token, access_token_secret, bearer_token, client_secret, consumer_key, "
+        "consumer_secret, refresh_token)"
     ]
 
 
