@@ -6,11 +6,12 @@ import unicodedata
 
 
 def one_line(message: str) -> str:
-    """`message` as one printable line: control characters and lone surrogates (undecodable
-    input) are shown escaped, so nothing a user typed can break or rewrite the terminal line."""
+    """`message` as one printable line: control characters, line and paragraph separators
+    (U+2028, U+2029) and lone surrogates (undecodable input) are shown escaped, so nothing a
+    user typed can break or rewrite the terminal line."""
     return "".join(
         c.encode("unicode_escape", "backslashreplace").decode("ascii")
-        if unicodedata.category(c) in ("Cc", "Cs")
+        if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")
         else c
         for c in message
     )
