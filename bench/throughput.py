@@ -9,7 +9,10 @@ and broker) or on PostgreSQL + Redis (a throw-away database and a private Redis)
     python -m bench.throughput --stack production --deliveries 2000 --accounts 200 --json
 
 Figures: deliveries per second (first due time to last publication), lateness p50/p99/max,
-and the checks that matter as much as speed: every delivery published, each exactly once.
+the same count of no-op Celery tasks per second through the same broker and worker settings
+(bench/noop.py) and the ratio of the two, the worker's peak resident memory after a tenth of
+the deliveries and at the end, and the checks that matter as much as speed: every delivery
+published, each exactly once.
 """
 
 from __future__ import annotations
@@ -17,14 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.chaos_stack import Process, RedisServer, database
+from bench import noop
+from bench.chaos_stack import Process, RedisServer, group_members
+from bench.tick import throwaway
 from postmast.connectors.fake import read_outbox
 from postmast.context import Context
 from postmast.scheduler.accounts import Accounts
@@ -47,12 +57,20 @@ class Figures:
     lateness_max_ms: float
     published: int
     duplicates: int
+    noop_per_second: float
+    ratio: float
+    rss_warm_mb: float
+    rss_end_mb: float
 
     def lines(self) -> list[str]:
         return [
             f"throughput ({self.stack}): {self.deliveries} deliveries over {self.accounts} accounts, "
             f"worker concurrency {self.concurrency}",
             f"  deliveries/s            {self.per_second:.1f}  ({self.seconds:.1f} s)",
+            f"  no-op Celery tasks/s    {self.noop_per_second:.1f}  (same broker and worker settings)",
+            f"  ratio                   {self.ratio:.2f}  (deliveries/s / no-op tasks/s)",
+            f"  worker peak RSS         {self.rss_warm_mb:.0f} MB after warm-up (10%), "
+            f"{self.rss_end_mb:.0f} MB at the end",
             f"  lateness p50/p99/max    {self.lateness_p50_ms:.0f} / {self.lateness_p99_ms:.0f} / "
             f"{self.lateness_max_ms:.0f} ms",
             f"  published               {self.published} of {self.deliveries}",
@@ -63,20 +81,18 @@ class Figures:
 def run(stack: str, deliveries: int, accounts: int, concurrency: int, workdir: Path) -> Figures:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMAST_")}
     env.update({"POSTMAST_DATA_DIR": str(workdir / "data"), "POSTMAST_LOG_LEVEL": "WARNING"})
-    cleanup = []
+    cleanup = ExitStack()
     redis_server = None
     if stack == "production":
-        admin = os.environ.get(
-            "POSTMAST_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        )
-        url, drop = database(admin)
-        cleanup.append(drop)
+        url = cleanup.enter_context(throwaway("postgresql", workdir))
         redis_server = RedisServer(workdir)
         env.update({"POSTMAST_DATABASE_URL": url, "POSTMAST_BROKER_URL": redis_server.url})
     settings = Settings.from_env(env)
     ctx = Context(settings)
     outbox = workdir / "outbox.jsonl"
+    rss: list[float] = []
     try:
+        noop_rate = _noop(settings, env, deliveries, concurrency, workdir)
         names = [f"bench{n}" for n in range(accounts)]
         for name in names:
             Accounts(ctx.store, ctx.vault).add("fake", name, {"outbox": str(outbox)}, {})
@@ -91,7 +107,8 @@ def run(stack: str, deliveries: int, accounts: int, concurrency: int, workdir: P
             Process("scheduler", ["scheduler"], env, logs),
         ]
         try:
-            rows = _wait(ctx, deliveries)
+            rows = _wait(ctx, deliveries, lambda: rss.append(_peak_rss_mb(services[0])))
+            rss.append(_peak_rss_mb(services[0]))
         finally:
             for service in services:
                 service.stop()
@@ -99,8 +116,7 @@ def run(stack: str, deliveries: int, accounts: int, concurrency: int, workdir: P
         ctx.store.dispose()
         if redis_server:
             redis_server.stop()
-        for step in cleanup:
-            step()
+        cleanup.close()
     published = [r for r in rows if r.status == Status.PUBLISHED and r.published_at]
     lateness = sorted((r.published_at - r.due_at).total_seconds() * 1000 for r in published if r.published_at)
     last = max((r.published_at for r in published if r.published_at), default=now)
@@ -118,15 +134,69 @@ def run(stack: str, deliveries: int, accounts: int, concurrency: int, workdir: P
         lateness[-1] if lateness else 0.0,
         len(published),
         sum(n - 1 for n in keys.values() if n > 1),
+        round(noop_rate, 1),
+        round(len(published) / seconds / noop_rate, 2) if noop_rate else 0.0,
+        rss[0] if rss else 0.0,
+        rss[-1] if rss else 0.0,
     )
 
 
-def _wait(ctx: Context, total: int, timeout: float = 600.0) -> list[DeliveryRow]:
+def _noop(settings: Settings, env: dict[str, str], count: int, concurrency: int, workdir: Path) -> float:
+    """No-op tasks per second through the same broker, with a worker started as postmast's is."""
+    done = workdir / "noop.txt"
+    log = open(workdir / "noop-worker.log", "wb")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bench.noop", "-c", str(concurrency)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        start = noop.send(settings, count, done)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            lines = done.read_text().splitlines() if done.exists() else []
+            if len(lines) >= count:
+                last = max(float(line.split()[1]) for line in lines)
+                return count / max(last - start, 1e-3)
+            time.sleep(0.2)
+        return 0.0
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        log.close()
+
+
+def _peak_rss_mb(service: Process) -> float:
+    """The largest peak resident set (VmHWM) among the service's processes (pool children too)."""
+    peak = 0
+    for pid in group_members(service.process.pid) if service.process else set():
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            continue
+    return round(peak / 1024, 1)
+
+
+def _wait(ctx: Context, total: int, warm: Callable[[], object], timeout: float = 600.0) -> list[DeliveryRow]:
+    """Every delivery settled (`warm` is called once a tenth of them are)."""
     deliveries = Deliveries(ctx.store)
     deadline = time.monotonic() + timeout
+    warmed = False
     while True:
         rows = deliveries.search(Filters())
-        if sum(r.status in TERMINAL for r in rows) == total or time.monotonic() > deadline:
+        settled = sum(r.status in TERMINAL for r in rows)
+        if not warmed and settled >= total / 10:
+            warm()
+            warmed = True
+        if settled == total or time.monotonic() > deadline:
             return rows
         time.sleep(0.5)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, func, update
 from sqlalchemy.orm import Session
 
 from postmast.scheduler.models import Delivery
@@ -70,6 +70,10 @@ UNSETTLED = frozenset({S.UNKNOWN, S.RECONCILING})
 """States where the post may or may not be on the network: a lookup or a person decides."""
 
 
+MANY = 500
+"""Deliveries one `transition_many` statement moves (SQLite allows 32,766 parameters)."""
+
+
 class TransitionNotAllowed(ValueError):
     """Raised when code asks for a transition the table forbids: a bug, never user input."""
 
@@ -120,6 +124,13 @@ def transition(
     return result.rowcount == 1
 
 
+def _status_by_id() -> ColumnElement[Status]:
+    """The status column for a row already found by id: `coalesce` of a non-null column is the
+    column, but no planner reads it from a status index. Given `id IN (...) AND status IN (...)`,
+    SQLite walked every `scheduled` delivery in (status, ...) order to find twenty ids."""
+    return func.coalesce(Delivery.status, Delivery.status)
+
+
 def transition_many(
     session: Session,
     ids: Select[Any],
@@ -132,14 +143,22 @@ def transition_many(
     """Compare-and-set every delivery selected by `ids` that is still in `expected`.
 
     Returns the ids that moved. `ids` may lock rows (`FOR UPDATE SKIP LOCKED` on
-    PostgreSQL); on SQLite the whole statement is one atomic write.
+    PostgreSQL); on SQLite the transaction holds the write lock (`BEGIN IMMEDIATE`).
+
+    The ids are selected first and updated by primary key, `MANY` at a time, in the same
+    transaction: as one `UPDATE ... WHERE id IN (SELECT ...) AND status IN (...)`, SQLite
+    walked every row in the expected states (a million future deliveries) to test each id.
     """
     sources = _expected(expected, target)
-    stmt = (
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.status.in_(sources))
-        .values(status=target, updated_at=now, **values)
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(session.scalars(stmt).all())
+    selected = list(session.scalars(ids).all())
+    moved: list[int] = []
+    for start in range(0, len(selected), MANY):
+        stmt = (
+            update(Delivery)
+            .where(Delivery.id.in_(selected[start : start + MANY]), _status_by_id().in_(sources))
+            .values(status=target, updated_at=now, **values)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+        moved += session.scalars(stmt).all()
+    return sorted(moved)

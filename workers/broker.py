@@ -6,7 +6,9 @@ file grows by a row per publish, so the dispatcher deletes hidden rows now and t
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+from queue import Empty
 from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES
@@ -49,14 +51,38 @@ class EmbeddedChannel(SqlaChannel):
 
 class EmbeddedTransport(SqlaTransport):
     """kombu's SQLAlchemy transport, polling every 0.2 s instead of every second, with a
-    channel that survives a race to create the queue.
+    channel that survives a race to create the queue, and that does not sleep while
+    messages wait.
 
     Its polling interval cannot be set through `broker_transport_options` (the sqla
     transport hands every option to `create_engine`), hence this subclass.
+
+    kombu's virtual transport sleeps its polling interval whenever a get finds nothing, and
+    a channel whose prefetch is full finds nothing without looking: a worker that had just
+    finished a task (its pool acks from another thread) slept up to 0.2 s before taking the
+    next waiting message, 212 ms per delivery for 30 ms of work. Here a full prefetch waits
+    `ack_wait` before looking again; an empty queue still waits the polling interval.
     """
 
     Channel = EmbeddedChannel
     polling_interval = 0.2
+    ack_wait = 0.005
+
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:  # type: ignore[override]
+        cycle = self.cycle
+        assert cycle is not None, "the transport has no channels yet"
+        start = time.monotonic()
+        while True:
+            try:
+                cycle.get(self._deliver, timeout=timeout)  # type: ignore[no-untyped-call]
+                return
+            except Empty:
+                waited = time.monotonic() - start
+                if timeout is not None and waited >= timeout:
+                    raise TimeoutError from None
+                full = any(channel._consumers and not channel.qos.can_consume() for channel in self.channels)
+                pause = self.ack_wait if full else self.polling_interval
+                time.sleep(pause if timeout is None else max(0.0, min(pause, timeout - waited)))
 
 
 def register_embedded_transport() -> None:

@@ -43,6 +43,10 @@ class Delivery(Base):
         # reports and queues select by due time, overall and per account
         Index("ix_deliveries_due", "due_at"),
         Index("ix_deliveries_account_due", "account_id", "due_at"),
+        # every dispatcher tick: an account's in-flight, due and next deliveries (claims), and
+        # what is past its deadline (mark_missed); tests/scheduler/test_plans.py checks the plans
+        Index("ix_deliveries_account_status_next", "account_id", "status", "next_attempt_at"),
+        Index("ix_deliveries_status_deadline", "status", "deadline_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

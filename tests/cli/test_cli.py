@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 import pytest
 
+from postmast.cli import COMMANDS as LAZY
+from postmast.cli import LazyGroup
 from postmast.cli import cli as root
 from tests.cli.conftest import Cli, error_line, ok
 
 
 def walk(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
     found: list[tuple[tuple[str, ...], click.Command]] = []
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         found.append(((*path, name), command))
         if isinstance(command, click.Group):
             found += walk(command, (*path, name))
@@ -82,6 +89,60 @@ def test_top_level_help_has_an_example(cli: Cli) -> None:
     text = description(ok(cli("--help")).out)
     assert "  Example:" in text
     assert any(line.strip().startswith("postmast post ") for line in text)
+
+
+HEAVY = ("sqlalchemy", "celery", "kombu", "requests", "alembic", "apscheduler", "postmast.connectors")
+
+
+def test_the_command_line_imports_no_heavy_library_before_a_command_needs_it() -> None:
+    """`postmast --help` answers in a fraction of a second because the commands' modules (and
+    SQLAlchemy, Celery, requests, Alembic, the connectors behind them) load only when used."""
+    probe = (
+        "import sys\n"
+        "import postmast.cli\n"
+        "try:\n"
+        "    postmast.cli.main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "Commands:" in done.stdout
+    assert done.stderr.strip() == "", f"imported by `postmast --help`: {done.stderr.strip()}"
+    # and the probe can fail: a command that runs does import them
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, postmast.cli.queue; print('sqlalchemy' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "True"
+
+
+def test_the_lazy_listing_is_the_one_the_commands_would_print() -> None:
+    """The summaries kept beside the lazy group say what each command's own help says, and
+    `postmast --help` prints, at any width, what an eagerly loaded group prints."""
+    context = click.Context(root)
+    commands = {name: root.get_command(context, name) for name in root.list_commands(context)}
+    assert set(commands) == set(LAZY)
+    for name, command in commands.items():
+        assert command is not None and command.callback is not None
+        assert command.callback.__module__ == f"postmast.cli.{LAZY[name][0]}", name
+        assert command.get_short_help_str(100) == LAZY[name][1], name
+    fresh = LazyGroup("postmast", params=root.params, help=root.help, context_settings=root.context_settings)
+    eager = click.Group("postmast", commands=commands, params=root.params, help=root.help)
+    for width in (50, 80, 98):  # click's formatter: 50 to max_content_width (100) - 2
+        lazy_help = fresh.get_help(
+            click.Context(fresh, info_name="postmast", terminal_width=width, max_content_width=100)
+        )
+        assert not fresh.commands, "formatting the help loaded a command"
+        eager_help = eager.get_help(
+            click.Context(eager, info_name="postmast", terminal_width=width, max_content_width=100)
+        )
+        assert lazy_help == eager_help, width
 
 
 def test_unknown_command_and_option_are_one_line(cli: Cli) -> None:

@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from postmast.scheduler.migrations import alembic_config, current_revision, head_revision, upgrade
+from postmast.scheduler.migrations import HEAD, alembic_config, current_revision, head_revision, upgrade
 from postmast.scheduler.models import Base
 from postmast.scheduler.store import Store
 from tests.services import Services
@@ -44,6 +44,10 @@ def fresh_url(backend: str, tmp_path: Path, services: Services) -> Iterator[str]
         )
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
+
+
+def test_the_head_the_store_checks_without_alembic_is_alembics_head() -> None:
+    assert head_revision() == HEAD, "a new revision: set HEAD in scheduler/migrations/__init__.py"
 
 
 def test_migrated_schema_matches_the_models(store: Store) -> None:

@@ -25,6 +25,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    client: tuple[str, int] = ("", 0)
+    """The client's address and port: one TCP connection reused keeps its port."""
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -83,7 +85,12 @@ class ContractServer:
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
                 request = Request(
-                    self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    dict(self.headers.items()),
+                    body,
+                    (str(self.client_address[0]), int(self.client_address[1])),
                 )
                 contract._dispatch(self, request)
 

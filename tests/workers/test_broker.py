@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 
-from kombu import Connection
+from kombu import Connection, Consumer
 from sqlalchemy import create_engine, text
 
 from postmast.workers.broker import clean_embedded_broker, kombu_url
@@ -58,3 +58,35 @@ def test_processes_declaring_the_queue_of_a_fresh_broker_at_once_all_succeed(tmp
             child.join(60)
         assert [c.exitcode for c in children] == [0, 0, 0, 0]
     assert errors.empty(), errors.get()
+
+
+def test_a_worker_whose_prefetch_was_full_takes_the_next_message_once_it_acks(tmp_path, monkeypatch) -> None:
+    """kombu's transport slept its whole polling interval when the prefetch was full, though
+    the next message was waiting and the pool acked a moment later; ours looks again at once."""
+    import threading
+    import time
+
+    from postmast.workers.broker import EmbeddedTransport
+
+    monkeypatch.setattr(EmbeddedTransport, "polling_interval", 30.0)  # a sleep of it would show
+    url = f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+    received: list[object] = []
+    with Connection(kombu_url(url)) as connection:
+        producer = connection.SimpleQueue("postmast")
+        producer.put({"n": 1})
+        producer.put({"n": 2})
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=1)
+        consumer = Consumer(
+            channel, queues=[producer.queue], callbacks=[lambda body, message: received.append(message)]
+        )
+        consumer.consume()
+        connection.drain_events(timeout=5)
+        assert len(received) == 1 and not channel.qos.can_consume()
+        threading.Timer(0.05, received[0].ack).start()  # the pool finishes the first task
+        started = time.monotonic()
+        connection.drain_events(timeout=10)
+        assert len(received) == 2 and time.monotonic() - started < 5
+        received[1].ack()
+        consumer.cancel()
+        producer.close()

@@ -321,3 +321,19 @@ def test_what_was_sent_differently_stays_on_the_report_line(store, vault, settin
     assert (row.last_error, row.last_error_class) == ("mention @ghost sent as plain text", "Note")
     [attempt] = attempts(store, delivery_id)
     assert attempt.message == "mention @ghost sent as plain text"
+
+
+def test_an_accounts_next_delivery_reuses_its_connection(store, publisher, account, vault, mastodon) -> None:
+    """Within a worker process, an account's HTTP connection stays open for its next delivery
+    (no new TCP and TLS handshake per post); another account has its own."""
+    first = add_delivery(store, account, status=Status.QUEUED, text="one")
+    second = add_delivery(store, account, status=Status.QUEUED, text="two")
+    other = add_account(
+        store, vault, "mastodon", "other", {"instance": mastodon.url}, {"access_token": "token-a"}
+    )
+    third = add_delivery(store, other, status=Status.QUEUED, text="three")
+    for delivery_id in (first, second, third):
+        assert publisher.publish(delivery_id) == Outcome.PUBLISHED
+    one, two, three = (request.client for request in mastodon.requests)
+    assert one == two and one[1] != 0
+    assert three != one
