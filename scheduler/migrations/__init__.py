@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 _ADVISORY_LOCK_ID = 0x706F73746D617374  # "postmast"
 
-HEAD = "0007"
+HEAD = "0008"
 """The newest revision in versions/ (tests/scheduler/test_migrations.py checks it against
 Alembic's own reading). Every command opens the store, which checks the schema: comparing
 the stored revision with this one needs no Alembic, whose import cost a CLI command a third

@@ -5,8 +5,8 @@ waiting delivery by its deadline, and the claim looked for each account's in-fli
 due deliveries among all of them. Two indexes make those lookups; with them a tick costs
 the same at 10k and at 1M rows (bench/tick.py; the plans: tests/scheduler/test_plans.py).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
