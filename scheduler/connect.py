@@ -127,6 +127,20 @@ def signs_in_with_oauth(network: str, settings: Mapping[str, str]) -> bool:
     return connector.oauth2() is not None or type(connector).register_client is not Connector.register_client
 
 
+def _headers(endpoints: OAuth2Endpoints) -> dict[str, Any]:
+    """The token request's headers where the network wants its own (requests-oauthlib's defaults
+    plus them); none otherwise, so requests-oauthlib keeps its defaults."""
+    if not endpoints.token_headers:
+        return {}
+    return {
+        "headers": {
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8",
+            **dict(endpoints.token_headers),
+        }
+    }
+
+
 class Connection:
     """Runs the OAuth 2.0 sign-in for one account and stores what it gives."""
 
@@ -202,7 +216,9 @@ class Connection:
             endpoints.client_id, redirect_uri=callback.url, scope=list(endpoints.scopes), pkce="S256"
         )
         with _loopback_transport():  # both addresses were checked: https, or this machine (`_safe`)
-            url, _state = session.authorization_url(endpoints.authorize_url)
+            url, _state = session.authorization_url(
+                endpoints.authorize_url, **dict(endpoints.authorize_params)
+            )
         terminal.show(url)
         redirect = terminal.wait(callback)
         if not redirect.startswith(callback.url + "?"):
@@ -219,7 +235,12 @@ class Connection:
                     # or the body where the network asks for it (LinkedIn)
                     include_client_id=not client_secret or endpoints.secret_in_body,
                     timeout=timeout,
+                    **_headers(endpoints),
                 )
+        except Warning as changed:  # oauthlib: the scopes granted differ from those asked for
+            token = getattr(changed, "token", None)
+            if token is None:
+                raise
         except OAuth2Error as exc:
             reason = redact(str(exc.description or exc.error), {"secret": client_secret})
             raise UserError(f"the sign-in did not complete: {exc.error} ({reason})") from None
