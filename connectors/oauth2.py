@@ -126,8 +126,8 @@ def refresh(
     except OutcomeUnknown as exc:
         raise TransientError(f"the token endpoint did not answer ({exc.message})") from None
     answer = json_or_none(response)
-    if response.status_code in (400, 401, 403):
-        error = answer.get("error") if isinstance(answer, dict) else None
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if response.status_code in (400, 401, 403) or (response.status_code == 200 and error):
         if error in REFUSED or response.status_code == 401:
             raise AuthExpired(
                 f"the token endpoint refused the refresh token ({error or response.status_code})"

@@ -25,7 +25,7 @@ Business Information APIs), `language` (default `en`); secrets `client_id`, `cli
 enabled, consented for the `https://www.googleapis.com/auth/business.manage` scope) [auth].
 Errors: `connectors/google_business/api.py`.
 
-Sign-in (`postmast account connect google_business NAME --set client_id=ID`): Google's OAuth 2.0
+Sign-in (`postmast account connect google_business NAME --set oauth_client_id=ID`): Google's OAuth 2.0
 for web server and installed apps [oauth]: `https://accounts.google.com/o/oauth2/v2/auth` with
 PKCE (S256) and a loopback redirect (`http://127.0.0.1:PORT/callback`, which Google allows for
 desktop clients [native]); `access_type=offline` is what makes Google return a refresh token, and
@@ -121,7 +121,7 @@ class GoogleBusiness(Connector):
         Field("api_base", f"API base URL (default {API_BASE})", required=False),
         Field("token_url", f"OAuth token endpoint (default {TOKEN_URL})", required=False),
         Field(
-            "client_id",
+            "oauth_client_id",
             "the OAuth client's id, for account connect (kept with the secrets too)",
             required=False,
         ),
@@ -153,7 +153,8 @@ class GoogleBusiness(Connector):
         "In a Google Cloud project with the Business Profile APIs enabled, create an OAuth client, consent "
         "with the https://www.googleapis.com/auth/business.manage scope for offline access (a refresh "
         "token), and find your account and location numbers. Then sign in from the terminal: postmast "
-        "account connect google_business NAME --set account_id=N --set location_id=N --set client_id=ID "
+        "account connect google_business NAME --set account_id=N --set location_id=N "
+        "--set oauth_client_id=ID "
         "(it asks for the client secret); or: postmast account add google_business NAME --set "
         "account_id=N --set location_id=N and paste client_id, client_secret and refresh_token."
     )
@@ -230,7 +231,7 @@ class GoogleBusiness(Connector):
         )
 
     def oauth2(self) -> OAuth2Endpoints | None:
-        client_id = self.settings.get("client_id")
+        client_id = self.settings.get("oauth_client_id")
         return self.endpoints(client_id) if client_id else None
 
     def can_refresh(self, credentials: Mapping[str, str]) -> bool:

@@ -29,7 +29,7 @@ Account: setting `board_id` (from `GET /v5/boards`), secrets `access_token` (sco
 `boards:read`, `pins:read`, `pins:write`) and, to renew it, `refresh_token`, `client_id`,
 `client_secret`. Errors: `connectors/pinterest/api.py`.
 
-Sign-in (`postmast account connect pinterest NAME --set board_id=ID --set client_id=APP_ID`):
+Sign-in (`postmast account connect pinterest NAME --set board_id=ID --set oauth_client_id=APP_ID`):
 Pinterest's OAuth 2.0 authorization code flow [signin]: `https://www.pinterest.com/oauth/` with
 `response_type=code`, the scopes comma-separated (`boards:read,pins:read,pins:write`), `state`
 and the redirect URI registered with the app (a loopback `http://127.0.0.1:PORT/callback`); the
@@ -116,7 +116,9 @@ class Pinterest(Connector):
     settings_fields: ClassVar[tuple[Field, ...]] = (
         Field("board_id", "the board pins go to unless a post names another (its numeric id)"),
         Field("api_base", f"API base URL (default {API_BASE})", required=False),
-        Field("client_id", "the app's id, for account connect (kept with the secrets too)", required=False),
+        Field(
+            "oauth_client_id", "the app's id, for account connect (kept with the secrets too)", required=False
+        ),
         Field("authorize_url", f"OAuth sign-in address (default {AUTHORIZE_URL})", required=False),
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
@@ -140,7 +142,8 @@ class Pinterest(Connector):
     setup: ClassVar[str] = (
         "Create an app at developers.pinterest.com with the redirect URI http://127.0.0.1:8765/callback and "
         "find your board's id with GET /v5/boards. Then sign in: postmast account connect pinterest NAME "
-        "--set board_id=ID --set client_id=APP_ID --port 8765 (it asks for the app secret); or, with a token "
+        "--set board_id=ID --set oauth_client_id=APP_ID --port 8765 (it asks for the app secret); "
+        "or, with a token "
         "you have: postmast account add pinterest NAME --set board_id=ID and paste access_token (and "
         "refresh_token, client_id, client_secret to renew it) at the prompts."
     )
@@ -257,7 +260,7 @@ class Pinterest(Connector):
         )
 
     def oauth2(self) -> OAuth2Endpoints | None:
-        client_id = self.settings.get("client_id")
+        client_id = self.settings.get("oauth_client_id")
         return self.endpoints(client_id) if client_id else None
 
     def can_refresh(self, credentials: Mapping[str, str]) -> bool:

@@ -46,7 +46,7 @@ def _settings(server: GoogleBusinessServer) -> dict[str, str]:
         "api_base": server.url,
         "token_url": f"{server.url}/token",
         "authorize_url": f"{server.url}/o/oauth2/v2/auth",
-        "client_id": CLIENT_ID,
+        "oauth_client_id": CLIENT_ID,
     }
 
 
@@ -126,7 +126,7 @@ def test_refresh_uses_the_refresh_token_and_a_revoked_one_needs_a_sign_in(
 def test_an_account_added_the_old_way_keeps_working(
     store: Store, vault: Vault, server: GoogleBusinessServer
 ) -> None:
-    settings = {k: v for k, v in _settings(server).items() if k not in ("client_id", "authorize_url")}
+    settings = {k: v for k, v in _settings(server).items() if k not in ("oauth_client_id", "authorize_url")}
     secrets = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN}
     Accounts(store, vault).add("google_business", "shop", settings, secrets, discover=True)
     [health] = Checkup(store, vault).run("google_business:shop")

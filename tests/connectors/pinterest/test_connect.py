@@ -54,7 +54,7 @@ def _settings(server: PinterestServer) -> dict[str, str]:
         "board_id": BOARD,
         "api_base": server.url,
         "authorize_url": f"{server.url}/oauth/",
-        "client_id": CLIENT_ID,
+        "oauth_client_id": CLIENT_ID,
     }
 
 
