@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from postmast.connectors import Connector, ConnectorError
+from postmast.connectors.content import Renewal
 from postmast.connectors.http import HttpClient
 from postmast.connectors.oauth2 import OAuth2Endpoints, token_secrets
 from postmast.scheduler.accounts import Accounts, AccountView, check_name, connector_class
@@ -198,7 +199,14 @@ class Connection:
             token = self._flow(endpoints, callback, terminal, client_secret, timeout)
         finally:
             callback.close()
-        return self._store(network, name, {**settings, **extra_settings}, extra_secrets, endpoints, token)
+        try:
+            completed = connector.complete_sign_in(token, client_secret)
+        except ConnectorError as exc:
+            reason = redact(exc.message, {"secret": client_secret})
+            raise UserError(f"the sign-in did not complete: {reason}") from None
+        return self._store(
+            network, name, {**settings, **extra_settings}, extra_secrets, endpoints, token, completed
+        )
 
     def _flow(
         self,
@@ -256,10 +264,11 @@ class Connection:
         extra_secrets: Mapping[str, str],
         endpoints: OAuth2Endpoints,
         token: Mapping[str, Any],
+        completed: Renewal | None = None,
     ) -> AccountView:
         now = self.store.now()
-        renewal = token_secrets(token, endpoints, now)
-        secrets = {**extra_secrets, **renewal.secrets}
+        renewal = completed or token_secrets(token, endpoints, now)
+        secrets = dict(completed.secrets) if completed else {**extra_secrets, **renewal.secrets}
         accounts = Accounts(self.store, self.vault)
         target = f"{network}:{name}"
         try:
