@@ -39,6 +39,25 @@ SCOPES = "pages_manage_posts,pages_read_engagement,pages_show_list,pages_manage_
 """One comma-separated string, Facebook Login's form of `scope` [login]."""
 
 
+def long_lived_token(
+    http: HttpClient, graph: str, version: str, client_id: str, client_secret: str, user_token: str
+) -> tuple[str, int | None]:
+    """Step 3 (also Instagram's, with Facebook Login): the long-lived user token and its lifetime in
+    seconds when Facebook says it [long]."""
+    short = GraphClient(http, graph, version, user_token, "Facebook")
+    exchanged = short.get(
+        "oauth/access_token",
+        grant_type="fb_exchange_token",
+        client_id=client_id,
+        client_secret=client_secret,
+        fb_exchange_token=user_token,
+    )
+    long_lived, lifetime = exchanged.get("access_token"), exchanged.get("expires_in")
+    if not isinstance(long_lived, str) or not long_lived:
+        raise PermanentError("Facebook's token exchange answered without an access_token")
+    return long_lived, lifetime if isinstance(lifetime, int) and not isinstance(lifetime, bool) else None
+
+
 def page_token(
     http: HttpClient,
     graph: str,
@@ -49,17 +68,7 @@ def page_token(
     page_id: str,
 ) -> Renewal:
     """Steps 3 and 4: the long-lived user token, then the Page's own token (no end)."""
-    short = GraphClient(http, graph, version, user_token, "Facebook")
-    exchanged = short.get(
-        "oauth/access_token",
-        grant_type="fb_exchange_token",
-        client_id=client_id,
-        client_secret=client_secret,
-        fb_exchange_token=user_token,
-    )
-    long_lived = exchanged.get("access_token")
-    if not isinstance(long_lived, str) or not long_lived:
-        raise PermanentError("Facebook's token exchange answered without an access_token")
+    long_lived, _lifetime = long_lived_token(http, graph, version, client_id, client_secret, user_token)
     pages = GraphClient(http, graph, version, long_lived, "Facebook").get(
         "me/accounts", fields="id,name,access_token", limit="100"
     )

@@ -10,13 +10,9 @@ graph-api/guides/error-handling (codes 2, 100, 190/463, 200, 506) and
 graph-api/overview/rate-limiting (`X-Business-Use-Case-Usage`, code 80001 for Pages).
 Shared behaviour (versions, tokens, parameters): `tests/servers/graph.py`.
 
-Facebook Login (facebook-login/guides/advanced/manual-flow and guides/access-tokens/get-long-lived,
-pages-api/getting-started): the dialog `GET /{version}/dialog/oauth` and the code exchange at
-`/{version}/oauth/access_token` are `tests/servers/oauth2.py` (comma-separated scopes, no refresh
-token), for `APP_ID` once a test registers its redirect URI with `allow_redirect`; the same
-address with `grant_type=fb_exchange_token` (app id and secret, a live short-lived user token)
-gives a long-lived user token; `GET /{version}/me/accounts` with it lists `managed` Pages with
-their Page tokens.
+Facebook Login is `tests/servers/graph.py` `FacebookLogin` (`login`; a test registers its
+redirect URI with `login.allow_redirect`); `GET /{version}/me/accounts` (pages-api/getting-started)
+with a long-lived user token lists the user's `managed` Pages with their Page tokens.
 
 What it checks as Facebook does: the Page token acts only for its Page (code 200 otherwise);
 a post needs `message`, `link` or attached media (code 100); `attached_media` ids must be
@@ -35,13 +31,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.servers.base import Fault, Request, Response
-from tests.servers.graph import Call, GraphServer, error, usage
-from tests.servers.oauth2 import Client, OAuth2Provider
+from tests.servers.graph import Call, FacebookLogin, GraphServer, error, usage
 
 MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF87a", b"GIF89a")
 CHUNK = 1 << 20
 DUPLICATE_WINDOW = timedelta(days=1)
-APP_ID, APP_SECRET = "1122334455667788", "meta-app-secret-0123456789abcdef"
 USER = "10160000000000001"
 
 
@@ -59,10 +53,7 @@ class FacebookServer(GraphServer):
         self.comments: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []
-        self.oauth = OAuth2Provider(user=USER, expires_in=5183, scope_separator=",")
-        self.oauth.register(Client(APP_ID, [], secret=APP_SECRET))
-        self.long_lived: dict[str, str] = {}
-        """long-lived user token -> user."""
+        self.login = FacebookLogin(USER, lambda _token, _user: None)
         self.managed: dict[str, list[dict[str, Any]]] = {
             USER: [
                 {"id": page, "name": f"Page {page}", "access_token": token} for token, page in pages.items()
@@ -70,43 +61,22 @@ class FacebookServer(GraphServer):
         }
         """user -> the Pages they manage, with each Page's token (`GET /me/accounts`)."""
 
-    def allow_redirect(self, uri: str) -> None:
-        """Register a redirect URI (Facebook Login › Settings › Valid OAuth Redirect URIs)."""
-        self.oauth.clients[APP_ID].redirect_uris.append(uri)
-
     # -- Facebook Login ---------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
         parts = request.path.strip("/").split("/")
         if len(parts) == 3 and parts[0] in self.versions:
             with self.lock:
-                if parts[1:] == ["dialog", "oauth"] and request.method == "GET":
-                    return self.oauth.authorize(request)
-                if parts[1:] == ["oauth", "access_token"]:
-                    return self._token(request)
+                answer = self.login.serve(request, parts[1:])
+                if answer is not None:
+                    return answer
                 if parts[1:] == ["me", "accounts"] and request.method == "GET":
                     return self._accounts(request)
         return super().handle(request)
 
-    def _token(self, request: Request) -> Response:
-        query = {k: v[0] for k, v in request.query.items()}
-        if query.get("grant_type") == "fb_exchange_token":
-            if (query.get("client_id"), query.get("client_secret")) != (APP_ID, APP_SECRET):
-                return error(400, 1, "Error validating client secret.", kind="OAuthException")
-            user = self.oauth.user_of(query.get("fb_exchange_token", ""))
-            if user is None:
-                return error(400, 190, "Invalid OAuth access token - Cannot parse access token")
-            token = f"EAAlong{self.new_id()}"
-            self.long_lived[token] = user
-            return Response(200, {"access_token": token, "token_type": "bearer", "expires_in": 5_183_944})
-        answer = self.oauth.token(request)
-        if answer.status == 200:
-            answer.body.pop("refresh_token", None)  # Facebook Login gives none
-        return answer
-
     def _accounts(self, request: Request) -> Response:
         auth = request.header("Authorization") or ""
-        user = self.long_lived.get(auth.removeprefix("Bearer ").strip())
+        user = self.login.long_lived.get(auth.removeprefix("Bearer ").strip())
         if user is None:
             return error(400, 190, "Invalid OAuth access token - Cannot parse access token")
         pages = [

@@ -21,7 +21,8 @@ from postmast.scheduler.store import Store
 from postmast.scheduler.vault import Vault
 from tests.conftest import FakeClock
 from tests.connectors.signin import Browser, free_port
-from tests.servers.facebook import APP_ID, APP_SECRET, FacebookServer
+from tests.servers.facebook import FacebookServer
+from tests.servers.graph import APP_ID, APP_SECRET
 
 PAGE = "1234567890"
 
@@ -42,7 +43,7 @@ def test_connect_exchanges_for_a_long_lived_token_and_keeps_the_pages_token(
     store: Store, vault: Vault, server: FacebookServer, clock: FakeClock
 ) -> None:
     port = free_port()
-    server.allow_redirect(f"http://127.0.0.1:{port}/callback")
+    server.login.allow_redirect(f"http://127.0.0.1:{port}/callback")
     browser = Browser(APP_SECRET)
     view = Connection(store, vault).connect(
         "facebook", "cafe", _settings(server), browser.terminal, port=port
@@ -51,7 +52,7 @@ def test_connect_exchanges_for_a_long_lived_token_and_keeps_the_pages_token(
     shown = urlsplit(browser.shown[0])
     assert shown.path == "/v25.0/dialog/oauth"
     assert parse_qs(shown.query)["scope"][0].startswith("pages_manage_posts,pages_read_engagement,")
-    assert len(server.long_lived) == 1  # the fb_exchange_token grant ran
+    assert len(server.login.long_lived) == 1  # the fb_exchange_token grant ran
     with store.read() as session:
         account = session.scalars(select(Account)).one()
     secrets = vault.decrypt(account.secrets)
@@ -67,7 +68,7 @@ def test_a_page_the_user_does_not_manage_is_named_and_nothing_is_stored(
     store: Store, vault: Vault, server: FacebookServer
 ) -> None:
     port = free_port()
-    server.allow_redirect(f"http://127.0.0.1:{port}/callback")
+    server.login.allow_redirect(f"http://127.0.0.1:{port}/callback")
     with pytest.raises(
         UserError, match=r"does not manage Page 555 \(Pages: Page 1234567890 \(1234567890\)\)"
     ):
