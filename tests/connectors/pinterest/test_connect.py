@@ -123,3 +123,18 @@ def test_refresh_of_an_account_added_with_tokens_and_a_revoked_refresh_token(
         connector.refresh(RENEWABLE)
     [health] = Checkup(store, vault).run("pinterest:old")
     assert health.state == "healthy"  # the access token itself still works
+
+
+def test_scopes_granted_in_another_form_still_connect(
+    store: Store, vault: Vault, server: PinterestServer
+) -> None:
+    """oauthlib warns when the granted `scope` differs from the one asked for (Pinterest may list
+    them in its own order); the token is good all the same and is kept."""
+    port = free_port()
+    server.allow_redirect(f"http://127.0.0.1:{port}/callback")
+    server.oauth.extra["scope"] = "pins:write,pins:read,boards:read"
+    Connection(store, vault).connect(
+        "pinterest", "harbour", _settings(server), Browser(CLIENT_SECRET).terminal, port=port
+    )
+    secrets = vault.decrypt(_row(store).secrets)
+    assert secrets["access_token"] in server.tokens
