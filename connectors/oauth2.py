@@ -7,8 +7,9 @@ the app's client id. `postmast account connect` runs the flow with PKCE against 
 (`scheduler/connect.py`, with requests-oauthlib); the connector itself only renews a token
 (`refresh`, RFC 6749 §6).
 
-Reddit (the password grant of a script app), Pinterest and Google (the refresh-token grant)
-ask for short-lived access tokens before posting (`request_token`) and keep them in the
+Reddit (the password grant of a script app, or the refresh-token grant of a signed-in web
+app), Pinterest and Google (the refresh-token grant) ask for short-lived access tokens before
+posting (`request_token`) and keep them in the
 connector's `state`, which the worker keeps encrypted (`TokenCache`); expiry is read
 against the caller's clock.
 

@@ -10,6 +10,8 @@ and hands back the redirect: the one the loopback server received, or one the us
 on a machine without a browser. The tokens are stored like any secrets, with their end
 (`expires_at`) so that they are renewed ahead of it (`scheduler.renewal`); an account
 that exists already gets its new tokens (as `account update` would: its waiting posts go).
+A connector whose network needs more than the token answer (Meta's long-lived exchange, a
+Page's own token) says what to keep instead (`Connector.complete_sign_in`).
 
 Networks without OAuth 2.0 here (Bluesky's app passwords, Telegram, Discord and Slack bot
 tokens or webhooks, X's OAuth 1.0a keys) are connected by the hidden prompt instead.
