@@ -343,6 +343,13 @@ class Connector(ABC):
         secrets (the client secret) to keep. None where the network has no such registration."""
         return None
 
+    def complete_sign_in(self, token: Mapping[str, Any], client_secret: str) -> Renewal | None:
+        """After `account connect` redeemed the code: the account's secrets and their end, where the
+        network needs more steps than the token answer (Meta: the long-lived token exchange, then
+        the Page's own token), replacing what the sign-in would store; None (the default): the
+        token answer as `oauth2` declares it. `ConnectorError` when a step fails."""
+        return None
+
     def can_refresh(self, credentials: Mapping[str, str]) -> bool:
         """Whether `refresh` can renew these credentials (so their end needs no warning)."""
         endpoints = self.oauth2()

@@ -7,8 +7,9 @@ the app's client id. `postmast account connect` runs the flow with PKCE against 
 (`scheduler/connect.py`, with requests-oauthlib); the connector itself only renews a token
 (`refresh`, RFC 6749 §6).
 
-Reddit (the password grant of a script app), Pinterest and Google (the refresh-token grant)
-ask for short-lived access tokens before posting (`request_token`) and keep them in the
+Reddit (the password grant of a script app, or the refresh-token grant of a signed-in web
+app), Pinterest and Google (the refresh-token grant) ask for short-lived access tokens before
+posting (`request_token`) and keep them in the
 connector's `state`, which the worker keeps encrypted (`TokenCache`); expiry is read
 against the caller's clock.
 
@@ -56,8 +57,10 @@ class OAuth2Endpoints:
     scopes: tuple[str, ...]
     client_id: str
     """The app's client id (from the account's settings)."""
-    token_field: str = "access_token"  # noqa: S105 (a secret's name, not a secret)
-    """The secret the access token is stored as."""
+    token_field: str | None = "access_token"  # noqa: S105 (a secret's name, not a secret)
+    """The secret the access token is stored as (None: it is not kept, and its end is not the
+    account's: the connector asks for a short-lived one from the refresh token when it posts,
+    Google and Reddit)."""
     refresh_field: str | None = "refresh_token"
     """The secret the refresh token is stored as (None: the network gives none)."""
     client_secret_field: str | None = None
@@ -65,6 +68,14 @@ class OAuth2Endpoints:
     secret_in_body: bool = False
     """A confidential client sends its id and secret in the token request's body (LinkedIn)
     rather than as HTTP Basic credentials (X, and the RFC's preference)."""
+    client_id_field: str | None = None
+    """The secret the client id is kept as too, for a connector whose posting path reads it
+    beside the client secret (Google, Pinterest, Reddit)."""
+    authorize_params: tuple[tuple[str, str], ...] = ()
+    """Parameters the network wants on the authorization URL besides the standard ones
+    (Google's `access_type=offline`, Reddit's `duration=permanent`)."""
+    token_headers: tuple[tuple[str, str], ...] = ()
+    """Headers the token endpoint wants (Reddit's own User-Agent)."""
 
 
 def token_secrets(answer: Mapping[str, Any], endpoints: OAuth2Endpoints, now: datetime) -> Renewal:
@@ -72,14 +83,16 @@ def token_secrets(answer: Mapping[str, Any], endpoints: OAuth2Endpoints, now: da
     token = answer.get("access_token")
     if not isinstance(token, str) or not token:
         raise PermanentError("the token endpoint answered without an access_token")
-    secrets = {endpoints.token_field: token}
+    secrets = {endpoints.token_field: token} if endpoints.token_field else {}
+    if endpoints.client_id_field:
+        secrets[endpoints.client_id_field] = endpoints.client_id
     refresh = answer.get("refresh_token")
     if endpoints.refresh_field and isinstance(refresh, str) and refresh:
         secrets[endpoints.refresh_field] = refresh
     lifetime = answer.get("expires_in")
     expires = (
         now + timedelta(seconds=int(lifetime))
-        if isinstance(lifetime, (int, float, str)) and str(lifetime).isdigit()
+        if endpoints.token_field and isinstance(lifetime, (int, float, str)) and str(lifetime).isdigit()
         else None
     )
     return Renewal(secrets, expires)
@@ -108,14 +121,14 @@ def refresh(
         response = http.post(
             endpoints.token_url,
             data=data,
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", **dict(endpoints.token_headers)},
             auth=(endpoints.client_id, secret) if basic else None,
         )
     except OutcomeUnknown as exc:
         raise TransientError(f"the token endpoint did not answer ({exc.message})") from None
     answer = json_or_none(response)
-    if response.status_code in (400, 401, 403):
-        error = answer.get("error") if isinstance(answer, dict) else None
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if response.status_code in (400, 401, 403) or (response.status_code == 200 and error):
         if error in REFUSED or response.status_code == 401:
             raise AuthExpired(
                 f"the token endpoint refused the refresh token ({error or response.status_code})"

@@ -10,6 +10,8 @@ and hands back the redirect: the one the loopback server received, or one the us
 on a machine without a browser. The tokens are stored like any secrets, with their end
 (`expires_at`) so that they are renewed ahead of it (`scheduler.renewal`); an account
 that exists already gets its new tokens (as `account update` would: its waiting posts go).
+A connector whose network needs more than the token answer (Meta's long-lived exchange, a
+Page's own token) says what to keep instead (`Connector.complete_sign_in`).
 
 Networks without OAuth 2.0 here (Bluesky's app passwords, Telegram, Discord and Slack bot
 tokens or webhooks, X's OAuth 1.0a keys) are connected by the hidden prompt instead.
@@ -27,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from postmast.connectors import Connector, ConnectorError
+from postmast.connectors.content import Renewal
 from postmast.connectors.http import HttpClient
 from postmast.connectors.oauth2 import OAuth2Endpoints, token_secrets
 from postmast.scheduler.accounts import Accounts, AccountView, check_name, connector_class
@@ -127,6 +130,20 @@ def signs_in_with_oauth(network: str, settings: Mapping[str, str]) -> bool:
     return connector.oauth2() is not None or type(connector).register_client is not Connector.register_client
 
 
+def _headers(endpoints: OAuth2Endpoints) -> dict[str, Any]:
+    """The token request's headers where the network wants its own (requests-oauthlib's defaults
+    plus them); none otherwise, so requests-oauthlib keeps its defaults."""
+    if not endpoints.token_headers:
+        return {}
+    return {
+        "headers": {
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8",
+            **dict(endpoints.token_headers),
+        }
+    }
+
+
 class Connection:
     """Runs the OAuth 2.0 sign-in for one account and stores what it gives."""
 
@@ -184,7 +201,14 @@ class Connection:
             token = self._flow(endpoints, callback, terminal, client_secret, timeout)
         finally:
             callback.close()
-        return self._store(network, name, {**settings, **extra_settings}, extra_secrets, endpoints, token)
+        try:
+            completed = connector.complete_sign_in(token, client_secret)
+        except ConnectorError as exc:
+            reason = redact(exc.message, {"secret": client_secret})
+            raise UserError(f"the sign-in did not complete: {reason}") from None
+        return self._store(
+            network, name, {**settings, **extra_settings}, extra_secrets, endpoints, token, completed
+        )
 
     def _flow(
         self,
@@ -202,7 +226,9 @@ class Connection:
             endpoints.client_id, redirect_uri=callback.url, scope=list(endpoints.scopes), pkce="S256"
         )
         with _loopback_transport():  # both addresses were checked: https, or this machine (`_safe`)
-            url, _state = session.authorization_url(endpoints.authorize_url)
+            url, _state = session.authorization_url(
+                endpoints.authorize_url, **dict(endpoints.authorize_params)
+            )
         terminal.show(url)
         redirect = terminal.wait(callback)
         if not redirect.startswith(callback.url + "?"):
@@ -219,7 +245,12 @@ class Connection:
                     # or the body where the network asks for it (LinkedIn)
                     include_client_id=not client_secret or endpoints.secret_in_body,
                     timeout=timeout,
+                    **_headers(endpoints),
                 )
+        except Warning as changed:  # oauthlib: the scopes granted differ from those asked for
+            token = getattr(changed, "token", None)
+            if token is None:
+                raise
         except OAuth2Error as exc:
             reason = redact(str(exc.description or exc.error), {"secret": client_secret})
             raise UserError(f"the sign-in did not complete: {exc.error} ({reason})") from None
@@ -235,10 +266,11 @@ class Connection:
         extra_secrets: Mapping[str, str],
         endpoints: OAuth2Endpoints,
         token: Mapping[str, Any],
+        completed: Renewal | None = None,
     ) -> AccountView:
         now = self.store.now()
-        renewal = token_secrets(token, endpoints, now)
-        secrets = {**extra_secrets, **renewal.secrets}
+        renewal = completed or token_secrets(token, endpoints, now)
+        secrets = dict(completed.secrets) if completed else {**extra_secrets, **renewal.secrets}
         accounts = Accounts(self.store, self.vault)
         target = f"{network}:{name}"
         try:

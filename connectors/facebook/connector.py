@@ -36,7 +36,8 @@ past the attempt and it is not there -> Absent; else Undecidable. An item withou
 cannot be told apart from another post: Undecidable.
 
 Account: `postmast account add facebook NAME --set page_id=...` with the `page_access_token`
-secret. OAuth (for `postmast account connect`): Facebook Login,
+secret; or `postmast account connect facebook NAME --set page_id=... --set client_id=APP_ID`
+(`connectors/facebook/signin.py`). OAuth: Facebook Login,
 `https://www.facebook.com/{version}/dialog/oauth` then `GET /{version}/oauth/access_token`
 (code -> short-lived user token, about 1-2 hours; `grant_type=fb_exchange_token` -> a
 long-lived user token, about 60 days); `GET /me/accounts` gives each Page's access token,
@@ -67,14 +68,18 @@ from postmast.connectors.content import (
     Option,
     Problem,
     PublishResult,
+    Renewal,
 )
 from postmast.connectors.errors import DuplicateContent, OutcomeUnknown, PermanentError
 from postmast.connectors.facebook.lookup import find_item, public_url
 from postmast.connectors.facebook.media import PageMedia
+from postmast.connectors.facebook.signin import SCOPES, page_token, token_of
 from postmast.connectors.graph import GraphClient
+from postmast.connectors.oauth2 import OAuth2Endpoints
 
 DEFAULT_API = "https://graph.facebook.com"
 DEFAULT_VERSION = "v25.0"
+DIALOG = "https://www.facebook.com"
 MB = 1_000_000
 REFUSED = "refused"
 """`state[REFUSED][key]`: items Facebook refused as duplicate or blocked (368/506), by item key."""
@@ -102,6 +107,8 @@ class Facebook(Connector):
         Field("api_version", f"Graph API version (default {DEFAULT_VERSION})", required=False),
         Field("api_base", f"Graph API base URL (default {DEFAULT_API})", required=False),
         Field("max_length", "text limit in characters (default 63206)", required=False),
+        Field("client_id", "the Meta app's id, for account connect", required=False),
+        Field("dialog_base", f"where Facebook Login's dialog is (default {DIALOG})", required=False),
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field("page_access_token", "a Page access token with pages_manage_posts", secret=True),
@@ -114,7 +121,9 @@ class Facebook(Connector):
         "Create a Business app at developers.facebook.com with Facebook Login for Business; in the Graph "
         "API Explorer grant pages_manage_posts, pages_read_engagement, pages_show_list and "
         "pages_manage_engagement, then GET /me/accounts for the Page's id and access token. Then: "
-        "postmast account add facebook NAME --set page_id=ID and paste page_access_token at the prompt."
+        "postmast account add facebook NAME --set page_id=ID and paste page_access_token at the prompt. "
+        "Or sign in (redirect URI http://127.0.0.1:8765/callback in Facebook Login's settings): postmast "
+        "account connect facebook NAME --set page_id=ID --set client_id=APP_ID --port 8765."
     )
 
     @classmethod
@@ -123,8 +132,9 @@ class Facebook(Connector):
         page = settings.get("page_id", "")
         if page and not (page.isascii() and page.isdigit()):
             problems.append(Problem("page_id must be the Page's numeric id"))
-        if settings.get("api_base"):
-            problems += check_http_url(settings["api_base"], "api_base")
+        for name in ("api_base", "dialog_base"):
+            if settings.get(name):
+                problems += check_http_url(settings[name], name)
         version = settings.get("api_version")
         if version and not _is_version(version):
             problems.append(Problem("api_version must look like v25.0"))
@@ -141,6 +151,38 @@ class Facebook(Connector):
     @property
     def page_id(self) -> str:
         return self.settings["page_id"]
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        """Facebook Login's code flow (`signin.py`): a confidential app, its secret in the body."""
+        client_id = self.settings.get("client_id")
+        if not client_id:
+            return None
+        version = self.settings.get("api_version") or DEFAULT_VERSION
+        graph = (self.settings.get("api_base") or DEFAULT_API).rstrip("/")
+        dialog = (self.settings.get("dialog_base") or DIALOG).rstrip("/")
+        return OAuth2Endpoints(
+            authorize_url=f"{dialog}/{version}/dialog/oauth",
+            token_url=f"{graph}/{version}/oauth/access_token",
+            scopes=(SCOPES,),
+            client_id=client_id,
+            refresh_field=None,
+            client_secret_field="client_secret",  # noqa: S106 (a secret's name, not a secret)
+            secret_in_body=True,
+        )
+
+    def complete_sign_in(self, token: Mapping[str, Any], client_secret: str) -> Renewal | None:
+        """The long-lived exchange, then the Page's own token (`signin.py`)."""
+        if not client_secret:
+            raise PermanentError("Facebook Login needs the app's secret for the long-lived token exchange")
+        return page_token(
+            self.http,
+            self.settings.get("api_base") or DEFAULT_API,
+            self.settings.get("api_version") or DEFAULT_VERSION,
+            self.settings["client_id"],
+            client_secret,
+            token_of(token),
+            self.page_id,
+        )
 
     def graph(self, credentials: Mapping[str, str]) -> GraphClient:
         return GraphClient(

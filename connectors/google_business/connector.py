@@ -25,9 +25,27 @@ Business Information APIs), `language` (default `en`); secrets `client_id`, `cli
 enabled, consented for the `https://www.googleapis.com/auth/business.manage` scope) [auth].
 Errors: `connectors/google_business/api.py`.
 
+Sign-in (`postmast account connect google_business NAME --set oauth_client_id=ID`): Google's OAuth 2.0
+for web server and installed apps [oauth]: `https://accounts.google.com/o/oauth2/v2/auth` with
+PKCE (S256) and a loopback redirect (`http://127.0.0.1:PORT/callback`, which Google allows for
+desktop clients [native]); `access_type=offline` is what makes Google return a refresh token, and
+`prompt=consent` asks again so that a second sign-in gets one too [oauth]. The code is redeemed
+at `https://oauth2.googleapis.com/token` with the client id and secret in the form. Kept: the
+secrets the posting path reads (`client_id`, `client_secret`, `refresh_token`), not the one-hour
+access token: posting asks for one from the refresh token as before. Google's refresh tokens
+have no stated end (they stop working when revoked, unused for six months, or after 7 days for
+an app in "Testing" publishing status [oauth] "Refresh token expiration"), so the account has no
+`expires_at` and the renewal job leaves it alone; `refresh` (the refresh-token grant) and
+`whoami` (`account check`: one post of the location, which proves the client, the refresh token
+and the access to the location) say whether it still works. Not confirmed in the docs found:
+whether Google ever rotates the refresh token on the refresh grant (a new one is kept if given).
+
 Sources: [posts] https://developers.google.com/my-business/reference/rest/v4/accounts.locations.localPosts
 (LocalPost, LocalPostEvent, LocalPostOffer, CallToAction, ActionType, TimeInterval, MediaItem);
-[auth] https://developers.google.com/my-business/content/basic-setup; [help]
+[auth] https://developers.google.com/my-business/content/basic-setup; [oauth]
+https://developers.google.com/identity/protocols/oauth2/web-server (`access_type`, `prompt`,
+PKCE, the token exchange, refresh-token expiration); [native]
+https://developers.google.com/identity/protocols/oauth2/native-app (loopback redirects); [help]
 https://support.google.com/business/answer/7662907 (posts: up to 1,500 characters; event titles
 up to 58 characters).
 """
@@ -40,6 +58,7 @@ from typing import Any, ClassVar
 
 import regex
 
+from postmast.connectors import oauth2
 from postmast.connectors.base import Connector, check_http_url
 from postmast.connectors.content import (
     Absent,
@@ -50,14 +69,17 @@ from postmast.connectors.content import (
     Option,
     Problem,
     PublishResult,
+    Renewal,
     Undecidable,
 )
 from postmast.connectors.errors import OutcomeUnknown
 from postmast.connectors.google_business.api import TOKEN_KEY, GoogleApi
-from postmast.connectors.oauth2 import TokenCache
+from postmast.connectors.oauth2 import OAuth2Endpoints, TokenCache
 
 API_BASE = "https://mybusiness.googleapis.com"
 TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 (an endpoint, not a secret)
+AUTHORIZE_URL = "https://accounts.google.com/o/oauth2/v2/auth"
+SCOPE = "https://www.googleapis.com/auth/business.manage"
 TOPICS = ("standard", "event", "offer")
 ACTIONS = ("book", "order", "shop", "learn_more", "sign_up", "call")
 EVENT_FIELDS = ("event_title", "event_start", "event_end")
@@ -98,6 +120,12 @@ class GoogleBusiness(Connector):
         Field("language", "the posts' language code (default en)", required=False),
         Field("api_base", f"API base URL (default {API_BASE})", required=False),
         Field("token_url", f"OAuth token endpoint (default {TOKEN_URL})", required=False),
+        Field(
+            "oauth_client_id",
+            "the OAuth client's id, for account connect (kept with the secrets too)",
+            required=False,
+        ),
+        Field("authorize_url", f"OAuth sign-in address (default {AUTHORIZE_URL})", required=False),
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field("client_id", "the OAuth client's id (Google Cloud console, Credentials)", secret=True),
@@ -124,9 +152,11 @@ class GoogleBusiness(Connector):
     setup: ClassVar[str] = (
         "In a Google Cloud project with the Business Profile APIs enabled, create an OAuth client, consent "
         "with the https://www.googleapis.com/auth/business.manage scope for offline access (a refresh "
-        "token), and find your account and location numbers. Then: postmast account add google_business "
-        "NAME --set account_id=N --set location_id=N and paste client_id, client_secret and refresh_token "
-        "at the prompts."
+        "token), and find your account and location numbers. Then sign in from the terminal: postmast "
+        "account connect google_business NAME --set account_id=N --set location_id=N "
+        "--set oauth_client_id=ID "
+        "(it asks for the client secret); or: postmast account add google_business NAME --set "
+        "account_id=N --set location_id=N and paste client_id, client_secret and refresh_token."
     )
 
     @classmethod
@@ -139,7 +169,7 @@ class GoogleBusiness(Connector):
                 )
         if settings.get("language") and not LANGUAGE.fullmatch(settings["language"]):
             problems.append(Problem("language must be a language code such as en or de-CH"))
-        for name in ("api_base", "token_url"):
+        for name in ("api_base", "token_url", "authorize_url"):
             if settings.get(name):
                 problems += check_http_url(settings[name], name)
         return problems
@@ -182,6 +212,37 @@ class GoogleBusiness(Connector):
         elif values.get("action_url") and not action:
             problem("action_url needs an action (book, order, shop, learn_more, sign_up)")
         return problems
+
+    # -- signing in -------------------------------------------------------------------------------
+
+    def endpoints(self, client_id: str) -> OAuth2Endpoints:
+        """Google's web-server flow for this client [oauth]: a confidential client, its secret in the
+        form (as the posting path sends it), offline access; the access token is not kept."""
+        return OAuth2Endpoints(
+            authorize_url=self.settings.get("authorize_url") or AUTHORIZE_URL,
+            token_url=self.settings.get("token_url") or TOKEN_URL,
+            scopes=(SCOPE,),
+            client_id=client_id,
+            token_field=None,
+            client_secret_field="client_secret",  # noqa: S106 (secrets' names, not secrets)
+            client_id_field="client_id",
+            secret_in_body=True,
+            authorize_params=(("access_type", "offline"), ("prompt", "consent")),
+        )
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        client_id = self.settings.get("oauth_client_id")
+        return self.endpoints(client_id) if client_id else None
+
+    def can_refresh(self, credentials: Mapping[str, str]) -> bool:
+        return all(credentials.get(k) for k in ("client_id", "client_secret", "refresh_token"))
+
+    def refresh(self, credentials: Mapping[str, str]) -> Renewal | None:
+        """The refresh-token grant, whichever way the account was added: the secrets (a new refresh
+        token if Google gives one), no end. `AuthExpired` when Google refuses (`invalid_grant`)."""
+        if not self.can_refresh(credentials):
+            return None
+        return oauth2.refresh(self.http, self.endpoints(credentials["client_id"]), credentials, self.clock())
 
     # -- the network ------------------------------------------------------------------------------
 

@@ -33,7 +33,13 @@ Absent), then the account's recent media (`GET /{ig-user-id}/media?fields=id,cap
 timestamp,permalink`) by caption since the attempt; a comment: the post's comments by text.
 
 Account: `postmast account add instagram NAME --set ig_user_id=...` and the `access_token`
-secret. OAuth (for `postmast account connect`): with Facebook Login for Business,
+secret; or `postmast account connect instagram NAME --set ig_user_id=... --set client_id=APP_ID`
+(Facebook Login, the default host only): the dialog and the code exchange, then the long-lived
+exchange as for Facebook Pages (`connectors/facebook/signin.py`); the long-lived user token is
+kept as `access_token` with its end (about 60 days). Facebook offers no way to renew a
+long-lived user token without the person (the pages found describe none), so the renewal job
+warns 7 days ahead and `account connect` again renews it. Instagram Login (below) is not run by
+`account connect` here. OAuth: with Facebook Login for Business,
 `https://www.facebook.com/{version}/dialog/oauth`, scopes `instagram_basic`,
 `instagram_content_publish`, `instagram_manage_comments`, `pages_read_engagement`,
 `pages_show_list`; the user token is exchanged for a long-lived one (about 60 days,
@@ -72,6 +78,7 @@ from postmast.connectors.content import (
     Option,
     Problem,
     PublishResult,
+    Renewal,
     Undecidable,
 )
 from postmast.connectors.errors import (
@@ -81,9 +88,22 @@ from postmast.connectors.errors import (
     RateLimited,
     TransientError,
 )
+from postmast.connectors.facebook.signin import long_lived_token
 from postmast.connectors.graph import GraphClient
+from postmast.connectors.oauth2 import OAuth2Endpoints
 
 DEFAULT_API = "https://graph.facebook.com"
+DIALOG = "https://www.facebook.com"
+SCOPES = ",".join(
+    (
+        "instagram_basic",
+        "instagram_content_publish",
+        "instagram_manage_comments",
+        "pages_read_engagement",
+        "pages_show_list",
+    )
+)
+"""One comma-separated string, Facebook Login's form of `scope`."""
 DEFAULT_VERSION = "v25.0"
 MB = 1_000_000
 HASHTAG = regex.compile(r"(?<![\w&])#\w+")
@@ -128,6 +148,8 @@ class Instagram(Connector):
             f"API base URL: {DEFAULT_API} (Facebook Login, the default) or https://graph.instagram.com",
             required=False,
         ),
+        Field("client_id", "the Meta app's id, for account connect", required=False),
+        Field("dialog_base", f"where Facebook Login's dialog is (default {DIALOG})", required=False),
         *hosting.SETTINGS,
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
@@ -142,7 +164,8 @@ class Instagram(Connector):
         "GET /{page-id}?fields=instagram_business_account. Instagram fetches media from a public URL: "
         "also set media_bucket (S3-compatible) or media_directory. "
         "Then: postmast account add instagram NAME --set ig_user_id=ID --set media_bucket=... and paste "
-        "access_token (and the media_* keys) at the prompt."
+        "access_token (and the media_* keys) at the prompt. Or sign in with Facebook Login: postmast "
+        "account connect instagram NAME --set ig_user_id=ID --set client_id=APP_ID --port 8765."
     )
     poll_interval: float = 5.0
     """Seconds between container status checks (the docs: about a minute; images are quicker)."""
@@ -153,9 +176,50 @@ class Instagram(Connector):
         user = settings.get("ig_user_id", "")
         if user and not (user.isascii() and user.isdigit()):
             problems.append(Problem("ig_user_id must be the account's numeric id"))
-        if settings.get("api_base"):
-            problems += check_http_url(settings["api_base"], "api_base")
+        for name in ("api_base", "dialog_base"):
+            if settings.get(name):
+                problems += check_http_url(settings[name], name)
         return problems
+
+    # -- signing in -------------------------------------------------------------------------------
+
+    @property
+    def _graph_base(self) -> str:
+        return (self.settings.get("api_base") or DEFAULT_API).rstrip("/")
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        """Facebook Login (a confidential app, its secret in the body), for the Facebook Login host;
+        None for Instagram Login (`graph.instagram.com`) or without the app's `client_id`."""
+        client_id = self.settings.get("client_id")
+        if not client_id or "graph.instagram.com" in self._graph_base:
+            return None
+        version = self.settings.get("api_version") or DEFAULT_VERSION
+        dialog = (self.settings.get("dialog_base") or DIALOG).rstrip("/")
+        return OAuth2Endpoints(
+            authorize_url=f"{dialog}/{version}/dialog/oauth",
+            token_url=f"{self._graph_base}/{version}/oauth/access_token",
+            scopes=(SCOPES,),
+            client_id=client_id,
+            refresh_field=None,
+            client_secret_field="client_secret",  # noqa: S106 (a secret's name, not a secret)
+            secret_in_body=True,
+        )
+
+    def complete_sign_in(self, token: Mapping[str, Any], client_secret: str) -> Renewal | None:
+        """The long-lived user token (`fb_exchange_token`), kept as `access_token` with its end."""
+        short = token.get("access_token")
+        if not isinstance(short, str) or not short or not client_secret:
+            raise PermanentError("Facebook Login needs the app's secret for the long-lived token exchange")
+        long_lived, lifetime = long_lived_token(
+            self.http,
+            self._graph_base,
+            self.settings.get("api_version") or DEFAULT_VERSION,
+            self.settings["client_id"],
+            client_secret,
+            short,
+        )
+        ends = self.clock() + timedelta(seconds=lifetime) if lifetime else None
+        return Renewal({"access_token": long_lived}, ends)
 
     def graph(self, credentials: Mapping[str, str]) -> GraphClient:
         return GraphClient(

@@ -29,8 +29,24 @@ Account: setting `board_id` (from `GET /v5/boards`), secrets `access_token` (sco
 `boards:read`, `pins:read`, `pins:write`) and, to renew it, `refresh_token`, `client_id`,
 `client_secret`. Errors: `connectors/pinterest/api.py`.
 
+Sign-in (`postmast account connect pinterest NAME --set board_id=ID --set oauth_client_id=APP_ID`):
+Pinterest's OAuth 2.0 authorization code flow [signin]: `https://www.pinterest.com/oauth/` with
+`response_type=code`, the scopes comma-separated (`boards:read,pins:read,pins:write`), `state`
+and the redirect URI registered with the app (a loopback `http://127.0.0.1:PORT/callback`); the
+code is redeemed at `POST https://api.pinterest.com/v5/oauth/token` with the app's id and secret
+as HTTP Basic [signin] [refresh]. postmast sends PKCE too (`code_challenge`, S256): the pages
+found do not say whether Pinterest checks it; a server that ignores it loses nothing. Kept:
+`access_token` (30 days), `refresh_token`, `client_id`, `client_secret`, as an account added
+with `account add` has them; the account ends with the access token, and the renewal job
+renews it within its last 7 days (`refresh`: the refresh-token grant, a new refresh token kept
+when Pinterest gives one). `whoami` (`account check`) is `discover`: `GET /v5/user_account`.
+Not confirmed: whether Pinterest allows a loopback redirect URI with any port (register the one
+`--port` names).
+
 Sources: [spec] https://github.com/pinterest/api-description (Pinterest's v5 OpenAPI
-description); [media] https://developers.pinterest.com/docs/api-features/creating-boards-and-pins/;
+description); [media] https://developers.pinterest.com/docs/api-features/creating-boards-and-pins/; [signin]
+https://developers.pinterest.com/docs/getting-started/set-up-authentication-and-authorization/;
+[refresh] https://developers.pinterest.com/docs/getting-started/refresh-an-access-token/;
 [limits] https://help.pinterest.com/en/business/article/pinterest-product-specs (image and
 video formats and sizes).
 """
@@ -45,6 +61,7 @@ from urllib.parse import quote
 
 import regex
 
+from postmast.connectors import oauth2
 from postmast.connectors.base import Connector, check_http_url
 from postmast.connectors.content import (
     Absent,
@@ -56,13 +73,18 @@ from postmast.connectors.content import (
     Option,
     Problem,
     PublishResult,
+    Renewal,
     Undecidable,
 )
-from postmast.connectors.errors import OutcomeUnknown, PermanentError, TransientError
-from postmast.connectors.oauth2 import TokenCache
+from postmast.connectors.errors import AuthExpired, OutcomeUnknown, PermanentError, TransientError
+from postmast.connectors.oauth2 import OAuth2Endpoints, TokenCache
 from postmast.connectors.pinterest.api import TOKEN_KEY, PinterestApi
 
 API_BASE = "https://api.pinterest.com"
+AUTHORIZE_URL = "https://www.pinterest.com/oauth/"
+SCOPES = "boards:read,pins:read,pins:write"
+"""One comma-separated string: Pinterest's form of the `scope` parameter [signin]."""
+RENEWAL = ("refresh_token", "client_id", "client_secret")
 MB = 1_000_000
 ID = regex.compile(r"[0-9]{1,30}")
 LINK_LIMIT = 2048
@@ -94,6 +116,10 @@ class Pinterest(Connector):
     settings_fields: ClassVar[tuple[Field, ...]] = (
         Field("board_id", "the board pins go to unless a post names another (its numeric id)"),
         Field("api_base", f"API base URL (default {API_BASE})", required=False),
+        Field(
+            "oauth_client_id", "the app's id, for account connect (kept with the secrets too)", required=False
+        ),
+        Field("authorize_url", f"OAuth sign-in address (default {AUTHORIZE_URL})", required=False),
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field(
@@ -114,10 +140,12 @@ class Pinterest(Connector):
         Option("cover_frame", "a video pin's cover: the frame at this second (default 0)", kind="int"),
     )
     setup: ClassVar[str] = (
-        "Create an app at developers.pinterest.com, get an access token with boards:read, pins:read and "
-        "pins:write (and its refresh token), and find your board's id with GET /v5/boards. Then: postmast "
-        "account add pinterest NAME --set board_id=ID and paste access_token (and refresh_token, client_id, "
-        "client_secret to renew it) at the prompts."
+        "Create an app at developers.pinterest.com with the redirect URI http://127.0.0.1:8765/callback and "
+        "find your board's id with GET /v5/boards. Then sign in: postmast account connect pinterest NAME "
+        "--set board_id=ID --set oauth_client_id=APP_ID --port 8765 (it asks for the app secret); "
+        "or, with a token "
+        "you have: postmast account add pinterest NAME --set board_id=ID and paste access_token (and "
+        "refresh_token, client_id, client_secret to renew it) at the prompts."
     )
 
     @classmethod
@@ -125,14 +153,15 @@ class Pinterest(Connector):
         problems = super().check_settings(settings)
         if settings.get("board_id") and not ID.fullmatch(settings["board_id"]):
             problems.append(Problem("board_id must be a board's numeric id (GET /v5/boards lists them)"))
-        if settings.get("api_base"):
-            problems += check_http_url(settings["api_base"], "api_base")
+        for name in ("api_base", "authorize_url"):
+            if settings.get(name):
+                problems += check_http_url(settings[name], name)
         return problems
 
     @classmethod
     def check_secrets(cls, secrets: Mapping[str, str]) -> list[Problem]:
         problems = super().check_secrets(secrets)
-        renewal = [k for k in ("refresh_token", "client_id", "client_secret") if secrets.get(k)]
+        renewal = [k for k in RENEWAL if secrets.get(k)]
         if renewal and len(renewal) < 3:
             problems.append(
                 Problem("refresh_token, client_id and client_secret go together (to renew the token)")
@@ -216,6 +245,39 @@ class Pinterest(Connector):
                 else f"<base64 of {file.filename}, {file.size:,} bytes>"
             ),
         }
+
+    # -- signing in -------------------------------------------------------------------------------
+
+    def endpoints(self, client_id: str) -> OAuth2Endpoints:
+        """Pinterest's code flow for this app [signin]: Basic client auth, 30-day access tokens."""
+        return OAuth2Endpoints(
+            authorize_url=self.settings.get("authorize_url") or AUTHORIZE_URL,
+            token_url=f"{(self.settings.get('api_base') or API_BASE).rstrip('/')}/v5/oauth/token",
+            scopes=(SCOPES,),
+            client_id=client_id,
+            client_secret_field="client_secret",  # noqa: S106 (secrets' names, not secrets)
+            client_id_field="client_id",
+        )
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        client_id = self.settings.get("oauth_client_id")
+        return self.endpoints(client_id) if client_id else None
+
+    def can_refresh(self, credentials: Mapping[str, str]) -> bool:
+        return all(credentials.get(k) for k in RENEWAL)
+
+    def refresh(self, credentials: Mapping[str, str]) -> Renewal | None:
+        """The refresh-token grant [refresh], whichever way the account was added: a new access token
+        (and refresh token, when given) and its end; None without the three renewal secrets.
+        Pinterest refuses a spent or revoked refresh token with 400 `{"code", "message"}` and no
+        OAuth `error` field, which is `AuthExpired` here as in the posting path (`api.py`)."""
+        if not self.can_refresh(credentials):
+            return None
+        endpoints = self.endpoints(credentials["client_id"])
+        try:
+            return oauth2.refresh(self.http, endpoints, credentials, self.clock())
+        except PermanentError as exc:
+            raise AuthExpired(f"Pinterest {exc.message}") from None
 
     def api(self, credentials: Mapping[str, str]) -> PinterestApi:
         return PinterestApi(

@@ -4,8 +4,10 @@ Every call to oauth.reddit.com carries `Authorization: bearer TOKEN` and the acc
 User-Agent, `<platform>:<app ID>:<version> (by /u/<username>)` [rules]; Reddit throttles or
 blocks generic agents. The token comes from `POST https://www.reddit.com/api/v1/access_token`,
 HTTP Basic `client_id:client_secret`, form `grant_type=password&username&password` (script
-apps) [oauth] [rec]; it lasts `expires_in` seconds (3600 or 86400 recorded), is cached in the
-account's session (`connectors/oauth2.py`) and asked for again when it expires or on a 401.
+apps) [oauth] [rec], or `grant_type=refresh_token&refresh_token` for an account signed in with
+`account connect` (a web app's permanent refresh token) [oauth]; it lasts `expires_in` seconds
+(3600 or 86400 recorded), is cached in the account's session (`connectors/oauth2.py`) and asked
+for again when it expires or on a 401.
 
 Submissions answer 200 with the legacy envelope `{"json": {"errors": [[CODE, message, field],
 ...], "data": {...}}}` (`api_type=json`) [api] [rec]; newer validation answers 400 JSON
@@ -149,14 +151,20 @@ class RedditApi:
         cached = self.tokens.current(self.now)
         if cached:
             return cached
-        token, lifetime = request_token(
-            self.http,
-            f"{self.auth_base}/api/v1/access_token",
-            {
+        refresh = self.credentials.get("refresh_token")
+        grant = (
+            {"grant_type": "refresh_token", "refresh_token": refresh}
+            if refresh
+            else {
                 "grant_type": "password",
                 "username": self.settings["username"],
                 "password": self.credentials["password"],
-            },
+            }
+        )
+        token, lifetime = request_token(
+            self.http,
+            f"{self.auth_base}/api/v1/access_token",
+            grant,
             basic=(self.credentials["client_id"], self.credentials["client_secret"]),
             headers=self.agent,
             title="Reddit",

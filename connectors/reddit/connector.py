@@ -25,6 +25,21 @@ agents [rules]), `subreddit` (default target); secrets `client_id`, `client_secr
 `password` (a script app: https://www.reddit.com/prefs/apps, "script"). The access token
 is cached in the account's session (`connectors/oauth2.py`). Errors: `connectors/reddit/api.py`.
 
+Sign-in (`postmast account connect reddit NAME --set username=… --set user_agent=… --set
+client_id=ID`), for a "web app" [oauth]: `https://www.reddit.com/api/v1/authorize` with
+`response_type=code`, `state`, the app's registered `redirect_uri` (a loopback
+`http://127.0.0.1:PORT/callback`), `duration=permanent` (without it Reddit gives no refresh
+token) and `scope=identity submit read` (space-separated, as PRAW sends it); the code is redeemed
+at `POST https://www.reddit.com/api/v1/access_token`, HTTP Basic `client_id:client_secret`,
+with the account's User-Agent [oauth] [rules]. Kept: `client_id`, `client_secret` and
+`refresh_token`, which the posting path turns into one-hour access tokens (the refresh-token
+grant instead of the password grant), so the account has no end: Reddit's permanent refresh
+tokens last until revoked [oauth]. `refresh` runs that grant; `whoami` (`account check`) is
+`GET /api/v1/me`. Not confirmed or not supported: Reddit's pages say nothing of PKCE (postmast
+sends a challenge, which Reddit is not known to check); an "installed app" has no secret and
+Reddit wants Basic auth with an empty password, which the sign-in does not send, so connect
+needs a web app; whether Reddit rotates refresh tokens (a new one is kept if given).
+
 Sources: [api] https://www.reddit.com/dev/api/ (POST /api/submit, GET /user/{username}/submitted,
 GET /api/v1/me); [rules] https://github.com/reddit-archive/reddit/wiki/API; [limits]
 https://support.reddithelp.com/hc/en-us/articles/360043033892 (title 300 characters, text posts
@@ -40,6 +55,7 @@ from urllib.parse import quote, urlsplit
 
 import regex
 
+from postmast.connectors import oauth2
 from postmast.connectors.base import Connector, check_http_url
 from postmast.connectors.content import (
     Absent,
@@ -50,16 +66,18 @@ from postmast.connectors.content import (
     Option,
     Problem,
     PublishResult,
+    Renewal,
     Undecidable,
 )
 from postmast.connectors.errors import OutcomeUnknown
-from postmast.connectors.oauth2 import TokenCache
+from postmast.connectors.oauth2 import OAuth2Endpoints, TokenCache
 from postmast.connectors.reddit.api import TOKEN_KEY, USER_AGENT, RedditApi
 from postmast.connectors.text import blank_problem, text_problems
 
 API_BASE = "https://oauth.reddit.com"
 AUTH_BASE = "https://www.reddit.com"
 SITE = "https://www.reddit.com"
+SCOPES = ("identity", "submit", "read")
 TITLE_LIMIT = 300
 FLAIR_TEXT_LIMIT = 64
 SUBREDDIT = regex.compile(r"[A-Za-z0-9][A-Za-z0-9_]{1,20}")
@@ -88,11 +106,27 @@ class Reddit(Connector):
         ),
         Field("api_base", f"OAuth API base URL (default {API_BASE})", required=False),
         Field("auth_base", f"where tokens are asked for (default {AUTH_BASE})", required=False),
+        Field(
+            "oauth_client_id",
+            "a web app's id, for account connect (kept with the secrets too)",
+            required=False,
+        ),
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
         Field("client_id", "the script app's id (under its name at reddit.com/prefs/apps)", secret=True),
         Field("client_secret", "the script app's secret", secret=True),
-        Field("password", "the Reddit account's password (script apps use the password grant)", secret=True),
+        Field(
+            "password",
+            "the Reddit account's password (script apps use the password grant)",
+            required=False,
+            secret=True,
+        ),
+        Field(
+            "refresh_token",
+            "a permanent refresh token (a web app signed in with account connect)",
+            required=False,
+            secret=True,
+        ),
     )
     options: ClassVar[tuple[Option, ...]] = (
         Option("title", f"the post's title (required, at most {TITLE_LIMIT} characters)"),
@@ -108,7 +142,9 @@ class Reddit(Connector):
         "At reddit.com/prefs/apps create an app of type 'script' (redirect uri http://localhost:8080); "
         "its id is under its name. Then: postmast account add reddit NAME --set username=YOU --set "
         "'user_agent=linux:yourapp:1.0 (by /u/YOU)' --set subreddit=SUB and paste client_id, client_secret "
-        "and password at the prompts."
+        "and password at the prompts. Or sign in with a 'web app' (redirect uri "
+        "http://127.0.0.1:8765/callback): postmast account connect reddit NAME with the same settings and "
+        "--set oauth_client_id=ID --port 8765 (it asks for the app's secret)."
     )
 
     # -- manifest rules ---------------------------------------------------------------------------
@@ -135,6 +171,18 @@ class Reddit(Connector):
         for name in ("api_base", "auth_base"):
             if settings.get(name):
                 problems += check_http_url(settings[name], name)
+        return problems
+
+    @classmethod
+    def check_secrets(cls, secrets: Mapping[str, str]) -> list[Problem]:
+        problems = super().check_secrets(secrets)
+        if not secrets.get("password") and not secrets.get("refresh_token"):
+            problems.append(
+                Problem(
+                    "give password (a script app), or sign in with postmast account connect "
+                    "(a web app: refresh_token)"
+                )
+            )
         return problems
 
     @classmethod
@@ -209,6 +257,39 @@ class Reddit(Connector):
             "validate_on_submit": "true",
         }
         return form
+
+    # -- signing in -------------------------------------------------------------------------------
+
+    def endpoints(self, client_id: str) -> OAuth2Endpoints:
+        """Reddit's code flow for a web app [oauth]: permanent, Basic client auth, the account's own
+        User-Agent on the token request [rules]; the one-hour access token is not kept."""
+        base = (self.settings.get("auth_base") or AUTH_BASE).rstrip("/")
+        agent = self.settings.get("user_agent")
+        return OAuth2Endpoints(
+            authorize_url=f"{base}/api/v1/authorize",
+            token_url=f"{base}/api/v1/access_token",
+            scopes=SCOPES,
+            client_id=client_id,
+            token_field=None,
+            client_secret_field="client_secret",  # noqa: S106 (secrets' names, not secrets)
+            client_id_field="client_id",
+            authorize_params=(("duration", "permanent"),),
+            token_headers=(("User-Agent", agent),) if agent else (),
+        )
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        client_id = self.settings.get("oauth_client_id")
+        return self.endpoints(client_id) if client_id else None
+
+    def can_refresh(self, credentials: Mapping[str, str]) -> bool:
+        return all(credentials.get(k) for k in ("client_id", "client_secret", "refresh_token"))
+
+    def refresh(self, credentials: Mapping[str, str]) -> Renewal | None:
+        """The refresh-token grant (a signed-in account; a script app's password has none): the
+        secrets, a new refresh token if Reddit gives one, no end. `AuthExpired` when refused."""
+        if not self.can_refresh(credentials):
+            return None
+        return oauth2.refresh(self.http, self.endpoints(credentials["client_id"]), credentials, self.clock())
 
     def api(self, credentials: Mapping[str, str]) -> RedditApi:
         return RedditApi(

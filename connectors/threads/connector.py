@@ -35,7 +35,11 @@ text since the attempt. A retry asks the container first, so a published contain
 never published again.
 
 Account: `postmast account add threads NAME` (`user_id` defaults to `me`) with the
-`access_token` secret. OAuth (for `postmast account connect`): `https://threads.net/oauth/authorize`
+`access_token` secret; or `postmast account connect threads NAME --set client_id=THREADS_APP_ID`,
+which runs the steps below (PKCE is sent too; the Threads pages found do not mention it) and
+keeps only the long-lived `access_token` with its end, which the renewal job then refreshes
+(`refresh`); the short-lived token and the app secret are not kept. The code exchange is a POST
+form with the app's id and secret, as [auth] shows. OAuth: `https://threads.net/oauth/authorize`
 (scopes `threads_basic`, `threads_content_publish`, `threads_manage_replies`, and
 `threads_read_replies` for the lookup of replies), `POST https://graph.threads.net/oauth/access_token`
 (a short-lived token, 1 hour), `GET /access_token?grant_type=th_exchange_token` (long-lived,
@@ -68,11 +72,15 @@ from postmast.connectors.content import (
     PublishResult,
     Renewal,
 )
-from postmast.connectors.errors import ConnectorError, RateLimited, TransientError
+from postmast.connectors.errors import ConnectorError, PermanentError, RateLimited, TransientError
 from postmast.connectors.graph import GraphClient
+from postmast.connectors.oauth2 import OAuth2Endpoints
 
 DEFAULT_API = "https://graph.threads.net"
 DEFAULT_VERSION = "v1.0"
+DIALOG = "https://threads.net"
+SCOPES = "threads_basic,threads_content_publish,threads_manage_replies,threads_read_replies"
+"""One comma-separated string, the Threads sign-in's form of `scope` [auth]."""
 MB = 1_000_000
 EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
 GRAPHEME = regex.compile(r"\X")
@@ -123,6 +131,8 @@ class Threads(Connector):
         Field("user_id", "the Threads user id (default: me, the token's own)", required=False),
         Field("api_version", f"Threads API version (default {DEFAULT_VERSION})", required=False),
         Field("api_base", f"API base URL (default {DEFAULT_API})", required=False),
+        Field("client_id", "the Threads app id, for account connect", required=False),
+        Field("dialog_base", f"where the sign-in page is (default {DIALOG})", required=False),
         *hosting.SETTINGS,
     )
     secret_fields: ClassVar[tuple[Field, ...]] = (
@@ -147,8 +157,9 @@ class Threads(Connector):
         user = settings.get("user_id", "")
         if user and user != "me" and not (user.isascii() and user.isdigit()):
             problems.append(Problem("user_id must be the numeric Threads user id, or me"))
-        if settings.get("api_base"):
-            problems += check_http_url(settings["api_base"], "api_base")
+        for name in ("api_base", "dialog_base"):
+            if settings.get(name):
+                problems += check_http_url(settings[name], name)
         return problems
 
     @property
@@ -164,6 +175,38 @@ class Threads(Connector):
             self.title,
             extra=EXTRA,
         )
+
+    def oauth2(self) -> OAuth2Endpoints | None:
+        """The Threads sign-in [auth]: a confidential app, its secret in the form; no refresh token
+        (the long-lived token refreshes itself)."""
+        client_id = self.settings.get("client_id")
+        if not client_id:
+            return None
+        return OAuth2Endpoints(
+            authorize_url=f"{(self.settings.get('dialog_base') or DIALOG).rstrip('/')}/oauth/authorize",
+            token_url=f"{(self.settings.get('api_base') or DEFAULT_API).rstrip('/')}/oauth/access_token",
+            scopes=(SCOPES,),
+            client_id=client_id,
+            refresh_field=None,
+            client_secret_field="client_secret",  # noqa: S106 (a secret's name, not a secret)
+            secret_in_body=True,
+        )
+
+    def complete_sign_in(self, token: Mapping[str, Any], client_secret: str) -> Renewal | None:
+        """The short-lived token exchanged for a long-lived one (`GET /access_token`,
+        `grant_type=th_exchange_token`, the app secret) [auth]: the only secret kept, and its end."""
+        short = token.get("access_token")
+        if not isinstance(short, str) or not short or not client_secret:
+            raise PermanentError("the Threads sign-in needs the app secret and gives a token to exchange")
+        graph = GraphClient(
+            self.http, self.settings.get("api_base") or DEFAULT_API, "", short, self.title, extra=EXTRA
+        )
+        data = graph.get("access_token", grant_type="th_exchange_token", client_secret=client_secret)
+        long_lived, lifetime = data.get("access_token"), data.get("expires_in")
+        if not isinstance(long_lived, str) or not long_lived:
+            raise PermanentError("Threads answered the token exchange without a token")
+        seconds = timedelta(seconds=lifetime) if isinstance(lifetime, int) else self.token_lifetime
+        return Renewal({"access_token": long_lived}, self.clock() + seconds if seconds else None)
 
     def can_refresh(self, credentials: Mapping[str, str]) -> bool:
         return bool(credentials.get("access_token"))

@@ -273,9 +273,11 @@ def connect(
     allow_insecure: bool,
     as_json: bool,
 ) -> None:
-    """Connect an account by the network's own sign-in: OAuth 2.0 in a browser (X with
-    --set client_id=ID, Mastodon: postmast registers its app on the instance), or a hidden prompt
-    for the rest (Bluesky handle and app password, bot tokens, webhook URLs, X's OAuth 1.0a keys).
+    """Connect an account by the network's own sign-in: OAuth 2.0 in a browser (X, LinkedIn,
+    Facebook, Instagram and Threads with --set client_id=ID; Google Business Profile, Pinterest and
+    Reddit with --set oauth_client_id=ID; Mastodon: postmast registers its app on the instance), or
+    a hidden prompt for the rest (Bluesky handle and app password, bot tokens, webhook URLs, X's
+    OAuth 1.0a keys).
     An existing account gets the new credentials. Nothing secret is taken from the command line.
 
     \b

@@ -358,3 +358,53 @@ def test_bluesky_asks_for_the_handle_then_the_app_password(tmp_path: Path) -> No
     secrets, settings, _expires = _stored(tmp_path)
     assert secrets == {"app_password": "abcd-efgh-ijkl-mnop"}
     assert "brand.bsky.social" in settings
+
+
+def test_google_business_through_the_command(tmp_path: Path) -> None:
+    """The whole command for a network whose posting path keeps its own refresh token: the client
+    secret asked hidden, Google's offline sign-in followed by the test's browser, nothing echoed."""
+    from tests.servers.google_business import (
+        ACCOUNT,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        LOCATION,
+        GoogleBusinessServer,
+    )
+
+    port = _free_port()
+    server = GoogleBusinessServer().start()
+    server.allow_redirect(f"http://127.0.0.1:{port}/callback")
+    try:
+        child = _spawn(
+            tmp_path,
+            "account",
+            "connect",
+            "google_business",
+            "shop",
+            *("--set", f"account_id={ACCOUNT}", "--set", f"location_id={LOCATION}"),
+            *("--set", f"oauth_client_id={CLIENT_ID}", "--set", f"api_base={server.url}"),
+            *(
+                "--set",
+                f"token_url={server.url}/token",
+                "--set",
+                f"authorize_url={server.url}/o/oauth2/v2/auth",
+            ),
+            *("--port", str(port), "--no-browser"),
+        )
+        child.expect(r"client_secret \(")
+        child.sendline(CLIENT_SECRET)
+        redirect = _sign_in(child)
+        requests.get(redirect, timeout=10)
+        child.expect(pexpect.EOF)
+        output = child.before or ""
+        child.close()
+        assert child.exitstatus == 0, output
+        assert (
+            "connected google_business:shop (status: active; secrets stored encrypted: "
+            "client_secret, client_id, refresh_token)" in output
+        )
+        secrets, _settings, expires = _stored(tmp_path)
+        assert CLIENT_SECRET not in output and secrets["refresh_token"] not in output
+        assert secrets["refresh_token"] in server.refresh_tokens and expires is None
+    finally:
+        server.stop()

@@ -10,6 +10,10 @@ graph-api/guides/error-handling (codes 2, 100, 190/463, 200, 506) and
 graph-api/overview/rate-limiting (`X-Business-Use-Case-Usage`, code 80001 for Pages).
 Shared behaviour (versions, tokens, parameters): `tests/servers/graph.py`.
 
+Facebook Login is `tests/servers/graph.py` `FacebookLogin` (`login`; a test registers its
+redirect URI with `login.allow_redirect`); `GET /{version}/me/accounts` (pages-api/getting-started)
+with a long-lived user token lists the user's `managed` Pages with their Page tokens.
+
 What it checks as Facebook does: the Page token acts only for its Page (code 200 otherwise);
 a post needs `message`, `link` or attached media (code 100); `attached_media` ids must be
 this Page's unpublished photos, each attached once; photo bytes must be an image; a video's
@@ -27,11 +31,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.servers.base import Fault, Request, Response
-from tests.servers.graph import Call, GraphServer, error, usage
+from tests.servers.graph import Call, FacebookLogin, GraphServer, error, usage
 
 MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF87a", b"GIF89a")
 CHUNK = 1 << 20
 DUPLICATE_WINDOW = timedelta(days=1)
+USER = "10160000000000001"
 
 
 class FacebookServer(GraphServer):
@@ -48,6 +53,37 @@ class FacebookServer(GraphServer):
         self.comments: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []
+        self.login = FacebookLogin(USER, lambda _token, _user: None)
+        self.managed: dict[str, list[dict[str, Any]]] = {
+            USER: [
+                {"id": page, "name": f"Page {page}", "access_token": token} for token, page in pages.items()
+            ]
+        }
+        """user -> the Pages they manage, with each Page's token (`GET /me/accounts`)."""
+
+    # -- Facebook Login ---------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        parts = request.path.strip("/").split("/")
+        if len(parts) == 3 and parts[0] in self.versions:
+            with self.lock:
+                answer = self.login.serve(request, parts[1:])
+                if answer is not None:
+                    return answer
+                if parts[1:] == ["me", "accounts"] and request.method == "GET":
+                    return self._accounts(request)
+        return super().handle(request)
+
+    def _accounts(self, request: Request) -> Response:
+        auth = request.header("Authorization") or ""
+        user = self.login.long_lived.get(auth.removeprefix("Bearer ").strip())
+        if user is None:
+            return error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+        pages = [
+            {**page, "category": "Restaurant", "tasks": ["CREATE_CONTENT", "MANAGE"]}
+            for page in self.managed.get(user, [])
+        ]
+        return Response(200, {"data": pages, "paging": {"cursors": {"before": "QVFI", "after": "QVFI"}}})
 
     # -- routes ---------------------------------------------------------------------------------------
 

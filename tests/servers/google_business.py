@@ -13,6 +13,10 @@ Built from Google's documentation:
   `grant_type=refresh_token` with `client_id`, `client_secret` in the form -> `{access_token,
   expires_in: 3599, scope, token_type: Bearer}`; a revoked token: 400 `invalid_grant`
   "Token has been expired or revoked.");
+- https://developers.google.com/identity/protocols/oauth2/web-server (the sign-in: `GET
+  /o/oauth2/v2/auth` with PKCE; a refresh token only with `access_type=offline`; the code
+  redeemed at `POST /token`; `tests/servers/oauth2.py` serves both, for the client
+  `CLIENT_ID` once a test registers its redirect URI with `allow_redirect`);
 - https://cloud.google.com/apis/design/errors (`{"error": {"code", "message", "status"}}`:
   401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 429 RESOURCE_EXHAUSTED, 400 INVALID_ARGUMENT,
   404 NOT_FOUND).
@@ -35,6 +39,7 @@ from urllib.parse import parse_qs
 import regex
 
 from tests.servers.base import ContractServer, Request, Response
+from tests.servers.oauth2 import Client, OAuth2Provider
 
 CLIENT_ID = "123456789012-harbour.apps.googleusercontent.com"
 CLIENT_SECRET = "GOCSPX-HarbourClientSecret012345"
@@ -64,6 +69,12 @@ class GoogleBusinessServer(ContractServer):
         """Every post, in order (also what `python -m tests.servers` prints)."""
         self._calls: list[datetime] = []
         self._ids = itertools.count(1)
+        self.oauth = OAuth2Provider(user="owner", expires_in=3599, offline=("access_type", "offline"))
+        self.oauth.register(Client(CLIENT_ID, [], secret=CLIENT_SECRET))
+
+    def allow_redirect(self, uri: str) -> None:
+        """Register a loopback redirect URI on the OAuth client (as in the Cloud console)."""
+        self.oauth.clients[CLIENT_ID].redirect_uris.append(uri)
 
     # -- the world --------------------------------------------------------------------------------
 
@@ -86,6 +97,8 @@ class GoogleBusinessServer(ContractServer):
 
     def handle(self, request: Request) -> Response:
         with self.lock:
+            if request.path == "/o/oauth2/v2/auth":
+                return self.oauth.authorize(request)
             if request.path == "/token":
                 return self._token(request)
             header = request.header("Authorization") or ""
@@ -119,6 +132,13 @@ class GoogleBusinessServer(ContractServer):
 
     def _token(self, request: Request) -> Response:
         form = {k: v[-1] for k, v in parse_qs(request.body.decode()).items()}
+        if form.get("grant_type") == "authorization_code":
+            answer = self.oauth.token(request)
+            if answer.status == 200:
+                self.tokens[answer.body["access_token"]] = self.clock() + timedelta(seconds=3599)
+                if "refresh_token" in answer.body:
+                    self.refresh_tokens.add(answer.body["refresh_token"])
+            return answer
         if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
             return Response(401, {"error": "invalid_client", "error_description": "Unauthorized"})
         if form.get("grant_type") != "refresh_token" or form.get("refresh_token") not in self.refresh_tokens:

@@ -27,6 +27,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from tests.servers.base import ContractServer, Fault, Request, Response
+from tests.servers.oauth2 import Client, OAuth2Provider
+
+APP_ID, APP_SECRET = "1122334455667788", "meta-app-secret-0123456789abcdef"
 
 
 def error(
@@ -209,3 +212,46 @@ def usage(kind: str, owner: str, minutes: int) -> dict[str, str]:
         "estimated_time_to_regain_access": minutes,
     }
     return {"X-Business-Use-Case-Usage": json.dumps({owner: [entry]})}
+
+
+class FacebookLogin:
+    """Facebook Login for a Graph server (facebook-login/guides/advanced/manual-flow,
+    guides/access-tokens/get-long-lived): the dialog `GET /{version}/dialog/oauth` and the code at
+    `/{version}/oauth/access_token` are `tests/servers/oauth2.py` (comma-separated scopes, no
+    refresh token) for `APP_ID`; the same address with `grant_type=fb_exchange_token` (app id
+    and secret, a live short-lived user token) gives a long-lived user token, about 60 days.
+    `on_long_lived(token, user)` lets the server accept that token where it should."""
+
+    def __init__(self, user: str, on_long_lived: Callable[[str, str], None]) -> None:
+        self.oauth = OAuth2Provider(user=user, expires_in=5183, scope_separator=",")
+        self.oauth.register(Client(APP_ID, [], secret=APP_SECRET))
+        self.long_lived: dict[str, str] = {}
+        """long-lived user token -> user."""
+        self.on_long_lived = on_long_lived
+        self._ids = itertools.count(1)
+
+    def allow_redirect(self, uri: str) -> None:
+        """Facebook Login › Settings › Valid OAuth Redirect URIs."""
+        self.oauth.clients[APP_ID].redirect_uris.append(uri)
+
+    def serve(self, request: Request, rest: list[str]) -> Response | None:
+        """The answer when `rest` (the path after the version) is a Login address, else None."""
+        if rest == ["dialog", "oauth"] and request.method == "GET":
+            return self.oauth.authorize(request)
+        if rest != ["oauth", "access_token"]:
+            return None
+        query = {k: v[0] for k, v in request.query.items()}
+        if query.get("grant_type") != "fb_exchange_token":
+            answer = self.oauth.token(request)
+            if answer.status == 200:
+                answer.body.pop("refresh_token", None)  # Facebook Login gives none
+            return answer
+        if (query.get("client_id"), query.get("client_secret")) != (APP_ID, APP_SECRET):
+            return error(400, 1, "Error validating client secret.")
+        user = self.oauth.user_of(query.get("fb_exchange_token", ""))
+        if user is None:
+            return error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+        token = f"EAAlong{next(self._ids)}"
+        self.long_lived[token] = user
+        self.on_long_lived(token, user)
+        return Response(200, {"access_token": token, "token_type": "bearer", "expires_in": 5_183_944})

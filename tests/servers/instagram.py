@@ -9,15 +9,18 @@ reference/ig-container (`status_code`: EXPIRED, ERROR, FINISHED, IN_PROGRESS, PU
 moving 24 hours), .../ig-user/content_publishing_limit (`quota_usage`, `config`),
 .../ig-media/comments; error codes: instagram-graph-api/reference/error-codes (9 / 2207042
 limit reached, 9007 / 2207027 not ready). The container flow: `tests/servers/containers.py`.
+
+Facebook Login: `tests/servers/graph.py` `FacebookLogin`, once a test calls `sign_in(user)`
+(the long-lived user token it gives acts as that Instagram account).
 """
 
 from __future__ import annotations
 
 import regex
 
-from tests.servers.base import Response
+from tests.servers.base import Request, Response
 from tests.servers.containers import ContainerServer
-from tests.servers.graph import Call, error
+from tests.servers.graph import Call, FacebookLogin, error
 
 HASHTAG = regex.compile(r"(?<![\w&])#\w+")
 MENTION = regex.compile(r"(?<![\w@])@[\w.]+")
@@ -26,6 +29,21 @@ MENTION = regex.compile(r"(?<![\w@])@[\w.]+")
 class InstagramServer(ContainerServer):
     versions = ("v24.0", "v25.0", "v26.0")
     network = "Instagram"
+    login: FacebookLogin | None = None
+
+    def sign_in(self, user: str) -> FacebookLogin:
+        """Serve Facebook Login, `user` (an Instagram account id) consenting."""
+        self.login = FacebookLogin(user, self.tokens.__setitem__)
+        return self.login
+
+    def handle(self, request: Request) -> Response:
+        parts = request.path.strip("/").split("/")
+        if self.login is not None and len(parts) == 3 and parts[0] in self.versions:
+            with self.lock:
+                answer = self.login.serve(request, parts[1:])
+            if answer is not None:
+                return answer
+        return super().handle(request)
 
     def check_fields(self, owner: str, params: dict[str, str]) -> Response | None:
         caption = params.get("caption", "")

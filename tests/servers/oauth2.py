@@ -12,6 +12,10 @@ refresh tokens (RFC 6749 §4.1 and §6, RFC 7636), as X and Mastodon serve them.
   rotated on use (X's behaviour: the old one is spent). Errors are 400 with `error`.
 - Issued access tokens belong to the user who consented; `user_of(token)` tells the
   network's routes who that is.
+- Per network: `offline` is a parameter of the authorization URL without which no refresh
+  token is issued (Google's `access_type=offline`, Reddit's `duration=permanent`);
+  `scope_separator` is how the scopes are joined (Pinterest: commas); `extra` adds fields to
+  every token answer (Pinterest's `refresh_token_expires_in`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Grant:
     redirect_uri: str
     challenge: str
     scopes: tuple[str, ...]
+    offline: bool = True
 
 
 @dataclass
@@ -57,6 +62,9 @@ class OAuth2Provider:
     refresh: dict[str, tuple[str, str]] = field(default_factory=dict)
     """refresh token -> (client id, user)."""
     rotate: bool = True
+    offline: tuple[str, str] | None = None
+    scope_separator: str = " "
+    extra: dict[str, object] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def register(self, client: Client) -> Client:
@@ -86,11 +94,12 @@ class OAuth2Provider:
             return back(error="unsupported_response_type")
         if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
             return back(error="invalid_request", error_description="PKCE with S256 is required")
-        scopes = tuple(q.get("scope", "").split())
+        scopes = tuple(s for s in q.get("scope", "").split(self.scope_separator.strip() or None) if s)
         if client.scopes and not set(scopes) <= client.scopes:
             return back(error="invalid_scope")
+        offline = self.offline is None or q.get(self.offline[0]) == self.offline[1]
         code = self._new("code")
-        self.codes[code] = Grant(client.client_id, self.user, redirect, q["code_challenge"], scopes)
+        self.codes[code] = Grant(client.client_id, self.user, redirect, q["code_challenge"], scopes, offline)
         return back(code=code)
 
     def token(self, request: Request) -> Response:
@@ -117,7 +126,7 @@ class OAuth2Provider:
                 return Response(
                     400, {"error": "invalid_grant", "error_description": "code_verifier mismatch"}
                 )
-            return self._issue(client.client_id, grant.user, grant.scopes)
+            return self._issue(client.client_id, grant.user, grant.scopes, offline=grant.offline)
         if grant_type == "refresh_token":
             found = self.refresh.get(form.get("refresh_token", ""))
             if found is None or found[0] != client.client_id:
@@ -129,16 +138,26 @@ class OAuth2Provider:
             )
         return Response(400, {"error": "unsupported_grant_type"})
 
-    def _issue(self, client_id: str, user: str, scopes: tuple[str, ...], keep: str | None = None) -> Response:
+    def _issue(
+        self,
+        client_id: str,
+        user: str,
+        scopes: tuple[str, ...],
+        keep: str | None = None,
+        *,
+        offline: bool = True,
+    ) -> Response:
         access = self._new("access")
         self.access[access] = user
-        refresh = keep or self._new("refresh")
-        self.refresh[refresh] = (client_id, user)
-        body = {
+        body: dict[str, object] = {
             "token_type": "bearer",
             "access_token": access,
             "expires_in": self.expires_in,
-            "scope": " ".join(scopes),
-            "refresh_token": refresh,
+            "scope": self.scope_separator.join(scopes),
+            **self.extra,
         }
+        if offline:
+            refresh = keep or self._new("refresh")
+            self.refresh[refresh] = (client_id, user)
+            body["refresh_token"] = refresh
         return Response(200, body, {"Cache-Control": "no-store"})

@@ -12,6 +12,14 @@ Built from Pinterest's documentation:
   `GET /v5/user_account`; errors `{"code", "message"}`;
 - https://developers.pinterest.com/docs/getting-started/refresh-an-access-token/ (`POST
   /v5/oauth/token`, Basic client auth, `grant_type=refresh_token`; 30-day access tokens);
+- https://developers.pinterest.com/docs/getting-started/set-up-authentication-and-authorization/
+  (the sign-in: `GET https://www.pinterest.com/oauth/` with `client_id`, `redirect_uri`,
+  `response_type=code`, comma-separated `scope`, `state`; the code redeemed at `POST
+  /v5/oauth/token` with Basic client auth -> `{access_token, refresh_token, expires_in,
+  refresh_token_expires_in, scope, token_type, response_type}`); served here at `GET /oauth/` by
+  `tests/servers/oauth2.py` (which also demands PKCE: Pinterest's pages found do not say
+  whether it checks a `code_challenge`), for `CLIENT_ID` once a test registers its redirect URI
+  with `allow_redirect`;
 - https://developers.pinterest.com/docs/reference/ratelimits/ (429 when a user's budget is spent;
   this server sends `x-ratelimit-limit`, `x-ratelimit-remaining` and `x-ratelimit-reset`).
 
@@ -37,6 +45,7 @@ import regex
 
 from tests.servers.base import ContractServer, Request, Response
 from tests.servers.forms import read_body
+from tests.servers.oauth2 import Client, OAuth2Provider
 
 ACCESS_TOKEN = "pina_AccessTokenOfTheHarbourAccount0123456789"
 REFRESH_TOKEN = "pinr_RefreshTokenOfTheHarbourAccount0123456789"
@@ -76,6 +85,17 @@ class PinterestServer(ContractServer):
         """Every pin, in order (also what `python -m tests.servers` prints)."""
         self._ids = itertools.count(1_016_000_000_000_000_001)
         self._fail_media = False
+        self.oauth = OAuth2Provider(
+            user=USERNAME,
+            expires_in=2_592_000,
+            scope_separator=",",
+            extra={"refresh_token_expires_in": 31_536_000, "response_type": "authorization_code"},
+        )
+        self.oauth.register(Client(CLIENT_ID, [], secret=CLIENT_SECRET))
+
+    def allow_redirect(self, uri: str) -> None:
+        """Register a loopback redirect URI on the app (as in the app's settings)."""
+        self.oauth.clients[CLIENT_ID].redirect_uris.append(uri)
 
     # -- the world --------------------------------------------------------------------------------
 
@@ -98,6 +118,8 @@ class PinterestServer(ContractServer):
 
     def handle(self, request: Request) -> Response:
         with self.lock:
+            if request.path == "/oauth/" and request.method == "GET":
+                return self.oauth.authorize(request)
             if request.path == "/v5/oauth/token":
                 return self._token(request)
             if request.path.startswith("/upload/"):
@@ -149,6 +171,12 @@ class PinterestServer(ContractServer):
         if pair != f"{CLIENT_ID}:{CLIENT_SECRET}":
             return error(401, 2, "Authentication failed.")
         form = {k: v[-1] for k, v in parse_qs(request.body.decode()).items()}
+        if form.get("grant_type") == "authorization_code":
+            answer = self.oauth.token(request)
+            if answer.status == 200:
+                self.tokens[answer.body["access_token"]] = self.clock() + timedelta(days=30)
+                self.refresh_tokens.add(answer.body["refresh_token"])
+            return answer
         if form.get("grant_type") != "refresh_token" or form.get("refresh_token") not in self.refresh_tokens:
             return error(400, 1, "Invalid refresh token.")
         token = "pina_" + secrets.token_urlsafe(24)

@@ -1,5 +1,11 @@
 """A Reddit contract server: the token endpoint of script apps and the OAuth calls postmast uses.
 
+The sign-in of a web app (`GET /api/v1/authorize`, a person's browser, so no User-Agent rule;
+the code and refresh-token grants at `/api/v1/access_token`, Basic client auth, a refresh token
+only with `duration=permanent`, not rotated) is `tests/servers/oauth2.py`, for `CLIENT_ID` once
+a test registers its redirect URI with `allow_redirect` [oauth2 wiki]; a refused grant answers
+200 with `error`, as Reddit does for the password grant.
+
 Built from the official documentation and the recorded answers of the real API:
 - https://github.com/reddit-archive/reddit/wiki/OAuth2 (`POST /api/v1/access_token`, HTTP Basic
   `client_id:client_secret`, `grant_type=password&username&password` for script apps; bearer
@@ -39,6 +45,7 @@ from urllib.parse import parse_qs
 import regex
 
 from tests.servers.base import ContractServer, Request, Response
+from tests.servers.oauth2 import Client, OAuth2Provider
 
 USERNAME = "harbour_news"
 PASSWORD = "correct horse battery staple"
@@ -94,6 +101,14 @@ class RedditServer(ContractServer):
         """Every post, in order, as the listing shows it (and what `python -m tests.servers` prints)."""
         self._ratelimit_minutes: int | None = None
         self._ids = itertools.count(int("4bbe4b", 36))
+        self.oauth = OAuth2Provider(
+            user=USERNAME, expires_in=token_lifetime, rotate=False, offline=("duration", "permanent")
+        )
+        self.oauth.register(Client(CLIENT_ID, [], secret=CLIENT_SECRET))
+
+    def allow_redirect(self, uri: str) -> None:
+        """Register a redirect URI on the (web) app, as at reddit.com/prefs/apps."""
+        self.oauth.clients[CLIENT_ID].redirect_uris.append(uri)
 
     # -- the world --------------------------------------------------------------------------------
 
@@ -121,6 +136,8 @@ class RedditServer(ContractServer):
 
     def handle(self, request: Request) -> Response:
         with self.lock:
+            if request.path == "/api/v1/authorize" and request.method == "GET":
+                return self.oauth.authorize(request)  # a person's browser, not the API
             agent = request.header("User-Agent") or ""
             if not _AGENT.fullmatch(agent):
                 # Reddit throttles generic agents hard ("Too Many Requests", HTML).
@@ -166,6 +183,12 @@ class RedditServer(ContractServer):
         if not header.startswith("Basic ") or pair != f"{CLIENT_ID}:{CLIENT_SECRET}":
             return Response(401, {"message": "Unauthorized", "error": 401})
         form = {k: v[-1] for k, v in parse_qs(request.body.decode()).items()}
+        if form.get("grant_type") in ("authorization_code", "refresh_token"):
+            answer = self.oauth.token(request)
+            if answer.status != 200:  # Reddit answers a refused grant with 200 and `error`
+                return Response(200, {"error": answer.body.get("error")})
+            self.tokens[answer.body["access_token"]] = self.clock() + timedelta(seconds=self.token_lifetime)
+            return answer
         if form.get("grant_type") != "password":
             return Response(200, {"error": "unsupported_grant_type"})
         if form.get("username") != USERNAME or form.get("password") != self.password:

@@ -9,6 +9,12 @@ IN_PROGRESS, FINISHED, PUBLISHED, ERROR, EXPIRED and `error_message`), overview 
 `quota_usage` and `config`), retrieve-and-manage-replies (`reply_to_id`; 1,000 replies,
 `reply_quota_usage`, `reply_config`), and the permalink field. `/me` is the token's user.
 The container flow: `tests/servers/containers.py`.
+
+The sign-in (get-started/get-access-tokens-and-permissions): `GET /oauth/authorize` and the code
+at `POST /oauth/access_token` are `tests/servers/oauth2.py` (comma-separated scopes; the answer a
+short-lived token with `user_id`, no refresh token), for `APP_ID` once a test registers its
+redirect URI with `allow_redirect`; `GET /access_token?grant_type=th_exchange_token` with the
+app secret and a live short-lived token gives a long-lived one (60 days).
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import regex
 from tests.servers.base import Request, Response
 from tests.servers.containers import ContainerServer
 from tests.servers.graph import Call, error, expired_token
+from tests.servers.oauth2 import Client, OAuth2Provider
+
+APP_ID, APP_SECRET = "7788990011223344", "threads-app-secret-0123456789abcd"
 
 _CLUSTER = regex.compile(r"\X")
 _PICTOGRAPH = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}]")
@@ -46,10 +55,47 @@ class ThreadsServer(ContainerServer):
     reply_quota_total = 1000
     max_children = 20
 
+    def sign_in(self, user: str) -> OAuth2Provider:
+        """Serve the sign-in, as `user` consenting; register redirect URIs with `allow_redirect`."""
+        self.oauth = OAuth2Provider(user=user, expires_in=3600, scope_separator=",")
+        self.oauth.register(Client(APP_ID, [], secret=APP_SECRET))
+        return self.oauth
+
+    def allow_redirect(self, uri: str) -> None:
+        self.oauth.clients[APP_ID].redirect_uris.append(uri)
+
     def handle(self, request: Request) -> Response:
-        if request.path.rstrip("/") == "/refresh_access_token":
+        path = request.path.rstrip("/")
+        if path == "/refresh_access_token":
             return self._refresh(request)
+        if path == "/oauth/authorize" and request.method == "GET":
+            with self.lock:
+                return self.oauth.authorize(request)
+        if path == "/oauth/access_token" and request.method == "POST":
+            with self.lock:
+                answer = self.oauth.token(request)
+            if answer.status == 200:  # a short-lived token and its user, no refresh token
+                user = self.oauth.user_of(answer.body["access_token"])
+                answer = Response(200, {"access_token": answer.body["access_token"], "user_id": user})
+            return answer
+        if path == "/access_token" and request.method == "GET":
+            return self._exchange(request)
         return super().handle(request)
+
+    def _exchange(self, request: Request) -> Response:
+        query = {k: v[0] for k, v in request.query.items()}
+        if query.get("grant_type") != "th_exchange_token":
+            return error(400, 100, "(#100) grant_type must be th_exchange_token")
+        if query.get("client_secret") != APP_SECRET:
+            return error(400, 1, "Error validating client secret.")
+        token = (request.header("Authorization") or "").removeprefix("Bearer ").strip()
+        user = self.oauth.user_of(token or query.get("access_token", ""))
+        if user is None:
+            return error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+        with self.lock:
+            long_lived = f"th-long-{self.new_id()}"
+            self.tokens[long_lived] = user
+        return Response(200, {"access_token": long_lived, "token_type": "bearer", "expires_in": 5184000})
 
     def _refresh(self, request: Request) -> Response:
         if request.query.get("grant_type") != ["th_refresh_token"]:
