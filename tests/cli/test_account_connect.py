@@ -252,7 +252,8 @@ def test_a_real_headless_browser_follows_the_sign_in(tmp_path: Path, mastodon: M
     browser.write_text(
         "#!/bin/sh\n"
         # without libfaketime (the shifted-date CI run): Chromium does not start under it
-        f"exec env -u LD_PRELOAD {chromium} --headless --no-sandbox --disable-gpu --user-data-dir={tmp_path / 'profile'} "
+        f"exec env -u LD_PRELOAD {chromium} --headless --no-sandbox --disable-gpu "
+        f"--user-data-dir={tmp_path / 'profile'} "
         f'--dump-dom "$1" > {page} 2>/dev/null\n'
     )
     browser.chmod(0o700)
