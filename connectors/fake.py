@@ -158,9 +158,10 @@ class Fake(Connector):
 
     def _next_step(self) -> tuple[str, float | None]:
         steps = parse_script(self.settings.get("script") or "ok")
-        position = int(self.state.get("calls", 0))
-        self.state["calls"] = position + 1
-        return steps[min(position, len(steps) - 1)]
+        position = min(int(self.state.get("calls", 0)), len(steps) - 1)
+        if position < len(steps) - 1:  # the last step repeats: the session stops changing there
+            self.state["calls"] = position + 1
+        return steps[position]
 
     def _write(self, content: Content, idempotency_key: str) -> PublishResult:
         self.outbox.parent.mkdir(parents=True, exist_ok=True)

@@ -17,20 +17,25 @@ an account's earlier post may be live, and its turn comes first.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Exists, Select, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Exists, Integer, Select, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from postmast.scheduler.models import Account, AccountStatus, Delivery
+from postmast.scheduler.models.base import UTCDateTime
 from postmast.scheduler.staging import visible
 from postmast.scheduler.states import Status, transition_many
+
+When = datetime | ColumnElement[datetime]
+"""A time, or a parameter bound to one (statements built once)."""
 
 IN_FLIGHT = (Status.QUEUED, Status.PUBLISHING, Status.RECONCILING)
 WAITING = (Status.SCHEDULED, Status.RETRY_WAIT)
 
 
-def _due(now: datetime) -> list[ColumnElement[bool]]:
+def _due(now: When) -> list[ColumnElement[bool]]:
     """Waiting, due, and within its allowed lateness.
 
     The deadline is compared through `coalesce` (it is never null) so that no planner reads
@@ -46,13 +51,13 @@ def _due(now: datetime) -> list[ColumnElement[bool]]:
     ]
 
 
-def _lookup_due(now: datetime) -> list[ColumnElement[bool]]:
+def _lookup_due(now: When) -> list[ColumnElement[bool]]:
     """Unknown and past its settle delay. No deadline: a post that may be out there is checked
     even when it is too late to send it."""
     return [Delivery.status == Status.UNKNOWN, Delivery.reconcile_at <= now]
 
 
-def _ready(now: datetime) -> list[ColumnElement[bool]]:
+def _ready(now: When) -> list[ColumnElement[bool]]:
     """An account that may be sent to now: active, not rate-limited."""
     return [
         Account.status == AccountStatus.ACTIVE,
@@ -64,7 +69,7 @@ _OTHER = aliased(Delivery, name="other")
 """Another delivery of the same account; built once (an alias per call costs on the hot path)."""
 
 
-def _busy(account_id: int | InstrumentedAttribute[int]) -> Exists:
+def _busy(account_id: int | ColumnElement[int] | InstrumentedAttribute[int]) -> Exists:
     return exists().where(_OTHER.account_id == account_id, _OTHER.status.in_(IN_FLIGHT))
 
 
@@ -89,18 +94,14 @@ def claim_for_account(session: Session, account_id: int, now: datetime, lease: f
     """Claim the account's next turn if none of its deliveries is in flight: its earliest due
     lookup (`unknown -> reconciling`, leased for `lease` seconds), else its earliest due
     delivery (`-> queued`)."""
-    lookup = (
-        select(Delivery.id)
-        .where(Delivery.account_id == account_id, *_lookup_due(now), ~_busy(account_id))
-        .order_by(Delivery.reconcile_at, Delivery.id)
-        .limit(1)
-    )
+    params = {"account": account_id, "now": now}
     looked_up = transition_many(
         session,
-        lookup,
+        _account_lookup(),
         Status.UNKNOWN,
         Status.RECONCILING,
         now=now,
+        params=params,
         queued_at=now,
         claim_token=None,
         lease_until=now + timedelta(seconds=lease),
@@ -108,13 +109,41 @@ def claim_for_account(session: Session, account_id: int, now: datetime, lease: f
     )
     if looked_up:
         return looked_up
-    earliest = (
+    return transition_many(
+        session, _account_due(), list(WAITING), Status.QUEUED, now=now, params=params, queued_at=now
+    )
+
+
+@cache
+def _account_lookup() -> Select[int]:
+    """The account's earliest due lookup, if nothing of it is in flight (built once: the worker
+    runs it after every delivery; bound by `account` and `now`)."""
+    account, now = bindparam("account", type_=Integer), bindparam("now", type_=UTCDateTime())
+    return (
         select(Delivery.id)
-        .where(Delivery.account_id == account_id, *_due(now), ~_busy(account_id))
+        .where(Delivery.account_id == account, *_lookup_due(now), ~_busy(account))
+        .order_by(Delivery.reconcile_at, Delivery.id)
+        .limit(1)
+    )
+
+
+@cache
+def _account_due() -> Select[int]:
+    """The account's earliest due delivery, if nothing of it is in flight (as `_account_lookup`)."""
+    account, now = bindparam("account", type_=Integer), bindparam("now", type_=UTCDateTime())
+    return (
+        select(Delivery.id)
+        .where(Delivery.account_id == account, *_due(now), ~_busy(account))
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(1)
     )
-    return transition_many(session, earliest, list(WAITING), Status.QUEUED, now=now, queued_at=now)
+
+
+@cache
+def _lock_ready() -> Select[int]:
+    """The account's row, locked, if it may be sent to now (bound by `account` and `now`)."""
+    account, now = bindparam("account", type_=Integer), bindparam("now", type_=UTCDateTime())
+    return select(Account.id).where(Account.id == account, *_ready(now)).with_for_update(skip_locked=True)
 
 
 def _first(account_id: InstrumentedAttribute[int], where: list[ColumnElement[bool]], *order: Any) -> Any:
@@ -169,12 +198,13 @@ def claim_due(session: Session, now: datetime, limit: int, lease: float) -> list
     return sorted(claimed)
 
 
-def claim_next(session: Session, account_id: int, now: datetime, lease: float) -> list[int]:
-    """After a delivery of `account_id` finished: claim its next turn, if it may go now."""
-    locked = session.scalar(
-        select(Account.id).where(Account.id == account_id, *_ready(now)).with_for_update(skip_locked=True)
-    )
-    return claim_for_account(session, account_id, now, lease) if locked is not None else []
+def claim_next(session: Session, account_id: int, now: datetime, lease: float) -> list[int] | None:
+    """After a delivery of `account_id` finished: claim its next turn, if it may go now.
+
+    None when the account could not be locked (a dispatcher holds it, or it is not ready): a
+    caller whose own writes are not committed yet may try again after its commit."""
+    locked = session.connection().scalar(_lock_ready(), {"account": account_id, "now": now})
+    return claim_for_account(session, account_id, now, lease) if locked is not None else None
 
 
 def limit_account(session: Session, account_id: int, until: datetime) -> None:

@@ -8,15 +8,19 @@ enum itself lives in `status` so that the models can use it without importing th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, func, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ClauseElement, ColumnElement, CursorResult, Select, Update, bindparam, func, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from postmast.scheduler.models import Delivery
 from postmast.scheduler.status import Status
+
+T = TypeVar("T")
 
 __all__ = [
     "PENDING",
@@ -28,6 +32,7 @@ __all__ = [
     "allowed",
     "transition",
     "transition_many",
+    "transition_returning",
 ]
 
 S = Status
@@ -92,6 +97,11 @@ def _expected(expected: Status | Iterable[Status], target: Status) -> list[Statu
     return sources
 
 
+INCREMENT_ATTEMPTS = Delivery.attempt_count + 1
+"""The attempt counter's increment as a `transition` value: one shared expression, so that the
+statements that set it are built once (`_statement`)."""
+
+
 def transition(
     session: Session,
     delivery_id: int,
@@ -109,19 +119,82 @@ def transition(
     finish its own claim. `unclaimed` requires that no claim token is set (a worker taking
     a delivery nobody has taken yet). `values` are further columns to set in the same statement.
     """
-    sources = _expected(expected, target)
+    stmt, params = _compare_and_set(delivery_id, expected, target, now, expected_token, unclaimed, values)
+    result = cast(CursorResult[Any], _connection(session).execute(stmt, params))
+    return result.rowcount == 1
+
+
+def transition_returning(
+    session: Session,
+    delivery_id: int,
+    expected: Status | Iterable[Status],
+    target: Status,
+    column: InstrumentedAttribute[T],
+    *,
+    now: datetime,
+    unclaimed: bool = False,
+    **values: Any,
+) -> T | None:
+    """`transition`, returning `column` as the winning statement left it (None if it lost): a
+    worker reads its attempt number in the statement that takes the delivery."""
+    stmt, params = _compare_and_set(delivery_id, expected, target, now, None, unclaimed, values)
+    found: T | None = _connection(session).execute(stmt.returning(column), params).scalar_one_or_none()
+    return found
+
+
+def _compare_and_set(
+    delivery_id: int,
+    expected: Status | Iterable[Status],
+    target: Status,
+    now: datetime,
+    expected_token: str | None,
+    unclaimed: bool,
+    values: dict[str, Any],
+) -> tuple[Update, dict[str, Any]]:
+    """The statement and its parameters. Statements of one shape are built once: building one
+    cost more than running it, on the path every delivery takes several times."""
+    sources = tuple(_expected(expected, target))
+    if any(isinstance(v, ClauseElement) and v is not INCREMENT_ATTEMPTS for v in values.values()):
+        stmt = _update(sources, target, (), expected_token is not None, unclaimed).values(**values)
+        return stmt, _params(delivery_id, now, expected_token, {})
+    shape = tuple(sorted((k, v is INCREMENT_ATTEMPTS) for k, v in values.items()))
+    stmt = _statement(sources, target, shape, expected_token is not None, unclaimed)
+    plain = {k: v for k, v in values.items() if v is not INCREMENT_ATTEMPTS}
+    return stmt, _params(delivery_id, now, expected_token, plain)
+
+
+def _params(delivery_id: int, now: datetime, token: str | None, values: dict[str, Any]) -> dict[str, Any]:
+    params = {f"v_{k}": v for k, v in values.items()}
+    params.update(cas_id=delivery_id, cas_now=now)
+    if token is not None:
+        params["cas_token"] = token
+    return params
+
+
+def _update(
+    sources: tuple[Status, ...],
+    target: Status,
+    shape: tuple[tuple[str, bool], ...],
+    token: bool,
+    unclaimed: bool,
+) -> Update:
     stmt = (
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status.in_(sources))
-        .values(status=target, updated_at=now, **values)
-        .execution_options(synchronize_session=False)
+        .where(Delivery.id == bindparam("cas_id"), Delivery.status.in_(sources))
+        .values(
+            status=target,
+            updated_at=bindparam("cas_now"),
+            **{k: INCREMENT_ATTEMPTS if inc else bindparam(f"v_{k}") for k, inc in shape},
+        )
     )
-    if expected_token is not None:
-        stmt = stmt.where(Delivery.claim_token == expected_token)
+    if token:
+        stmt = stmt.where(Delivery.claim_token == bindparam("cas_token"))
     if unclaimed:
         stmt = stmt.where(Delivery.claim_token.is_(None))
-    result = cast(CursorResult[Any], session.execute(stmt))
-    return result.rowcount == 1
+    return stmt
+
+
+_statement = functools.lru_cache(maxsize=512)(_update)
 
 
 def _status_by_id() -> ColumnElement[Status]:
@@ -138,9 +211,11 @@ def transition_many(
     target: Status,
     *,
     now: datetime,
+    params: Mapping[str, Any] | None = None,
     **values: Any,
 ) -> list[int]:
-    """Compare-and-set every delivery selected by `ids` that is still in `expected`.
+    """Compare-and-set every delivery selected by `ids` (with its bound `params`) that is still in
+    `expected`.
 
     Returns the ids that moved. `ids` may lock rows (`FOR UPDATE SKIP LOCKED` on
     PostgreSQL); on SQLite the transaction holds the write lock (`BEGIN IMMEDIATE`).
@@ -149,16 +224,34 @@ def transition_many(
     transaction: as one `UPDATE ... WHERE id IN (SELECT ...) AND status IN (...)`, SQLite
     walked every row in the expected states (a million future deliveries) to test each id.
     """
-    sources = _expected(expected, target)
-    selected = list(session.scalars(ids).all())
+    sources = tuple(_expected(expected, target))
+    connection = _connection(session)
+    selected = list(connection.execute(ids, dict(params or {})).scalars().all())
+    if not selected:
+        return []
+    if any(isinstance(v, ClauseElement) for v in values.values()):
+        raise TypeError("transition_many sets plain values only")
+    stmt = _statement_many(sources, target, tuple(sorted(values)))
     moved: list[int] = []
     for start in range(0, len(selected), MANY):
-        stmt = (
-            update(Delivery)
-            .where(Delivery.id.in_(selected[start : start + MANY]), _status_by_id().in_(sources))
-            .values(status=target, updated_at=now, **values)
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
-        )
-        moved += session.scalars(stmt).all()
+        bound = {f"v_{k}": v for k, v in values.items()}
+        bound.update(cas_now=now, cas_ids=selected[start : start + MANY])
+        moved += connection.execute(stmt, bound).scalars().all()
     return sorted(moved)
+
+
+@functools.lru_cache(maxsize=128)
+def _statement_many(sources: tuple[Status, ...], target: Status, keys: tuple[str, ...]) -> Update:
+    return (
+        update(Delivery)
+        .where(Delivery.id.in_(bindparam("cas_ids", expanding=True)), _status_by_id().in_(sources))
+        .values(status=target, updated_at=bindparam("cas_now"), **{k: bindparam(f"v_{k}") for k in keys})
+        .returning(Delivery.id)
+    )
+
+
+def _connection(session: Session) -> Connection:
+    """The session's connection, after writing what the session holds (as its own statements
+    would): these statements are Core, which skips the session's flush."""
+    session.flush()
+    return session.connection()

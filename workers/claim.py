@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from postmast.connectors import MediaFile, RemoteRef
 from postmast.scheduler import media as media_store
 from postmast.scheduler.body import Body, load
 from postmast.scheduler.models import Account, AccountStatus, Attempt, Delivery, Post
-from postmast.scheduler.states import Status, transition
+from postmast.scheduler.states import INCREMENT_ATTEMPTS, Status, transition, transition_returning
 from postmast.scheduler.store import Store
 from postmast.workers.outcome import Outcome
 from postmast.workers.retry import RetryPolicy
@@ -75,6 +75,37 @@ class Claim:
         return self.account.target
 
 
+_TAKE = (
+    select(Delivery, Account, Post)
+    .join(Account, Account.id == Delivery.account_id)
+    .join(Post, Post.id == Delivery.post_id)
+    .where(Delivery.id == bindparam("delivery"))
+)
+"""The statements every delivery runs are built once, with bound parameters: building one
+cost more than running it."""
+_BUSY = (
+    select(func.count())
+    .select_from(Delivery)
+    .where(
+        Delivery.account_id == bindparam("account"),
+        Delivery.status.in_([Status.PUBLISHING, Status.RECONCILING]),
+        Delivery.claim_token.is_not(None),
+        Delivery.id != bindparam("delivery"),
+    )
+)
+_OPEN_ATTEMPT = (
+    insert(Attempt)
+    .values(
+        delivery_id=bindparam("delivery"),
+        number=bindparam("number"),
+        kind=bindparam("kind"),
+        started_at=bindparam("at"),
+        worker=bindparam("worker"),
+    )
+    .returning(Attempt.id)
+)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -99,12 +130,7 @@ def take(
     token = token or new_token()
     now = now or store.now()
     with store.write() as session:
-        row = session.execute(
-            select(Delivery, Account, Post)
-            .join(Account, Account.id == Delivery.account_id)
-            .join(Post, Post.id == Delivery.post_id)
-            .where(Delivery.id == delivery_id)
-        ).one_or_none()
+        row = session.execute(_TAKE, {"delivery": delivery_id}).one_or_none()
         if row is None:
             log.warning("delivery %s does not exist; message dropped", delivery_id)
             return Outcome.MISSING
@@ -154,20 +180,21 @@ def _take_publish(
         )
         log.info("delivery %s waits until %s (%s)", delivery.id, until.isoformat(timespec="seconds"), outcome)
         return outcome
-    won = transition(
+    number = transition_returning(
         session,
         delivery.id,
         Status.QUEUED,
         Status.PUBLISHING,
+        Delivery.attempt_count,
         now=now,
         claim_token=token,
         lease_until=now + timedelta(seconds=lease),
-        attempt_count=Delivery.attempt_count + 1,
+        attempt_count=INCREMENT_ATTEMPTS,
     )
-    if not won:
+    if number is None:
         log.info("delivery %s was claimed by another copy of its message: nothing to do", delivery.id)
         return Outcome.RACED
-    return _claim(session, Kind.PUBLISH, delivery, account, post, token, now)
+    return _claim(session, Kind.PUBLISH, delivery, account, post, token, now, number)
 
 
 def _take_lookup(
@@ -196,21 +223,22 @@ def _take_lookup(
         )
         log.info("delivery %s: lookup waits until %s (%s)", delivery.id, until.isoformat(), outcome)
         return outcome
-    won = transition(
+    number = transition_returning(
         session,
         delivery.id,
         Status.RECONCILING,
         Status.RECONCILING,
+        Delivery.attempt_count,
         now=now,
         unclaimed=True,
         claim_token=token,
         lease_until=now + timedelta(seconds=lease),
-        attempt_count=Delivery.attempt_count + 1,
+        attempt_count=INCREMENT_ATTEMPTS,
     )
-    if not won:
+    if number is None:
         log.info("delivery %s: its lookup was taken by another copy of its message", delivery.id)
         return Outcome.RACED
-    return _claim(session, Kind.LOOKUP, delivery, account, post, token, now)
+    return _claim(session, Kind.LOOKUP, delivery, account, post, token, now, number)
 
 
 def _claim(
@@ -221,39 +249,55 @@ def _claim(
     post: Post,
     token: str,
     now: datetime,
+    number: int,
 ) -> Claim:
-    number = session.scalar(select(Delivery.attempt_count).where(Delivery.id == delivery.id)) or 1
-    attempt = Attempt(
-        delivery_id=delivery.id, number=number, kind=kind.value, started_at=now, worker=worker_name()
-    )
-    failures = {
-        str(error_class): int(count)
-        for error_class, count in session.execute(
-            select(Attempt.error_class, func.count())
-            .where(Attempt.delivery_id == delivery.id, Attempt.error_class.is_not(None))
-            .group_by(Attempt.error_class)
+    """Open attempt `number` and gather what the task needs. A first attempt has no history to read
+    (no earlier attempts, no items on the network), so it reads none: the common path."""
+    failures: dict[str, int] = {}
+    sent_at: datetime | None = None
+    done: dict[int, RemoteRef] = {}
+    if number > 1:
+        failures = {
+            str(error_class): int(count)
+            for error_class, count in session.execute(
+                select(Attempt.error_class, func.count())
+                .where(Attempt.delivery_id == delivery.id, Attempt.error_class.is_not(None))
+                .group_by(Attempt.error_class)
+            )
+        }
+        sent_at = session.scalar(
+            select(Attempt.started_at)
+            .where(Attempt.delivery_id == delivery.id, Attempt.kind == Kind.PUBLISH.value)
+            .order_by(Attempt.number.desc())
+            .limit(1)
         )
-    }
-    sent_at = session.scalar(
-        select(Attempt.started_at)
-        .where(Attempt.delivery_id == delivery.id, Attempt.kind == Kind.PUBLISH.value)
-        .order_by(Attempt.number.desc())
-        .limit(1)
+        done = published_items(session, delivery.id)
+    attempt_id: int = (
+        session.connection()
+        .execute(
+            _OPEN_ATTEMPT,
+            {
+                "delivery": delivery.id,
+                "number": number,
+                "kind": kind.value,
+                "at": now,
+                "worker": worker_name(),
+            },
+        )
+        .scalar_one()
     )
-    session.add(attempt)
-    session.flush()
     body = load(post.content, post.text).with_media(lambda ref: media_store.load(session, ref.id, ref.alt))
     return Claim(
         delivery.id,
         kind,
         token,
         number,
-        attempt.id,
+        attempt_id,
         account,
         post,
         delivery.idempotency_key,
         body,
-        published_items(session, delivery.id),
+        done,
         delivery.deadline_at,
         delivery.reconcile_attempts,
         failures,
@@ -269,16 +313,7 @@ def hold_back(
         return now + timedelta(seconds=policy.reauth_wait), Outcome.HELD_REAUTH
     if account.limited_until is not None and account.limited_until > now:
         return account.limited_until, Outcome.HELD_RATE_LIMITED
-    busy = session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(
-            Delivery.account_id == account.id,
-            Delivery.status.in_([Status.PUBLISHING, Status.RECONCILING]),
-            Delivery.claim_token.is_not(None),
-            Delivery.id != delivery_id,
-        )
-    )
+    busy = session.connection().scalar(_BUSY, {"account": account.id, "delivery": delivery_id})
     if busy:
         return now + timedelta(seconds=policy.busy_wait), Outcome.HELD_BUSY
     return None

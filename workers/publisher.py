@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.orm import Session
 
 from postmast.connectors import (
     ConnectorError,
@@ -42,7 +43,7 @@ from postmast.workers.outcome import Outcome
 from postmast.workers.record import Recorder
 from postmast.workers.retry import Decision, RetryPolicy
 from postmast.workers.thread import item_key, thread_content
-from postmast.workers.write import apply_entry
+from postmast.workers.write import Ending, apply_entry
 
 log = logging.getLogger("postmast.worker")
 
@@ -67,7 +68,10 @@ class Publisher:
         self.connectors = connectors
         self.enqueue = enqueue
         self.outbox = Outbox(settings.data_dir / "outbox")
-        self.recorder = Recorder(store, self.policy, self.outbox)
+        self.recorder = Recorder(store, self.policy, self.outbox, self._next_turn if enqueue else None)
+        self._turns: dict[int, list[int]] = {}
+        """Next turns claimed in an ending's transaction, by the delivery that ended (sent after
+        the commit)."""
         self.reconciler = Reconciler(store, self.recorder, self.policy)
         self._draining: threading.Thread | None = None
 
@@ -79,12 +83,17 @@ class Publisher:
         claim = self._take(delivery_id)
         if isinstance(claim, Outcome):
             return claim
+        self._turns.pop(delivery_id, None)
         try:
             return self._run(claim)
         finally:
             if self.recorder.waiting(claim.delivery_id):
                 self._record_before(started + self.timings.task_time_limit - 1.0)
-            self.hand_off(claim.account.id)
+            turn = self._turns.pop(delivery_id, None)
+            if turn is None:
+                self.hand_off(claim.account.id)
+            elif turn and self.enqueue is not None:
+                self._send(claim.account.id, turn)
 
     def drain(self) -> int:
         """Apply what waits in the outbox, once; returns how many writes were applied."""
@@ -130,9 +139,24 @@ class Publisher:
         try:
             with self.store.write() as session:
                 ids = claims.claim_next(session, account_id, self.store.now(), self.timings.lease)
-            if ids:
-                self.enqueue(ids)
         except Exception as exc:  # the dispatcher's next tick picks it up instead
+            log.warning("could not hand account %s its next delivery (%s)", account_id, type(exc).__name__)
+            return
+        if ids:
+            self._send(account_id, ids)
+
+    def _next_turn(self, session: Session, ending: Ending) -> None:
+        """In the ending's transaction: claim the account's next turn (`hand_off` after the commit
+        when the account could not be locked then)."""
+        ids = claims.claim_next(session, ending.account_id, self.store.now(), self.timings.lease)
+        if ids is not None:
+            self._turns[ending.delivery_id] = ids
+
+    def _send(self, account_id: int, ids: list[int]) -> None:
+        assert self.enqueue is not None
+        try:
+            self.enqueue(ids)
+        except Exception as exc:  # claimed and not sent: `requeue_stale` sends them again
             log.warning("could not hand account %s its next delivery (%s)", account_id, type(exc).__name__)
 
     # -- steps ------------------------------------------------------------------------------------
@@ -207,6 +231,7 @@ class Publisher:
             )
         done: dict[int, RemoteRef] = dict(claim.done)
         head: PublishResult | None = None
+        sent: tuple[int, PublishResult] | None = None
         notes: list[str] = []
         for position in range(len(items)):
             if position in done:
@@ -234,16 +259,20 @@ class Publisher:
                     claim, Decision(Status.UNKNOWN), error_class="InternalError", message=message
                 )
                 return Outcome.UNKNOWN
-            self.recorder.item(claim.delivery_id, position, result)
+            last = position == len(items) - 1
+            if not last:  # the last item is recorded with the ending, in one transaction
+                self.recorder.item(claim.delivery_id, position, result)
             prefix = f"item {position + 1}: " if len(items) > 1 else ""
             notes += [prefix + note for note in result.notes]
             done[position] = result.ref()
             head = head or (result if position == 0 else None)
+            sent = (position, result)
         first = done[0]
         return self.recorder.published(
             claim,
             PublishResult(first.id, first.url, head.http_status if head else None),
             warning="; ".join(notes),
+            last=sent,
         )
 
     def _failed(

@@ -9,10 +9,12 @@ order once the store is back, and every later write for the same delivery queues
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from postmast.connectors import PublishResult
 from postmast.scheduler.states import Status
@@ -37,36 +39,74 @@ ENDED = {
 # -- the recorder -------------------------------------------------------------------------------------
 
 
+AfterEnding = Callable[[Session, Ending], None]
+"""Run in an ending's own transaction (the worker claims the account's next turn there)."""
+STILL_HELD = frozenset({Status.QUEUED, Status.PUBLISHING, Status.RECONCILING})
+"""Endings that keep the delivery in flight (a lookup found it absent: it is sent at once)."""
+
+
 class Recorder:
-    def __init__(self, store: Store, policy: RetryPolicy, outbox: Outbox) -> None:
+    def __init__(
+        self, store: Store, policy: RetryPolicy, outbox: Outbox, after_ending: AfterEnding | None = None
+    ) -> None:
         self.store = store
         self.policy = policy
         self.outbox = outbox
+        self.after_ending = after_ending
 
-    def write(self, record: Record) -> bool:
-        """Apply `record` now, or keep it in the outbox when the store is unavailable (or an earlier
-        write for the same delivery is waiting there). True when it was applied now."""
-        if self.outbox.holds(record.delivery_id):
-            self.outbox.put(record.delivery_id, encode(record))
+    def write(self, *records: Record) -> bool:
+        """Apply `records` now, in one transaction, or keep them in the outbox when the store is
+        unavailable (or an earlier write for the same delivery is waiting there). True when they
+        were applied now.
+
+        An ending that lets the delivery go runs `after_ending` in the same transaction: a
+        delivery's end and its account's next turn then cost one commit, not two."""
+        delivery_id = records[0].delivery_id
+        if self.outbox.holds(delivery_id):
+            self._keep(records)
             return False
         try:
-            with self.store.write() as session:
-                apply(session, record)
+            self._apply(records, self.after_ending)
         except IntegrityError:  # an item recorded by another copy of this write: nothing to add
-            return True
+            return len(records) == 1 or all([self.write(record) for record in records])
+        except Exception as exc:
+            if unavailable(exc):
+                self._keep(records, exc)
+                return False
+            if self.after_ending is None:
+                raise
+            log.exception("delivery %s: the account's next turn failed; recording without it", delivery_id)
+            return self._without_hook(records)
+        return True
+
+    def _without_hook(self, records: tuple[Record, ...]) -> bool:
+        try:
+            self._apply(records, None)
         except Exception as exc:
             if not unavailable(exc):
                 raise
+            self._keep(records, exc)
+            return False
+        return True
+
+    def _apply(self, records: tuple[Record, ...], after: AfterEnding | None) -> None:
+        with self.store.write() as session:
+            for record in records:
+                apply(session, record)
+                if after is not None and isinstance(record, Ending) and record.status not in STILL_HELD:
+                    after(session, record)
+
+    def _keep(self, records: tuple[Record, ...], exc: Exception | None = None) -> None:
+        for record in records:
             self.outbox.put(record.delivery_id, encode(record))
+        if exc is not None:
             log.warning(
                 "delivery %s: the job store is unavailable (%s); what the worker learnt is kept in %s "
                 "and recorded as soon as the store is back",
-                record.delivery_id,
+                records[0].delivery_id,
                 type(exc).__name__,
                 self.outbox.directory,
             )
-            return False
-        return True
 
     def waiting(self, delivery_id: int) -> bool:
         """Whether a write for `delivery_id` is still in the outbox."""
@@ -74,16 +114,29 @@ class Recorder:
 
     def item(self, delivery_id: int, position: int, result: PublishResult) -> bool:
         """One item of a thread is on the network: record it before the next is sent."""
-        return self.write(
-            Item(delivery_id, position, result.remote_id, result.url, dict(result.extra), self.store.now())
-        )
+        return self.write(self._item(delivery_id, position, result, self.store.now()))
 
-    def published(self, claim: Claim, result: PublishResult, note: str = "", *, warning: str = "") -> Outcome:
+    @staticmethod
+    def _item(delivery_id: int, position: int, result: PublishResult, now: datetime) -> Item:
+        return Item(delivery_id, position, result.remote_id, result.url, dict(result.extra), now)
+
+    def published(
+        self,
+        claim: Claim,
+        result: PublishResult,
+        note: str = "",
+        *,
+        warning: str = "",
+        last: tuple[int, PublishResult] | None = None,
+    ) -> Outcome:
         """The whole delivery is on the network: `published`, with its first item's id and link.
         A `warning` (sent differently from what was asked, e.g. a mention as plain text) stays on
-        the delivery's report line, with the error class `Note`."""
+        the delivery's report line, with the error class `Note`. `last` (position, result) is the
+        thread's last item, recorded in the same transaction: nothing is sent after it."""
         now = self.store.now()
+        items = [self._item(claim.delivery_id, *last, now)] if last is not None else []
         self.write(
+            *items,
             self._ending(
                 claim,
                 Status.PUBLISHED,
@@ -100,7 +153,7 @@ class Recorder:
                     "last_error": warning or None,
                     "last_error_class": "Note" if warning else None,
                 },
-            )
+            ),
         )
         return Outcome.PUBLISHED
 

@@ -16,13 +16,14 @@ or `unknown` with the true reason).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from postmast.scheduler import claims
@@ -109,32 +110,49 @@ def apply_entry(session: Session, entry: Mapping[str, Any]) -> None:
 
 
 def _apply_item(session: Session, item: Item) -> None:
-    exists = session.scalar(
-        select(DeliveryItem.id).where(
-            DeliveryItem.delivery_id == item.delivery_id, DeliveryItem.position == item.position
-        )
-    )
+    connection = session.connection()
+    exists = connection.scalar(_ITEM_EXISTS, {"delivery": item.delivery_id, "position": item.position})
     if exists is not None:
         log.warning("delivery %s item %s was already recorded", item.delivery_id, item.position)
         return
-    session.add(
-        DeliveryItem(
-            delivery_id=item.delivery_id,
-            position=item.position,
-            remote_id=item.remote_id,
-            public_url=item.url,
-            ref=dict(item.ref),
-            published_at=item.at,
+    connection.execute(
+        insert(DeliveryItem),
+        {
+            "delivery_id": item.delivery_id,
+            "position": item.position,
+            "remote_id": item.remote_id,
+            "public_url": item.url,
+            "ref": dict(item.ref),
+            "published_at": item.at,
+        },
+    )
+
+
+_ITEM_EXISTS = select(DeliveryItem.id).where(
+    DeliveryItem.delivery_id == bindparam("delivery"), DeliveryItem.position == bindparam("position")
+)
+"""Built once, as the other statements every delivery runs (`_close_attempt`)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _close_attempt(keys: tuple[str, ...]) -> Update:
+    """Complete an attempt row once (`finished_at IS NULL`), setting the columns `keys`."""
+    return (
+        update(Attempt)
+        .where(Attempt.id == bindparam("attempt"), Attempt.finished_at.is_(None))
+        .values(
+            finished_at=bindparam("at"),
+            outcome=bindparam("outcome"),
+            **{k: bindparam(f"v_{k}") for k in keys},
         )
     )
-    session.flush()
 
 
 def _apply_ending(session: Session, ending: Ending) -> bool:
-    session.execute(
-        update(Attempt)
-        .where(Attempt.id == ending.attempt_id, Attempt.finished_at.is_(None))
-        .values(finished_at=ending.at, outcome=ending.status.value, **ending.attempt)
+    session.connection().execute(
+        _close_attempt(tuple(sorted(ending.attempt))),
+        {"attempt": ending.attempt_id, "at": ending.at, "outcome": ending.status.value}
+        | {f"v_{k}": v for k, v in ending.attempt.items()},
     )
     won = transition(
         session,
