@@ -55,7 +55,7 @@ def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-        _wal(cursor)
+        use_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -68,7 +68,7 @@ def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
     return engine
 
 
-def _wal(cursor: Any, tries: int = 100) -> None:
+def use_wal(cursor: Any, tries: int = 100) -> None:
     """Switch a new database file to WAL. Two processes opening a fresh file at once (a worker and
     a scheduler) race for that switch, and SQLite answers "locked" without waiting for the busy
     timeout, so the loser tries again; once the file is in WAL mode the pragma is a no-op."""

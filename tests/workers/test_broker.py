@@ -90,3 +90,50 @@ def test_a_worker_whose_prefetch_was_full_takes_the_next_message_once_it_acks(tm
         received[1].ack()
         consumer.cancel()
         producer.close()
+
+
+def test_a_message_that_follows_another_is_taken_without_waiting_a_polling_interval(
+    tmp_path, monkeypatch
+) -> None:
+    """A worker hands an account its next delivery as the last one ends: the message arrives a
+    moment after the queue was found empty. Within `busy_window` of the last message the queue
+    is looked at every `busy_interval`, not every polling interval."""
+    import threading
+    import time
+
+    from postmast.workers.broker import EmbeddedTransport
+
+    monkeypatch.setattr(EmbeddedTransport, "polling_interval", 30.0)  # a sleep of it would show
+    url = f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+    received: list[object] = []
+    with Connection(kombu_url(url)) as connection:
+        producer = connection.SimpleQueue("postmast")
+        producer.put({"n": 1})
+        channel = connection.channel()
+        consumer = Consumer(
+            channel,
+            queues=[producer.queue],
+            callbacks=[lambda body, message: (received.append(body), message.ack())],
+        )
+        consumer.consume()
+        connection.drain_events(timeout=5)
+        threading.Timer(0.3, producer.put, args=({"n": 2},)).start()  # after the queue was found empty
+        started = time.monotonic()
+        connection.drain_events(timeout=10)
+        assert received == [{"n": 1}, {"n": 2}] and time.monotonic() - started < 5
+        consumer.cancel()
+        producer.close()
+
+
+def test_the_broker_file_is_in_wal_mode(tmp_path) -> None:
+    """Every poll and publish is a write transaction: in SQLite's default journal each commit
+    waits for several syncs."""
+    url = f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+    with Connection(kombu_url(url)) as connection:
+        queue = connection.SimpleQueue("postmast")
+        queue.put({"n": 1})
+        queue.close()
+    engine = create_engine(f"sqlite:///{tmp_path / 'broker.db'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+    engine.dispose()
