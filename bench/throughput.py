@@ -53,6 +53,7 @@ class Figures:
     deliveries: int
     accounts: int
     concurrency: int
+    workers: int
     seconds: float
     per_second: float
     lateness_p50_ms: float
@@ -68,7 +69,7 @@ class Figures:
     def lines(self) -> list[str]:
         return [
             f"throughput ({self.stack}): {self.deliveries} deliveries over {self.accounts} accounts, "
-            f"worker concurrency {self.concurrency}",
+            f"{self.workers} worker service(s) of concurrency {self.concurrency}",
             f"  deliveries/s            {self.per_second:.1f}  ({self.seconds:.1f} s)",
             f"  no-op Celery tasks/s    {self.noop_per_second:.1f}  (same broker and worker settings)",
             f"  ratio                   {self.ratio:.2f}  (deliveries/s / no-op tasks/s)",
@@ -81,7 +82,9 @@ class Figures:
         ]
 
 
-def run(stack: str, deliveries: int, accounts: int, concurrency: int, workdir: Path) -> Figures:
+def run(
+    stack: str, deliveries: int, accounts: int, concurrency: int, workdir: Path, workers: int = 1
+) -> Figures:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMAST_")}
     env.update({"POSTMAST_DATA_DIR": str(workdir / "data"), "POSTMAST_LOG_LEVEL": "WARNING"})
     cleanup = ExitStack()
@@ -106,7 +109,7 @@ def run(stack: str, deliveries: int, accounts: int, concurrency: int, workdir: P
         logs = workdir / "logs"
         logs.mkdir()
         services = [
-            Process("worker", ["worker", "-c", str(concurrency)], env, logs),
+            *[Process(f"worker{n}", ["worker", "-c", str(concurrency)], env, logs) for n in range(workers)],
             Process("scheduler", ["scheduler"], env, logs),
         ]
         try:
@@ -130,6 +133,7 @@ def run(stack: str, deliveries: int, accounts: int, concurrency: int, workdir: P
         deliveries,
         accounts,
         concurrency,
+        workers,
         round(seconds, 2),
         round(len(published) / seconds, 1),
         _quantile(lateness, 0.5),
@@ -225,10 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Worker services (each of --concurrency); the no-op figure uses one.",
+    )
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="postmast-bench-") as tmp:
-        figures = run(args.stack, args.deliveries, args.accounts, args.concurrency, Path(tmp))
+        figures = run(args.stack, args.deliveries, args.accounts, args.concurrency, Path(tmp), args.workers)
     print(json.dumps(asdict(figures)) if args.json else "\n".join(figures.lines()))
     return 0 if figures.published == figures.deliveries and figures.duplicates == 0 else 1
 

@@ -122,7 +122,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 def _published(run: dict[str, Any], target: str) -> dict[str, Any]:
     row = run["report"][target]
-    assert row["status"] == "published", row
+    assert row["status"] == "published", json.dumps(row)
     return row
 
 
