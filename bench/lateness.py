@@ -87,9 +87,9 @@ class Figures:
             f"  lateness max            {self.lateness_max_ms:.0f} ms  (target <= 2 x p99 = "
             f"{2 * self.lateness_p99_ms:.0f} ms)",
             f"  of which: claim         {self.claim_p50_ms:.0f} / {self.claim_p99_ms:.0f} ms p50/p99  "
-            "(due -> queued by the dispatcher)",
+            "(due -> the claiming tick starts: its `queued_at`)",
             f"            pickup        {self.pickup_p50_ms:.0f} / {self.pickup_p99_ms:.0f} ms p50/p99  "
-            "(queued -> the worker's attempt starts)",
+            "(-> the attempt starts: claim, broker, worker)",
             f"            publish       {self.publish_p50_ms:.0f} / {self.publish_p99_ms:.0f} ms p50/p99  "
             "(attempt starts -> published)",
             f"  published               {self.published} of {self.posts}",
@@ -163,8 +163,9 @@ def run(stack: str, posts: int, accounts: int, seconds: float, concurrency: int,
 
 
 def _steps(ctx: Context) -> tuple[list[float], list[float], list[float]]:
-    """Where each published post's lateness went: due -> queued (the dispatcher's claim),
-    queued -> its first attempt starts (broker and worker), attempt start -> published."""
+    """Where each published post's lateness went: due -> `queued_at` (the start of the tick
+    that claimed it: the wake), -> its first attempt starts (the claim's statements, the
+    broker, the worker taking it), -> published."""
     first_attempt = (
         select(Attempt.delivery_id, func.min(Attempt.started_at).label("started_at"))
         .group_by(Attempt.delivery_id)
