@@ -156,6 +156,9 @@ def test_every_statement_of_a_tick_uses_an_index(store: Store, settings: Any) ->
     assert result.reaped and result.missed and result.dispatched and result.requeued, result
     with recorded(store) as idle_tick:
         dispatcher.tick()
+    # an idle tick writes nothing: its sweep steps run only when the probe read finds their rows
+    assert not [s for s, _ in idle_tick if s.lstrip().upper().startswith(("UPDATE", "DELETE"))], idle_tick
+    assert any("min(deliveries.lease_until)" in s for s, _ in idle_tick), "the probe was not recorded"
     with recorded(store) as hand_off, store.write() as session:
         claims.claim_next(session, due[0], store.now(), settings.timings.lease)
     statements = {statement: parameters for statement, parameters in busy_tick + idle_tick + hand_off}
