@@ -20,6 +20,7 @@ from typing import Any
 
 from celery import Celery
 
+from postmast.connectors.registry import available
 from postmast.scheduler.config import Settings
 from postmast.scheduler.store import Store
 from postmast.scheduler.vault import Vault
@@ -92,6 +93,14 @@ def create_app(settings: Settings) -> Celery:
         return publisher().publish(delivery_id).value
 
     return app
+
+
+def preload_connectors() -> None:
+    """Import every connector in the worker's main process, before its pool forks: the children
+    start with them loaded. Imported by a child's first task instead, they took that task's
+    time (X's URL pattern alone compiles for a good part of a second; under load a restarted
+    worker's first publish ran into its time limit before sending anything)."""
+    available()
 
 
 def enqueue_all(app: Celery, ids: Sequence[int], queue: str) -> None:

@@ -59,7 +59,7 @@ def worker(concurrency: int, pool: str, loglevel: str | None, events: bool, metr
 
     if metrics_port is not None:
         metrics.multiprocess_dir()  # before prometheus_client is first imported, in this process
-    from postmast.workers.app import create_app
+    from postmast.workers.app import create_app, preload_connectors
 
     ctx = Context.from_env()
     level = (loglevel or ctx.settings.log_level).upper()
@@ -67,6 +67,7 @@ def worker(concurrency: int, pool: str, loglevel: str | None, events: bool, metr
     die_with_parent()
     _prepare(ctx)
     app = create_app(ctx.settings)
+    preload_connectors()
     if metrics_port is not None:
         metrics.install_worker_hooks(ctx.settings)
         metrics.serve_worker_metrics(metrics_port)
