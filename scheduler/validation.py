@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 from postmast.clock import Clock
 from postmast.connectors import Connector, available
 from postmast.connectors.text import text_problems
-from postmast.scheduler.accounts import connector_class, parse_target
+from postmast.scheduler.accounts import connector_class
 from postmast.scheduler.body import OptionValue
 from postmast.scheduler.errors import NotFound, UserError
 from postmast.scheduler.models import Account, AccountStatus
 from postmast.scheduler.requests import PostRequest
+from postmast.scheduler.targets import parse_target
 from postmast.scheduler.timespec import check_due_time, zone
 
 MAX_LATENESS = 3650 * 86400
