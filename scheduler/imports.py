@@ -218,7 +218,8 @@ class Importer:
                         time.sleep(PAUSE)
                     else:
                         budget = IDLE_BUDGET
-                size = max(10, min(MAX_BATCH, int(len(chunk) * budget / max(spent, 1e-3))))
+                # grown at most fourfold: a small first batch says little about a large one
+                size = max(10, min(MAX_BATCH, 4 * len(chunk), int(len(chunk) * budget / max(spent, 1e-3))))
             deliveries = sum(len(q.deliveries) for q in queued)
             with self.store.write() as session:
                 done = session.execute(

@@ -160,7 +160,9 @@ class Posts:
                 plans, problems = validator.check(index, request, now, describe=False)
                 found += problems
                 accounts = [a for _, a in plans if a is not None]
-                prints = {a.id: fingerprint(request.body.items_for(a.target)[0].text) for a in accounts}
+                texts = {a.id: request.body.items_for(a.target)[0].text for a in accounts}
+                once = {text: fingerprint(text) for text in set(texts.values())}  # no variant: one text
+                prints = {account_id: once[text] for account_id, text in texts.items()}
                 checked.append(Checked(request, accounts, prints))
             if not allow_duplicate and not found:
                 found += self._duplicates(session, checked)
