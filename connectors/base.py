@@ -10,11 +10,10 @@ import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from postmast.clock import Clock, system
-from postmast.connectors import oauth2
 from postmast.connectors.content import (
     Content,
     Field,
@@ -28,9 +27,12 @@ from postmast.connectors.content import (
     SecretSet,
     Undecidable,
 )
-from postmast.connectors.http import HttpClient
-from postmast.connectors.oauth2 import OAuth2Endpoints
 from postmast.connectors.text import blank_problem, graphemes, text_problems
+
+if TYPE_CHECKING:  # the HTTP stack (requests, urllib3) loads when a connector is built, not before:
+    # `postmast queue` and the validation of a post read the manifests only
+    from postmast.connectors.http import HttpClient
+    from postmast.connectors.oauth2 import OAuth2Endpoints
 
 
 def _megabytes(size: int) -> str:
@@ -95,8 +97,12 @@ class Connector(ABC):
         state: MutableMapping[str, Any] | None = None,
         clock: Clock = system,
     ) -> None:
+        if http is None:
+            from postmast.connectors.http import HttpClient
+
+            http = HttpClient()
         self.settings = dict(settings)
-        self.http = http or HttpClient()
+        self.http = http
         self.cache: dict[str, Any] = dict(cache or {})
         self.state: MutableMapping[str, Any] = state if state is not None else {}
         self.clock: Clock = clock
@@ -364,6 +370,8 @@ class Connector(ABC):
         endpoints = self.oauth2()
         if endpoints is None:
             return None
+        from postmast.connectors import oauth2
+
         return oauth2.refresh(self.http, endpoints, credentials, self.clock())
 
     def whoami(self, credentials: Mapping[str, str]) -> dict[str, Any] | None:

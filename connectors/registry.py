@@ -55,8 +55,34 @@ def available() -> dict[str, type[Connector]]:
 
 def get_connector(network: str) -> type[Connector]:
     """The connector class for `network`, or `UnknownNetwork` with the list of known ones."""
+    found = _by_module_name(network)
+    if found is not None:
+        return found
     try:
         return available()[network]
     except KeyError:
         known = ", ".join(available()) or "none"
         raise UnknownNetwork(f"unknown network {network!r} (known: {known})") from None
+
+
+def _by_module_name(network: str) -> type[Connector] | None:
+    """The connector of the module or subpackage named after `network` (`connectors/fake.py`,
+    `connectors/x/`), where one is: naming one network then imports that network only, not all
+    of them (some compile large tables at import). None sends the caller to the full scan."""
+    if not network.isidentifier() or network.startswith("_"):
+        return None
+    name = f"{connectors.__name__}.{network}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise
+    for _, cls in inspect.getmembers(module, inspect.isclass):
+        if (
+            issubclass(cls, Connector)
+            and not inspect.isabstract(cls)
+            and getattr(cls, "name", None) == network
+        ):
+            return cls
+    return None

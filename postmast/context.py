@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from postmast.clock import Clock, system
 from postmast.scheduler.config import Settings
 from postmast.scheduler.store import Store
-from postmast.scheduler.vault import Vault
+
+if TYPE_CHECKING:  # cryptography loads only for the commands that open the vault
+    from postmast.scheduler.vault import Vault
 
 
 @dataclass
@@ -26,4 +29,6 @@ class Context:
 
     @cached_property
     def vault(self) -> Vault:
+        from postmast.scheduler.vault import Vault
+
         return Vault.from_settings(self.settings.secret_key, self.settings.key_file)

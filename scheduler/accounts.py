@@ -26,10 +26,9 @@ from postmast.scheduler.models import Account, AccountStatus, Delivery
 from postmast.scheduler.reactivation import release_waiting
 from postmast.scheduler.states import PENDING, UNSETTLED, Status, allowed, transition
 from postmast.scheduler.store import Store
+from postmast.scheduler.targets import NAME_RE, parse_target
 from postmast.scheduler.vault import MASK, SecretsUnreadable, Vault, redact
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-NETWORK_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 FIELD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -102,14 +101,6 @@ class Discovery:
         if cache:
             cache = {**cache, "fetched_at": now.isoformat()}
         return cls(cache, dict(instance.state))
-
-
-def parse_target(target: str) -> tuple[str, str]:
-    """`network:name` -> (network, name), with a clear error for anything no account can be."""
-    network, sep, name = target.partition(":")
-    if not sep or not NETWORK_RE.fullmatch(network) or not NAME_RE.fullmatch(name):
-        raise UserError(f"target {target!r} must look like NETWORK:NAME, e.g. mastodon:brand")
-    return network.lower(), name
 
 
 def check_fields(values: Mapping[str, str], what: str) -> None:

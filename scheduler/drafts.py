@@ -18,13 +18,14 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from postmast.connectors import MediaFile
-from postmast.scheduler.accounts import FIELD_RE, NETWORK_RE, parse_target
+from postmast.scheduler.accounts import FIELD_RE
 from postmast.scheduler.body import Item, OptionValue, Variant
 from postmast.scheduler.config import parse_duration
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.media import media_file
 from postmast.scheduler.posts import PostRequest
 from postmast.scheduler.recurrence import Recurrence, parse_recurrence
+from postmast.scheduler.targets import NETWORK_RE, parse_target
 from postmast.scheduler.timespec import parse_when, zone
 
 T = TypeVar("T")

@@ -39,6 +39,7 @@ class NewDelivery:
             "account_id": self.account_id,
             "status": Status.SCHEDULED,
             "due_at": due,
+            "original_due_at": due,  # given, not the column's default: computed once per row otherwise
             "next_attempt_at": due,
             "deadline_at": due + timedelta(seconds=self.max_lateness),  # real time, not wall time
             "idempotency_key": str(uuid.uuid4()),
@@ -73,13 +74,17 @@ def _insert(session: Session) -> Insert:
 
 def insert_returning(session: Session, rows: Sequence[NewDelivery], now: datetime) -> list[Created]:
     """Insert `rows`; those that already exist are left alone. Returns the rows created."""
-    if not rows:
+    return insert_values(session, [row.values(now) for row in rows])
+
+
+def insert_values(session: Session, values: Sequence[dict[str, Any]]) -> list[Created]:
+    """`insert_returning` for rows already made (`NewDelivery.values`), e.g. before the write lock."""
+    if not values:
         return []
     statement = _insert(session).returning(
         Delivery.id, Delivery.post_id, Delivery.account_id, Delivery.due_at
     )
     created = []
-    values = [row.values(now) for row in rows]
     for start in range(0, len(values), 1000):  # a statement per 1000 rows, the returned rows name themselves
         result = session.connection().execute(statement, values[start : start + 1000])
         created += [Created(*row) for row in result.all()]

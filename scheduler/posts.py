@@ -19,13 +19,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from postmast.connectors import MediaFile
 from postmast.scheduler import media as media_store
 from postmast.scheduler import recurrence, slots
-from postmast.scheduler.body import Item, MediaRef, OptionValue, dump
+from postmast.scheduler.body import Body, Item, MediaRef, OptionValue, dump
 from postmast.scheduler.duplicates import Window, fingerprint
 from postmast.scheduler.errors import UserError
 from postmast.scheduler.models import Account, Delivery, Post, Series
-from postmast.scheduler.occurrences import NewDelivery, insert_returning
+from postmast.scheduler.occurrences import NewDelivery, insert_values
 from postmast.scheduler.requests import PostRequest
 from postmast.scheduler.store import Store
 from postmast.scheduler.timespec import local
@@ -159,7 +160,9 @@ class Posts:
                 plans, problems = validator.check(index, request, now, describe=False)
                 found += problems
                 accounts = [a for _, a in plans if a is not None]
-                prints = {a.id: fingerprint(request.body.items_for(a.target)[0].text) for a in accounts}
+                texts = {a.id: request.body.items_for(a.target)[0].text for a in accounts}
+                once = {text: fingerprint(text) for text in set(texts.values())}  # no variant: one text
+                prints = {account_id: once[text] for account_id, text in texts.items()}
                 checked.append(Checked(request, accounts, prints))
             if not allow_duplicate and not found:
                 found += self._duplicates(session, checked)
@@ -201,15 +204,20 @@ class Posts:
         self, session: Session, checked: Sequence[Checked], now: datetime, *, import_id: int | None = None
     ) -> list[QueuedPost]:
         """Insert checked requests in the caller's transaction: posts, then every delivery at once."""
-        values: list[dict[str, Any]] = []
+        return self.write_prepared(session, self.prepare(checked, now, import_id=import_id))
+
+    def prepare(self, checked: Sequence[Checked], now: datetime, *, import_id: int | None = None) -> Prepared:
+        """The rows to insert, built before the write lock is taken (`write_prepared` holds it only
+        to store them): what needs the database (media, slots, series, ids) is left for then."""
+        posts: list[dict[str, Any]] = []
+        deliveries: list[list[dict[str, Any]]] = []
         for item in checked:
             request = item.request
-            body = request.body.with_media(lambda m: MediaRef(media_store.store(session, m, now), m.alt))
             lateness = request.max_lateness if request.max_lateness is not None else self.default_max_lateness
-            values.append(
+            posts.append(
                 {
                     "text": request.text,
-                    "content": dump(body),
+                    "content": _content_without_media(request.body),
                     "timezone": request.timezone,
                     "max_lateness": math.ceil(lateness),
                     "created_at": now,
@@ -219,38 +227,65 @@ class Posts:
                     else None,
                 }
             )
+            fixed = request.recurrence is None and not request.next_slot
+            deliveries.append(
+                [
+                    NewDelivery(
+                        0,  # the post's id, drawn under the lock
+                        account.id,
+                        request.due_at,
+                        max_lateness=math.ceil(lateness),
+                        import_id=import_id,
+                        fingerprint=item.prints.get(account.id),
+                    ).values(now)
+                    for account in item.accounts
+                ]
+                if fixed
+                else []
+            )
+        return Prepared(checked, now, import_id, posts, deliveries)
+
+    def write_prepared(self, session: Session, prepared: Prepared) -> list[QueuedPost]:
+        """Insert what `prepare` built, in the caller's transaction."""
+        checked, now, import_id = prepared.checked, prepared.now, prepared.import_id
+        values = prepared.posts
+        for item, row in zip(checked, values, strict=True):
+            if row["content"] is None:
+                body = item.request.body.with_media(
+                    lambda m: MediaRef(media_store.store(session, m, now), m.alt)
+                )
+                row["content"] = dump(body)
         # ids drawn first, then one multi-row INSERT: SQLite cannot return ids in parameter order
         # without a statement per row, and the ORM's unit of work is far slower still
         ids = _new_ids(session, len(values))
         for post_id, row in zip(ids, values, strict=True):
             row["id"] = post_id
         session.connection().execute(insert(Post), values)
-        posts = [
-            _Inserted(post_id, int(v["max_lateness"]), import_id)
-            for post_id, v in zip(ids, values, strict=True)
-        ]
-        rows: list[NewDelivery] = []
+        rows: list[dict[str, Any]] = []
         series: dict[int, int] = {}
         placed = _Slots(session, now)
-        for item, post in zip(checked, posts, strict=True):
+        for item, post_id, row, fixed in zip(checked, ids, values, prepared.deliveries, strict=True):
             request = item.request
+            post = _Inserted(post_id, int(row["max_lateness"]), import_id)
+            for delivery in fixed:
+                delivery["post_id"] = post_id
+            rows += fixed
             if request.recurrence is not None:
-                series[post.id] = self._series(session, item, post, now)
-                continue
-            for account in item.accounts:
-                due = placed.next(account) if request.next_slot else request.due_at
-                rows.append(
+                series[post_id] = self._series(session, item, post, now)
+            elif request.next_slot:
+                rows += [
                     NewDelivery(
-                        post.id,
+                        post_id,
                         account.id,
-                        due,
+                        placed.next(account),
                         max_lateness=post.max_lateness,
-                        slotted=request.next_slot,
+                        slotted=True,
                         import_id=import_id,
                         fingerprint=item.prints.get(account.id),
-                    )
-                )
-        created = insert_returning(session, rows, now)
+                    ).values(now)
+                    for account in item.accounts
+                ]
+        created = insert_values(session, rows)
         targets = {a.id: a.target for item in checked for a in item.accounts}
         by_post: dict[int, list[QueuedDelivery]] = {}
         for made in created:
@@ -264,7 +299,7 @@ class Posts:
                 .order_by(Delivery.due_at, Delivery.id)
             ):
                 by_post.setdefault(post_id, []).append(QueuedDelivery(delivery_id, targets[account_id], due))
-        return [QueuedPost(post.id, by_post.get(post.id, []), series.get(post.id)) for post in posts]
+        return [QueuedPost(post_id, by_post.get(post_id, []), series.get(post_id)) for post_id in ids]
 
     def _series(self, session: Session, item: Checked, post: _Inserted, now: datetime) -> int:
         request = item.request
@@ -299,6 +334,32 @@ def _new_ids(session: Session, count: int) -> list[int]:
         return [int(n) for n in drawn.scalars()]
     start = int(session.scalar(select(func.coalesce(func.max(Post.id), 0))) or 0) + 1
     return list(range(start, start + count))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Checked requests as rows, ready to insert (see `Posts.prepare`)."""
+
+    checked: Sequence[Checked]
+    now: datetime
+    import_id: int | None
+    posts: list[dict[str, Any]]
+    """Each post's row, without its id; content None while its media are not stored."""
+    deliveries: list[list[dict[str, Any]]]
+    """Each post's deliveries due at a fixed time, without the post's id ([] for a recurring post
+    or one that takes posting slots: those are placed under the lock)."""
+
+
+def _content_without_media(body: Body[MediaFile]) -> dict[str, Any] | None:
+    """`posts.content` of a body without attachments; None when it has some (they are stored
+    first, under the write lock, and the body dumped with their ids)."""
+    if any(item.media for item in (*body.items, *(i for v in body.variants for i in v.items))):
+        return None
+    return dump(body.with_media(_never_called))
+
+
+def _never_called(media: MediaFile) -> MediaRef:
+    raise AssertionError("a body with media is dumped once they are stored")
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from postmast.scheduler import slots
-from postmast.scheduler.accounts import find, parse_target
+from postmast.scheduler.accounts import find
 from postmast.scheduler.models import Account, AccountStatus, Delivery, SlotPlan
 from postmast.scheduler.states import Status
 from postmast.scheduler.store import Store
+from postmast.scheduler.targets import parse_target
 
 
 @dataclass(frozen=True)

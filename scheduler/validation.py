@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 from postmast.clock import Clock
 from postmast.connectors import Connector, available
 from postmast.connectors.text import text_problems
-from postmast.scheduler.accounts import connector_class, parse_target
+from postmast.scheduler.accounts import connector_class
 from postmast.scheduler.body import OptionValue
 from postmast.scheduler.errors import NotFound, UserError
 from postmast.scheduler.models import Account, AccountStatus
 from postmast.scheduler.requests import PostRequest
+from postmast.scheduler.targets import parse_target
 from postmast.scheduler.timespec import check_due_time, zone
 
 MAX_LATENESS = 3650 * 86400
@@ -158,6 +159,17 @@ class Validator:
         self.clock = clock
         self._accounts: dict[tuple[str, str], Account | None] = {}
         self._connectors: dict[int, Connector] = {}
+        self._keys: dict[str, tuple[str, str]] = {}
+        self._found: dict[str, Account] = {}
+        """Targets as written -> their parsed key, their live account: a batch names the same few
+        targets in every row, each parsed and found once."""
+
+    def key(self, target: str) -> tuple[str, str]:
+        """`parse_target`, once per distinct target (raises `UserError` as it does)."""
+        key = self._keys.get(target)
+        if key is None:
+            key = self._keys[target] = parse_target(target)
+        return key
 
     def preload(self, targets: Sequence[str]) -> None:
         """Read every account the targets name in one query."""
@@ -174,14 +186,17 @@ class Validator:
             self._accounts.setdefault(key, None)
 
     def account(self, target: str) -> Account:
-        network, name = parse_target(target)
+        found = self._found.get(target)
+        if found is not None:
+            return found
+        network, name = key = self.key(target)
         connector_class(network)
-        key = (network, name)
         if key not in self._accounts:
             self.preload([target])
         account = self._accounts[key]
         if account is None:
             raise NotFound(f"no account {network}:{name} (see: postmast account list)")
+        self._found[target] = account
         return account
 
     def connector(self, account: Account) -> Connector:
@@ -201,7 +216,7 @@ class Validator:
         plans: list[tuple[TargetPlan, Account | None]] = []
         for target in request.targets:
             try:
-                key = parse_target(target)
+                key = self.key(target)
                 if key in seen:
                     raise UserError(f"target {target} is given twice")
                 seen.add(key)

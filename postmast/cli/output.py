@@ -6,11 +6,13 @@ import csv
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:  # rich loads for the commands that draw its tables (`queue` and `report` do not)
+    from rich.console import Console
+    from rich.table import Table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +45,8 @@ def emit_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def console() -> Console:
     """A console for tables; when piped, wide enough that nothing is cut."""
+    from rich.console import Console
+
     probe = Console()
     return Console(highlight=False, soft_wrap=False, width=None if probe.is_terminal else 240)
 
@@ -51,6 +55,8 @@ def table(
     title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, wide: Sequence[str] = ()
 ) -> Table:
     """A table whose `wide` columns fold; the others keep their full width, never cut."""
+    from rich.table import Table
+
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     result = Table(title=title, title_justify="left", header_style="bold", show_edge=False, pad_edge=False)
     for index, column in enumerate(columns):

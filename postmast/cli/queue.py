@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from postmast.cli.layout import lines, output_width
 from postmast.cli.output import emit_json, excerpt, json_option
 from postmast.context import Context
-from postmast.scheduler import queueing
 from postmast.scheduler.attention import attention
 from postmast.scheduler.deliveries import DeliveryRow, Filters, rows
 from postmast.scheduler.errors import UserError
@@ -112,11 +111,12 @@ def queue(
     total = sum(totals)
     cap = limit or (None if show_all or as_json else _page())
     found: list[DeliveryRow] = []
-    for section in sections:
+    for section, count in zip(sections, totals, strict=True):
         room = None if cap is None else cap - len(found)
         if room is not None and room <= 0:
             break
-        found += _fetch(ctx, Filters(**{**section.__dict__, "limit": room}))
+        if count:  # an empty section costs no query
+            found += _fetch(ctx, Filters(**{**section.__dict__, "limit": room}))
     if as_json:
         emit_json(
             {
@@ -179,6 +179,8 @@ def queue_move(delivery: int, before: int | None, after: int | None, as_json: bo
     """
     if (before is None) == (after is None):
         raise UserError("give --before ID or --after ID")
+    from postmast.scheduler import queueing  # the slots machinery: `postmast queue` itself needs none
+
     ctx = Context.from_env()
     moved = queueing.move(ctx.store, delivery, before=before, after=after)
     if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,42 @@ def test_the_command_line_imports_no_heavy_library_before_a_command_needs_it() -
         check=True,
     )
     assert loaded.stdout.strip() == "True"
+
+
+QUEUE_NEEDS_NONE_OF = ("requests", "urllib3", "cryptography", "rich.console", "postmast.scheduler.slots")
+"""What `postmast queue` has no use for: the HTTP stack (no connector is built), the vault, rich's
+tables, the posting-slot machinery (`queue move` only)."""
+
+
+def test_queue_imports_only_what_it_shows(tmp_path: Path) -> None:
+    """`postmast queue` answers in a new process: it loads the store, not the connectors' HTTP stack."""
+    probe = (
+        "import sys\n"
+        "import postmast.cli\n"
+        "try:\n"
+        "    postmast.cli.main(['queue'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        f"print(','.join(m for m in {QUEUE_NEEDS_NONE_OF!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    env = {
+        **os.environ,
+        "POSTMAST_DATA_DIR": str(tmp_path),
+        "POSTMAST_DATABASE_URL": f"sqlite:///{tmp_path / 'postmast.db'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True, env=env
+    )
+    assert "nothing queued" in done.stdout
+    assert done.stderr.strip() == "", f"imported by `postmast queue`: {done.stderr.strip()}"
+    # and the probe can fail: the command that adds an account builds a connector
+    probe = probe.replace(
+        "['queue']", "['account', 'add', 'fake', 'x', '--set', 'outbox=" + str(tmp_path / "o") + "']"
+    )
+    added = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True, env=env
+    )
+    assert "requests" in added.stderr
 
 
 def test_the_lazy_listing_is_the_one_the_commands_would_print() -> None:

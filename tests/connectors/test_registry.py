@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -212,3 +213,39 @@ def test_a_broken_subpackage_is_an_error_not_a_silent_gap(extra_modules: Callabl
     extra_modules("fakepkg/network", "import postmast.connectors.no_such_module\n")
     with pytest.raises(ImportError):
         available()
+
+
+def test_naming_a_network_finds_the_class_the_scan_finds(clean_registry: None) -> None:
+    for name, cls in available().items():
+        assert get_connector(name) is cls, name
+
+
+def test_naming_a_network_imports_that_network_only() -> None:
+    """`get_connector` tries the module named after the network before scanning every module."""
+    probe = (
+        "import sys\n"
+        "from postmast.connectors.registry import get_connector\n"
+        "get_connector('fake')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('postmast.connectors.x')"
+        " or m.startswith('postmast.connectors.mastodon')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
+    # and the probe can fail: a name that is no module is found by the full scan, which imports all
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe.replace(
+                "get_connector('fake')",
+                "import contextlib\nwith contextlib.suppress(LookupError):\n    get_connector('nosuch')",
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "postmast.connectors.x" in done.stdout
