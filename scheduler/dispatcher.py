@@ -19,27 +19,20 @@ Each tick, in this order:
    message -> enqueued again; the worker's claim makes any duplicate harmless;
    the next due time (`claims.next_due`), for the loop's next wake, is read with the probe.
 
-Any number of dispatchers may run at once. APScheduler is only the clock: one
-in-memory job that runs a tick and is re-armed for the next due time, or at
-most `tick` seconds later.
+Any number of dispatchers may run at once. APScheduler is only the clock (`scheduler.loop`):
+one in-memory job that runs a tick and is re-armed for the next due time, or at most `tick`
+seconds later.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from types import FrameType
+from datetime import datetime, timedelta
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
-from apscheduler.schedulers import SchedulerNotRunningError
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -49,7 +42,7 @@ from postmast.scheduler.heartbeat import Beat
 from postmast.scheduler.models import Attempt, Delivery
 from postmast.scheduler.staging import visible
 from postmast.scheduler.states import Status, transition_many
-from postmast.scheduler.store import Store, unavailable
+from postmast.scheduler.store import Store
 
 log = logging.getLogger("postmast.scheduler")
 
@@ -337,76 +330,3 @@ class Dispatcher:
             self.housekeeping()
         except Exception:
             log.exception("housekeeping failed")
-
-
-class Loop:
-    """Runs `Dispatcher.tick` on an APScheduler clock until stopped (SIGTERM/SIGINT or `stop`).
-
-    APScheduler's thread runs the ticks; the calling thread waits for a stop, then shuts
-    the scheduler down and waits for a tick in progress to finish.
-    """
-
-    def __init__(self, dispatcher: Dispatcher, *, tick: float, clock: Callable[[], datetime]) -> None:
-        self.dispatcher = dispatcher
-        self.tick_seconds = tick
-        self.clock = clock
-        self.scheduler = BackgroundScheduler(
-            timezone=UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
-        self._stopping = threading.Event()
-        self._wake = clock()
-        self.scheduler.add_listener(self._rearm, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-
-    def _run(self) -> None:
-        if self._stopping.is_set():
-            return
-        now = self.clock()
-        wake = now + timedelta(seconds=self.tick_seconds)
-        try:
-            result = self.dispatcher.tick()
-            if result.next_due is not None:
-                wake = min(wake, max(result.next_due, now + timedelta(milliseconds=20)))
-        except Exception as exc:
-            if unavailable(exc):
-                log.warning(
-                    "the job store is unavailable (%s); trying again in %gs",
-                    type(exc).__name__,
-                    self.tick_seconds,
-                )
-            else:
-                log.exception("dispatcher tick failed; trying again in %gs", self.tick_seconds)
-        self._wake = wake
-
-    def _rearm(self, event: JobExecutionEvent) -> None:
-        """Arm the next tick once this one is over. Re-armed from inside the job, a wake
-        already due (a tick longer than the gap to the next due time) found the job still
-        running, and APScheduler skips a run over `max_instances` and drops a date job: the
-        loop would stop for good. Its listeners are told after the job counts as finished."""
-        if event.job_id != "dispatch" or self._stopping.is_set():
-            return
-        with contextlib.suppress(SchedulerNotRunningError):  # stopped while this tick ran
-            self.scheduler.add_job(
-                self._run, "date", run_date=self._wake, id="dispatch", replace_existing=True
-            )
-
-    def stop(self, *_: object) -> None:
-        """Ask the loop to stop; safe from a signal handler and before the loop runs."""
-        self._stopping.set()
-
-    def run(self, *, install_signals: bool = True) -> None:
-        if install_signals:
-
-            def handler(signum: int, frame: FrameType | None) -> None:
-                self.stop()
-
-            signal.signal(signal.SIGTERM, handler)
-            signal.signal(signal.SIGINT, handler)
-        self.scheduler.add_job(self._run, "date", run_date=self.clock(), id="dispatch")
-        self.scheduler.start()
-        log.info("scheduler running (wakes at the next due time or every %gs)", self.tick_seconds)
-        while not self._stopping.wait(1.0):
-            pass
-        log.info("scheduler stopping")
-        self.scheduler.shutdown(wait=True)  # lets a tick in progress finish
-        log.info("scheduler stopped")

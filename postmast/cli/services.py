@@ -10,8 +10,9 @@ import click
 
 from postmast.context import Context
 from postmast.logs import configure
-from postmast.scheduler.dispatcher import Dispatcher, Loop
+from postmast.scheduler.dispatcher import Dispatcher
 from postmast.scheduler.heartbeat import Beat, Beater
+from postmast.scheduler.loop import Loop
 from postmast.scheduler.notify import Channels, Notifier
 from postmast.supervisor import Supervisor, die_with_parent, postmast_command
 

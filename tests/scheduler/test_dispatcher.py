@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from postmast.scheduler.dispatcher import Dispatcher, Loop
+from postmast.scheduler.dispatcher import Dispatcher
+from postmast.scheduler.loop import Loop
 from postmast.scheduler.models import Account, AccountStatus, Attempt
 from postmast.scheduler.states import Status, transition
 from postmast.scheduler.store import Store
