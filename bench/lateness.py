@@ -21,24 +21,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from collections import Counter
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.chaos_stack import Process, RedisServer
-from bench.throughput import _quantile, _wait
-from bench.tick import throwaway
+from bench.chaos_stack import Process
+from bench.throughput import _quantile, _wait, stack_env
 from postmast.connectors.fake import read_outbox
 from postmast.context import Context
 from postmast.scheduler.accounts import Accounts
-from postmast.scheduler.config import Settings
 from postmast.scheduler.models import Account, Attempt, Delivery
 from postmast.scheduler.posts import PostRequest, Posts
 from postmast.scheduler.states import Status
@@ -99,17 +95,8 @@ class Figures:
 
 
 def run(stack: str, posts: int, accounts: int, seconds: float, concurrency: int, workdir: Path) -> Figures:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMAST_")}
-    env.update({"POSTMAST_DATA_DIR": str(workdir / "data"), "POSTMAST_LOG_LEVEL": "WARNING"})
-    cleanup = ExitStack()
-    redis_server = None
-    if stack == "production":
-        url = cleanup.enter_context(throwaway("postgresql", workdir))
-        redis_server = RedisServer(workdir)
-        env.update({"POSTMAST_DATABASE_URL": url, "POSTMAST_BROKER_URL": redis_server.url})
-    ctx = Context(Settings.from_env(env))
     outbox = workdir / "outbox.jsonl"
-    try:
+    with stack_env(stack, workdir) as (env, ctx):
         names = [f"late{n}" for n in range(accounts)]
         for name in [*names, "warmup"]:
             Accounts(ctx.store, ctx.vault).add("fake", name, {"outbox": str(outbox)}, {})
@@ -137,11 +124,6 @@ def run(stack: str, posts: int, accounts: int, seconds: float, concurrency: int,
         finally:
             for service in services:
                 service.stop()
-    finally:
-        ctx.store.dispose()
-        if redis_server:
-            redis_server.stop()
-        cleanup.close()
     rows = [r for r in rows if r.account != "warmup"]
     published = [r for r in rows if r.status == Status.PUBLISHED and r.published_at]
     lateness = sorted((r.published_at - r.due_at).total_seconds() * 1000 for r in published if r.published_at)

@@ -27,8 +27,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -82,22 +82,31 @@ class Figures:
         ]
 
 
+@contextmanager
+def stack_env(stack: str, workdir: Path) -> Iterator[tuple[dict[str, str], Context]]:
+    """The services' environment and a context on their store: the embedded default in
+    `workdir`, or (`production`) a throw-away PostgreSQL database and a private Redis, both
+    removed at the end."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMAST_")}
+    env.update({"POSTMAST_DATA_DIR": str(workdir / "data"), "POSTMAST_LOG_LEVEL": "WARNING"})
+    with ExitStack() as cleanup:
+        if stack == "production":
+            url = cleanup.enter_context(throwaway("postgresql", workdir))
+            redis_server = RedisServer(workdir)
+            cleanup.callback(redis_server.stop)
+            env.update({"POSTMAST_DATABASE_URL": url, "POSTMAST_BROKER_URL": redis_server.url})
+        ctx = Context(Settings.from_env(env))
+        cleanup.callback(ctx.store.dispose)
+        yield env, ctx
+
+
 def run(
     stack: str, deliveries: int, accounts: int, concurrency: int, workdir: Path, workers: int = 1
 ) -> Figures:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMAST_")}
-    env.update({"POSTMAST_DATA_DIR": str(workdir / "data"), "POSTMAST_LOG_LEVEL": "WARNING"})
-    cleanup = ExitStack()
-    redis_server = None
-    if stack == "production":
-        url = cleanup.enter_context(throwaway("postgresql", workdir))
-        redis_server = RedisServer(workdir)
-        env.update({"POSTMAST_DATABASE_URL": url, "POSTMAST_BROKER_URL": redis_server.url})
-    settings = Settings.from_env(env)
-    ctx = Context(settings)
     outbox = workdir / "outbox.jsonl"
     rss: list[float] = []
-    try:
+    with stack_env(stack, workdir) as (env, ctx):
+        settings = ctx.settings
         noop_rate = _noop(settings, env, deliveries, concurrency, workdir)
         names = [f"bench{n}" for n in range(accounts)]
         for name in names:
@@ -118,11 +127,6 @@ def run(
         finally:
             for service in services:
                 service.stop()
-    finally:
-        ctx.store.dispose()
-        if redis_server:
-            redis_server.stop()
-        cleanup.close()
     published = [r for r in rows if r.status == Status.PUBLISHED and r.published_at]
     lateness = sorted((r.published_at - r.due_at).total_seconds() * 1000 for r in published if r.published_at)
     last = max((r.published_at for r in published if r.published_at), default=now)
